@@ -1,0 +1,30 @@
+"""The ops: hand-written forward and backward passes, vectorized over an array module.
+
+Every op follows one contract::
+
+    out, cache = <op>_forward(inputs..., **options)
+    grads = <op>_backward(dout, cache)    # one gradient per differentiable input, in input order
+
+Layouts are Keras': activations NHWC, conv kernels HWIO, dense kernels (in, out). Each op keeps
+the dtype it is given. Their naive loop references live in ``minires.reference``.
+"""
+
+from .activation import relu_backward, relu_forward
+from .add import add_backward, add_forward
+from .conv import conv2d_backward, conv2d_forward
+from .dense import dense_backward, dense_forward
+from .flatten import flatten_backward, flatten_forward
+from .loss import softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from .pool import maxpool2d_backward, maxpool2d_forward
+from .windows import same_padding
+
+__all__ = [
+    "add_backward", "add_forward",
+    "conv2d_backward", "conv2d_forward",
+    "dense_backward", "dense_forward",
+    "flatten_backward", "flatten_forward",
+    "maxpool2d_backward", "maxpool2d_forward",
+    "relu_backward", "relu_forward",
+    "same_padding",
+    "softmax", "softmax_cross_entropy_backward", "softmax_cross_entropy_forward",
+]

@@ -1,0 +1,69 @@
+"""im2col and col2im for NHWC tensors: windows gathered into rows, and scattered back.
+
+``im2col`` copies every (kh x kw x C) window of a padded input into one row of a matrix, so
+that a convolution becomes a single matrix product. It loops over the kh x kw offsets of the
+window, not over pixels: for offset (i, j) the values that every output pixel reads there
+form one strided slice of the padded input,
+
+    xpad[:, i : i + sh*(h_out-1) + 1 : sh,  j : j + sw*(w_out-1) + 1 : sw, :]
+
+of shape (N, h_out, w_out, C). kh*kw slice copies move all the data, so the Python loop is
+short whatever the image size, and the same code runs on NumPy and CuPy.
+
+``col2im`` is its adjoint: it adds each window's row back onto the pixels it was read from.
+Windows overlap when the stride is smaller than the kernel, hence ``+=``, never ``=``.
+"""
+
+from __future__ import annotations
+
+from ..backend import array_module
+from .windows import Padding, Window
+
+
+def pad_nhwc(x, padding: Padding, value: float = 0.0):
+    """x padded on H and W by ((top, bottom), (left, right)) with ``value``."""
+    (top, bottom), (left, right) = padding
+    if top == bottom == left == right == 0:
+        return x
+    xp = array_module(x)
+    return xp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+
+
+def unpad_nhwc(xpad, padding: Padding, in_hw: tuple[int, int]):
+    """The part of a padded tensor that lies over the original input."""
+    (top, _), (left, _) = padding
+    return xpad[:, top:top + in_hw[0], left:left + in_hw[1], :]
+
+
+def offset_slice(i: int, j: int, window: Window) -> tuple[slice, slice, slice, slice]:
+    """Index of the pixels that window offset (i, j) reads, one per output pixel."""
+    (sh, sw), (h_out, w_out) = window.strides, window.out_hw
+    return (slice(None), slice(i, i + sh * (h_out - 1) + 1, sh),
+            slice(j, j + sw * (w_out - 1) + 1, sw), slice(None))
+
+
+def im2col(xpad, window: Window):
+    """Windows of a padded NHWC input: (N, h_out, w_out, kh, kw, C).
+
+    Reshaped to (N*h_out*w_out, kh*kw*C), its rows line up with an HWIO kernel reshaped to
+    (kh*kw*C, C_out), since both list a window in (kh, kw, C) row-major order.
+    """
+    xp = array_module(xpad)
+    (kh, kw), (h_out, w_out) = window.kernel, window.out_hw
+    n, _, _, c = xpad.shape
+    cols = xp.empty((n, h_out, w_out, kh, kw, c), dtype=xpad.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, i, j, :] = xpad[offset_slice(i, j, window)]
+    return cols
+
+
+def col2im(cols, padded_shape: tuple[int, ...], window: Window):
+    """Adjoint of ``im2col``: sum each window row back onto the padded input it came from."""
+    xp = array_module(cols)
+    kh, kw = window.kernel
+    xpad = xp.zeros(padded_shape, dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            xpad[offset_slice(i, j, window)] += cols[:, :, :, i, j, :]
+    return xpad

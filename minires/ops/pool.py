@@ -1,0 +1,76 @@
+"""2-D max pooling over NHWC tensors, each channel on its own.
+
+Shapes
+    x  (N, H, W, C)
+    y  (N, h_out, w_out, C),  h_out = (H + top + bottom - ph) // sh + 1
+
+Forward, with xpad the input padded by -inf (padding never wins a window):
+
+    y[n, oh, ow, c] = max_{i < ph, j < pw} xpad[n, oh*sh + i, ow*sw + j, c]
+
+Backward: max is piecewise linear, so the gradient of a window flows to the element that
+was selected, and to no other:
+
+    dx[n, oh*sh + i*, ow*sw + j*, c] += dy[n, oh, ow, c]
+
+where (i*, j*) is the window's *first* maximum in row-major window order (the tie rule of
+PyTorch's CPU kernel and of TensorFlow). ``+=`` because overlapping windows (stride < pool
+size) may select the same element more than once.
+
+``strides`` defaults to ``pool_size`` (Keras). ``padding`` is "valid" or "same" (Keras rule,
+odd pixel bottom/right); with "same" every window still holds at least one real element.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..backend import array_module
+from ._checks import as_float_array, check_dtype, check_shape, positive_pair
+from .im2col import offset_slice, pad_nhwc, unpad_nhwc
+from .windows import Window, plan_windows
+
+_OP = "maxpool2d"
+
+
+class MaxPool2dCache(NamedTuple):
+    argmax: object               # (N, h_out, w_out, C) int: i*pw + j of each window's first maximum
+    x_shape: tuple[int, ...]
+    dtype: object
+    window: Window
+
+
+def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
+    """y = max over each pool_size window of x. Returns (y, cache)."""
+    x = as_float_array(_OP, "x", x, ndim=4)
+    kernel = positive_pair(_OP, "pool_size", pool_size)
+    step = kernel if strides is None else positive_pair(_OP, "strides", strides)
+    window = plan_windows(_OP, x.shape[1:3], kernel, step, padding, allowed=("valid", "same"))
+    xp = array_module(x)
+
+    xpad = pad_nhwc(x, window.padding, value=-xp.inf)
+    ph, pw = kernel
+    # Stack the window's elements on a new axis in row-major (i, j) order: argmax then
+    # returns the first maximum in exactly that order.
+    stacked = xp.stack([xpad[offset_slice(i, j, window)] for i in range(ph) for j in range(pw)],
+                       axis=3)
+    argmax = stacked.argmax(axis=3)
+    y = xp.take_along_axis(stacked, argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+    return y, MaxPool2dCache(argmax, tuple(x.shape), x.dtype, window)
+
+
+def maxpool2d_backward(dy, cache: MaxPool2dCache):
+    """Gradient dx of maxpool2d_forward: each dy goes to its window's first maximum."""
+    argmax, x_shape, dtype, window = cache
+    dy = as_float_array(f"{_OP}_backward", "dy", dy, ndim=4)
+    check_shape(f"{_OP}_backward", "dy", dy, argmax.shape)
+    check_dtype(f"{_OP}_backward", "dy", dy, dtype)
+    xp = array_module(dy)
+    n, h, w, c = x_shape
+    (top, bottom), (left, right) = window.padding
+    dxpad = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
+    ph, pw = window.kernel
+    for i in range(ph):
+        for j in range(pw):
+            dxpad[offset_slice(i, j, window)] += xp.where(argmax == i * pw + j, dy, 0)
+    return unpad_nhwc(dxpad, window.padding, (h, w))

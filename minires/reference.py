@@ -1,0 +1,261 @@
+"""Reference ops: naive loops, forward and backward, written to be read and trusted.
+
+One plain NumPy function per op, same names and arguments as ``minires.ops``, looping over
+exactly the indices that the op's equation sums over. Nothing here is clever and nothing is
+fast: these functions exist so that every vectorized path and every kernel has an
+independent oracle for its output *and* its gradients, and so that a learner can read the
+math in its most literal form. Never train with them.
+
+Each function keeps the dtype of its inputs. Backward functions take the forward's inputs
+explicitly instead of a cache, so each can be read on its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ops._checks import positive_pair
+from .ops.windows import plan_windows
+
+
+def _pad(x, padding, value=0.0):
+    (top, bottom), (left, right) = padding
+    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+
+
+# --- conv2d -------------------------------------------------------------------------------
+
+def conv2d_forward(x, w, b=None, stride=1, padding="same"):
+    """y[n, oh, ow, o] = b[o] + sum_{i, j, c} xpad[n, oh*sh + i, ow*sw + j, c] * w[i, j, c, o]."""
+    kh, kw, c_in, c_out = w.shape
+    sh, sw = positive_pair("conv2d", "stride", stride)
+    win = plan_windows("conv2d", x.shape[1:3], (kh, kw), (sh, sw), padding,
+                       allowed=("same", "valid", "explicit"))
+    xpad = _pad(x, win.padding)
+    n = x.shape[0]
+    h_out, w_out = win.out_hw
+    y = np.zeros((n, h_out, w_out, c_out), dtype=x.dtype)
+    for b_ in range(n):
+        for oh in range(h_out):
+            for ow in range(w_out):
+                for o in range(c_out):
+                    total = 0.0 if b is None else b[o]
+                    for i in range(kh):
+                        for j in range(kw):
+                            for c in range(c_in):
+                                total += xpad[b_, oh * sh + i, ow * sw + j, c] * w[i, j, c, o]
+                    y[b_, oh, ow, o] = total
+    return y
+
+
+def conv2d_backward(dy, x, w, b=None, stride=1, padding="same"):
+    """(dx, dw, db): each product x*w in the forward sum sends dy to both of its factors."""
+    kh, kw, c_in, c_out = w.shape
+    sh, sw = positive_pair("conv2d", "stride", stride)
+    win = plan_windows("conv2d", x.shape[1:3], (kh, kw), (sh, sw), padding,
+                       allowed=("same", "valid", "explicit"))
+    xpad = _pad(x, win.padding)
+    dxpad = np.zeros_like(xpad)
+    dw = np.zeros_like(w)
+    n = x.shape[0]
+    h_out, w_out = win.out_hw
+    for b_ in range(n):
+        for oh in range(h_out):
+            for ow in range(w_out):
+                for o in range(c_out):
+                    g = dy[b_, oh, ow, o]
+                    for i in range(kh):
+                        for j in range(kw):
+                            for c in range(c_in):
+                                r, s = oh * sh + i, ow * sw + j
+                                dxpad[b_, r, s, c] += g * w[i, j, c, o]
+                                dw[i, j, c, o] += g * xpad[b_, r, s, c]
+    (top, _), (left, _) = win.padding
+    dx = dxpad[:, top:top + x.shape[1], left:left + x.shape[2], :]
+    db = None if b is None else dy.sum(axis=(0, 1, 2))
+    return dx, dw, db
+
+
+# --- maxpool2d ----------------------------------------------------------------------------
+
+def _first_max(window):
+    """(i, j) of the first maximum of a 2-D window in row-major order."""
+    best = (0, 0)
+    for i in range(window.shape[0]):
+        for j in range(window.shape[1]):
+            if window[i, j] > window[best]:
+                best = (i, j)
+    return best
+
+
+def _pool_windows(x, pool_size, strides, padding):
+    kernel = positive_pair("maxpool2d", "pool_size", pool_size)
+    step = kernel if strides is None else positive_pair("maxpool2d", "strides", strides)
+    win = plan_windows("maxpool2d", x.shape[1:3], kernel, step, padding, allowed=("valid", "same"))
+    return win, _pad(x, win.padding, value=-np.inf)
+
+
+def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
+    """y[n, oh, ow, c] = max over the window of xpad (padded with -inf)."""
+    win, xpad = _pool_windows(x, pool_size, strides, padding)
+    (ph, pw), (sh, sw), (h_out, w_out) = win.kernel, win.strides, win.out_hw
+    n, c_count = x.shape[0], x.shape[3]
+    y = np.zeros((n, h_out, w_out, c_count), dtype=x.dtype)
+    for b_ in range(n):
+        for oh in range(h_out):
+            for ow in range(w_out):
+                for c in range(c_count):
+                    window = xpad[b_, oh * sh:oh * sh + ph, ow * sw:ow * sw + pw, c]
+                    y[b_, oh, ow, c] = window[_first_max(window)]
+    return y
+
+
+def maxpool2d_backward(dy, x, pool_size=2, strides=None, padding="valid"):
+    """dx: each dy goes to its window's first maximum (row-major), summed over windows."""
+    win, xpad = _pool_windows(x, pool_size, strides, padding)
+    (ph, pw), (sh, sw), (h_out, w_out) = win.kernel, win.strides, win.out_hw
+    dxpad = np.zeros_like(xpad)
+    n, c_count = x.shape[0], x.shape[3]
+    for b_ in range(n):
+        for oh in range(h_out):
+            for ow in range(w_out):
+                for c in range(c_count):
+                    window = xpad[b_, oh * sh:oh * sh + ph, ow * sw:ow * sw + pw, c]
+                    i, j = _first_max(window)
+                    dxpad[b_, oh * sh + i, ow * sw + j, c] += dy[b_, oh, ow, c]
+    (top, _), (left, _) = win.padding
+    return dxpad[:, top:top + x.shape[1], left:left + x.shape[2], :]
+
+
+# --- element-wise and shape ops -----------------------------------------------------------
+
+def relu_forward(x):
+    """y = max(x, 0): x where x > 0, 0 where x <= 0, NaN where x is NaN."""
+    y = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        if not x[idx] <= 0:
+            y[idx] = x[idx]
+    return y
+
+
+def relu_backward(dy, x):
+    """dx = dy where x > 0, else 0 (the gradient at exactly 0 is taken to be 0)."""
+    dx = np.zeros_like(dy)
+    for idx in np.ndindex(x.shape):
+        if x[idx] > 0:
+            dx[idx] = dy[idx]
+    return dx
+
+
+def add_forward(a, b):
+    """y = a + b, element by element."""
+    y = np.empty_like(a)
+    for idx in np.ndindex(a.shape):
+        y[idx] = a[idx] + b[idx]
+    return y
+
+
+def add_backward(dy, a, b):
+    """(da, db) = (dy, dy): d(a + b)/da = d(a + b)/db = 1."""
+    return dy.copy(), dy.copy()
+
+
+def flatten_forward(x):
+    """y[n, k] = x[n, ...] with k the row-major position of the trailing index."""
+    n = x.shape[0]
+    rest = x.shape[1:]
+    size = int(np.prod(rest))
+    y = np.empty((n, size), dtype=x.dtype)
+    for b_ in range(n):
+        for k, idx in enumerate(np.ndindex(rest)):
+            y[b_, k] = x[(b_, *idx)]
+    return y
+
+
+def flatten_backward(dy, x):
+    """dx[n, ...] = dy[n, k]: the same bijection, read the other way."""
+    dx = np.empty_like(x)
+    for b_ in range(x.shape[0]):
+        for k, idx in enumerate(np.ndindex(x.shape[1:])):
+            dx[(b_, *idx)] = dy[b_, k]
+    return dx
+
+
+# --- dense --------------------------------------------------------------------------------
+
+def dense_forward(x, w, b=None):
+    """y[n, o] = b[o] + sum_i x[n, i] * w[i, o]."""
+    n, d_in = x.shape
+    d_out = w.shape[1]
+    y = np.zeros((n, d_out), dtype=x.dtype)
+    for b_ in range(n):
+        for o in range(d_out):
+            total = 0.0 if b is None else b[o]
+            for i in range(d_in):
+                total += x[b_, i] * w[i, o]
+            y[b_, o] = total
+    return y
+
+
+def dense_backward(dy, x, w, b=None):
+    """dx[n, i] = sum_o dy[n, o] w[i, o];  dw[i, o] = sum_n x[n, i] dy[n, o];  db[o] = sum_n dy[n, o]."""
+    n, d_in = x.shape
+    d_out = w.shape[1]
+    dx = np.zeros_like(x)
+    dw = np.zeros_like(w)
+    for b_ in range(n):
+        for o in range(d_out):
+            for i in range(d_in):
+                dx[b_, i] += dy[b_, o] * w[i, o]
+                dw[i, o] += x[b_, i] * dy[b_, o]
+    db = None if b is None else dy.sum(axis=0)
+    return dx, dw, db
+
+
+# --- softmax and cross-entropy ------------------------------------------------------------
+
+def softmax(x, axis=-1):
+    """exp(x - max) / sum exp(x - max), one slice along ``axis`` at a time."""
+    moved = np.moveaxis(x, axis, -1)
+    out = np.empty_like(moved)
+    for idx in np.ndindex(moved.shape[:-1]):
+        row = moved[idx]
+        e = np.exp(row - row.max())
+        out[idx] = e / e.sum()
+    return np.moveaxis(out, -1, axis)
+
+
+def _target_rows(labels, n, c, dtype):
+    if labels.dtype.kind in "iu":
+        t = np.zeros((n, c), dtype=dtype)
+        for b_ in range(n):
+            t[b_, labels[b_]] = 1
+        return t
+    return labels.astype(dtype)
+
+
+def softmax_cross_entropy_forward(logits, labels):
+    """L = -(1/N) sum_n sum_c t[n, c] log p[n, c], with log p from the log-sum-exp."""
+    n, c = logits.shape
+    t = _target_rows(labels, n, c, logits.dtype)
+    total = 0.0
+    for b_ in range(n):
+        row = logits[b_]
+        m = row.max()
+        log_sum = m + np.log(np.sum(np.exp(row - m)))
+        for k in range(c):
+            total -= t[b_, k] * (row[k] - log_sum)
+    return np.asarray(total / n, dtype=logits.dtype)
+
+
+def softmax_cross_entropy_backward(dloss, logits, labels):
+    """dL/dz[n, c] = dloss * (p[n, c] * sum_k t[n, k] - t[n, c]) / N."""
+    n, c = logits.shape
+    t = _target_rows(labels, n, c, logits.dtype)
+    p = softmax(logits, axis=1)
+    dz = np.empty_like(logits)
+    for b_ in range(n):
+        s = t[b_].sum()
+        for k in range(c):
+            dz[b_, k] = dloss * (p[b_, k] * s - t[b_, k]) / n
+    return dz

@@ -1,0 +1,43 @@
+"""add (the residual connection): reference, central differences, PyTorch, no broadcasting."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from minires import ops, reference
+from tests.gradcheck import assert_close, check_gradients
+from tests.strategies import as_layout, float_dtypes, layouts, normal, seeds, shapes
+
+
+@given(shape=shapes(), seed=seeds, layout=layouts)
+def test_add_matches_reference(shape, seed, layout):
+    rng = np.random.default_rng(seed)
+    a, b = as_layout(normal(rng, shape), layout), normal(rng, shape)
+    y, cache = ops.add_forward(a, b)
+    assert_close(y, reference.add_forward(a, b), 0.0, "forward")
+    dy = normal(rng, shape)
+    for name, g, r in zip(("da", "db"), ops.add_backward(dy, cache), reference.add_backward(dy, a, b)):
+        assert_close(g, r, 0.0, name)
+
+
+@given(shape=shapes(), seed=seeds)
+def test_add_gradients_match_central_differences(shape, seed):
+    rng = np.random.default_rng(seed)
+    a, b = normal(rng, shape), normal(rng, shape)
+    _, cache = ops.add_forward(a, b)
+    dy = normal(rng, shape)
+    check_gradients(lambda *v: ops.add_forward(*v)[0], [a, b], ops.add_backward(dy, cache), dy, rng)
+
+
+@pytest.mark.torch
+@given(shape=shapes(), seed=seeds, dtype=float_dtypes)
+def test_add_matches_pytorch(shape, seed, dtype):
+    from tests import torch_ops
+
+    rng = np.random.default_rng(seed)
+    a, b, dy = normal(rng, shape, dtype), normal(rng, shape, dtype), normal(rng, shape, dtype)
+    y, cache = ops.add_forward(a, b)
+    for name, ours, theirs in zip(("y", "da", "db"), (y, *ops.add_backward(dy, cache)),
+                                  torch_ops.add(a, b, dy)):
+        assert ours.dtype == dtype
+        assert_close(ours, theirs, 0.0, name)

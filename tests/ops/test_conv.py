@@ -1,0 +1,142 @@
+"""conv2d: vectorized im2col path against the loop reference, central differences and PyTorch."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minires import ops, reference
+from tests.gradcheck import assert_close, check_gradients
+from tests.strategies import as_layout, conv_cases, float_dtypes, layouts, normal, seeds
+
+
+def _draw_arrays(case, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, case["x_shape"], dtype)
+    w = normal(rng, case["w_shape"], dtype)
+    b = normal(rng, case["w_shape"][3:], dtype) if case["bias"] else None
+    return rng, x, w, b
+
+
+@given(case=conv_cases(), seed=seeds, x_layout=layouts, w_layout=layouts)
+def test_conv2d_matches_reference(case, seed, x_layout, w_layout):
+    rng, x, w, b = _draw_arrays(case, seed)
+    x, w = as_layout(x, x_layout), as_layout(w, w_layout)
+    opts = dict(stride=case["stride"], padding=case["padding"])
+    y, cache = ops.conv2d_forward(x, w, b, **opts)
+    assert_close(y, reference.conv2d_forward(x, w, b, **opts), 1e-12, "forward")
+    dy = as_layout(normal(rng, y.shape), x_layout)
+    dx, dw, db = ops.conv2d_backward(dy, cache)
+    rdx, rdw, rdb = reference.conv2d_backward(dy, x, w, b, **opts)
+    assert_close(dx, rdx, 1e-12, "dx")
+    assert_close(dw, rdw, 1e-12, "dw")
+    if b is None:
+        assert db is None
+    else:
+        assert_close(db, rdb, 1e-12, "db")
+
+
+@given(case=conv_cases(max_hw=5, max_channels=3, max_batch=2, max_kernel=3), seed=seeds)
+def test_conv2d_gradients_match_central_differences(case, seed):
+    rng, x, w, b = _draw_arrays(case, seed)
+    opts = dict(stride=case["stride"], padding=case["padding"])
+    y, cache = ops.conv2d_forward(x, w, b, **opts)
+    dy = normal(rng, y.shape)
+    grads = ops.conv2d_backward(dy, cache)
+    inputs = [x, w] if b is None else [x, w, b]
+
+    def forward(*values):
+        return ops.conv2d_forward(*values, **opts)[0]
+
+    check_gradients(forward, inputs, grads[: len(inputs)], dy, rng)
+
+
+@pytest.mark.torch
+@given(case=conv_cases(), seed=seeds, dtype=float_dtypes)
+def test_conv2d_matches_pytorch(case, seed, dtype):
+    from tests import torch_ops
+
+    rng, x, w, b = _draw_arrays(case, seed, dtype)
+    opts = dict(stride=case["stride"], padding=case["padding"])
+    y, cache = ops.conv2d_forward(x, w, b, **opts)
+    dy = normal(rng, y.shape, dtype)
+    ours = (y, *ops.conv2d_backward(dy, cache))
+    theirs = torch_ops.conv2d(x, w, b, case["stride"], case["padding"], dy)
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    for name, a, t in zip(("y", "dx", "dw", "db"), ours, theirs):
+        if t is None:
+            assert a is None
+            continue
+        assert a.dtype == dtype, f"{name} dtype {a.dtype}"
+        assert_close(a, t, tol, name)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("kernel", [(2, 2), (4, 4), (2, 3), (3, 2)])
+@pytest.mark.parametrize("stride", [1, 2, (2, 1), 3])
+def test_conv2d_keras_same_with_even_kernels_matches_pytorch(kernel, stride):
+    """Keras puts the odd padding pixel bottom/right; symmetric padding would shift the output."""
+    from tests import torch_ops
+
+    rng = np.random.default_rng(7)
+    x = normal(rng, (2, 8, 7, 3))
+    w = normal(rng, (*kernel, 3, 4))
+    y, cache = ops.conv2d_forward(x, w, None, stride=stride, padding="same")
+    dy = normal(rng, y.shape)
+    dx, dw, _ = ops.conv2d_backward(dy, cache)
+    ty, tdx, tdw, _ = torch_ops.conv2d(x, w, None, stride, "same", dy)
+    for name, a, t in (("y", y, ty), ("dx", dx, tdx), ("dw", dw, tdw)):
+        assert_close(a, t, 1e-10, name)
+
+
+@pytest.mark.torch
+def test_conv2d_strided_same_case_agrees_with_pytorch_to_1e12():
+    """(2, 7, 5, 3) input, (3, 2, 3, 4) kernel, stride (2, 1), 'same', float64."""
+    from tests import torch_ops
+
+    rng = np.random.default_rng(2024)
+    x, w, b = normal(rng, (2, 7, 5, 3)), normal(rng, (3, 2, 3, 4)), normal(rng, (4,))
+    y, cache = ops.conv2d_forward(x, w, b, stride=(2, 1), padding="same")
+    assert y.shape == (2, 4, 5, 4)
+    dy = normal(rng, y.shape)
+    ours = (y, *ops.conv2d_backward(dy, cache))
+    theirs = torch_ops.conv2d(x, w, b, (2, 1), "same", dy)
+    for name, a, t in zip(("y", "dx", "dw", "db"), ours, theirs):
+        assert_close(a, t, 1e-12, name)
+
+
+@given(case=conv_cases(max_hw=5), seed=seeds, dtype=float_dtypes)
+def test_conv2d_keeps_dtype(case, seed, dtype):
+    rng, x, w, b = _draw_arrays(case, seed, dtype)
+    y, cache = ops.conv2d_forward(x, w, b, stride=case["stride"], padding=case["padding"])
+    grads = ops.conv2d_backward(normal(rng, y.shape, dtype), cache)
+    assert y.dtype == dtype
+    assert all(g.dtype == dtype for g in grads if g is not None)
+
+
+@pytest.mark.parametrize(
+    "n, k, s, expected",
+    [(5, 3, 1, (1, 1)), (5, 3, 2, (1, 1)), (6, 3, 2, (0, 1)), (7, 2, 1, (0, 1)),
+     (4, 4, 1, (1, 2)), (8, 1, 2, (0, 0)), (3, 5, 1, (2, 2)), (1, 3, 3, (1, 1))],
+)
+def test_same_padding_follows_tensorflow(n, k, s, expected):
+    """Values of TensorFlow's rule: total = max((ceil(n/s)-1)*s + k - n, 0), odd pixel after."""
+    assert ops.same_padding(n, k, s) == expected
+
+
+def test_conv2d_same_keeps_spatial_size_at_stride_one():
+    x = np.ones((1, 5, 6, 2))
+    for kernel in [(1, 1), (2, 2), (3, 3), (4, 5)]:
+        y, _ = ops.conv2d_forward(x, np.ones((*kernel, 2, 3)), padding="same")
+        assert y.shape == (1, 5, 6, 3)
+
+
+@given(st.data())
+def test_conv2d_output_size_formula(data):
+    case = data.draw(conv_cases())
+    x = np.zeros(case["x_shape"])
+    w = np.zeros(case["w_shape"])
+    y, _ = ops.conv2d_forward(x, w, stride=case["stride"], padding=case["padding"])
+    sh, sw = (case["stride"],) * 2 if isinstance(case["stride"], int) else case["stride"]
+    if case["padding"] in ("same", "SAME"):
+        assert y.shape[1:3] == (-(-x.shape[1] // sh), -(-x.shape[2] // sw))

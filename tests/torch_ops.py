@@ -1,0 +1,132 @@
+"""The same ops computed by PyTorch, for cross-checks. Every layout mapping lives here.
+
+minires           PyTorch
+NHWC activations  NCHW          x.permute(0, 3, 1, 2)
+HWIO conv kernel  OIHW          w.permute(3, 2, 0, 1)
+(in, out) dense   (out, in)     w.T  (F.linear computes x @ W^T)
+Keras 'same'      explicit F.pad before an unpadded op: PyTorch's padding= is symmetric,
+                  while Keras puts the odd pixel on the bottom/right.
+
+Each function takes NumPy arrays, runs forward and autograd backward with upstream gradient
+``dy``, and returns NumPy arrays in minires' layouts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def _t(a, grad=False):
+    return torch.tensor(np.ascontiguousarray(a), requires_grad=grad)
+
+
+def _np(t):
+    return None if t is None else t.detach().numpy()
+
+
+def nhwc_to_nchw(t):
+    return t.permute(0, 3, 1, 2)
+
+
+def nchw_to_nhwc(t):
+    return t.permute(0, 2, 3, 1)
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def keras_pads(padding, in_hw, kernel, stride):
+    """((top, bottom), (left, right)) per Keras/TensorFlow, written out independently."""
+    if isinstance(padding, str):
+        if padding.lower() == "valid":
+            return (0, 0), (0, 0)
+        pads = []
+        for n, k, s in zip(in_hw, kernel, stride):
+            total = max((math.ceil(n / s) - 1) * s + k - n, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    if isinstance(padding, int):
+        return (padding, padding), (padding, padding)
+    rows, cols = padding
+    if isinstance(rows, int):
+        return (rows, rows), (cols, cols)
+    return tuple(rows), tuple(cols)
+
+
+def _pad_nchw(x, pads, value=0.0):
+    (top, bottom), (left, right) = pads
+    return F.pad(x, (left, right, top, bottom), value=value)   # F.pad lists the last dim first
+
+
+def conv2d(x, w, b, stride, padding, dy):
+    """(y, dx, dw, db) of PyTorch's conv2d in minires' layouts."""
+    stride = _pair(stride)
+    xt, wt = _t(x, True), _t(w, True)
+    bt = None if b is None else _t(b, True)
+    pads = keras_pads(padding, x.shape[1:3], w.shape[:2], stride)
+    y = F.conv2d(_pad_nchw(nhwc_to_nchw(xt), pads).contiguous(), wt.permute(3, 2, 0, 1).contiguous(),
+                 bt, stride=stride)
+    y = nchw_to_nhwc(y)
+    y.backward(_t(dy))
+    return _np(y), _np(xt.grad), _np(wt.grad), None if bt is None else _np(bt.grad)
+
+
+def maxpool2d(x, pool_size, strides, padding, dy):
+    """(y, dx) of PyTorch's max_pool2d; 'same' pads with -inf explicitly."""
+    kernel = _pair(pool_size)
+    stride = kernel if strides is None else _pair(strides)
+    xt = _t(x, True)
+    pads = keras_pads(padding, x.shape[1:3], kernel, stride)
+    y = F.max_pool2d(_pad_nchw(nhwc_to_nchw(xt), pads, value=-math.inf), kernel, stride)
+    y = nchw_to_nhwc(y)
+    y.backward(_t(dy))
+    return _np(y), _np(xt.grad)
+
+
+def relu(x, dy):
+    xt = _t(x, True)
+    y = torch.relu(xt)
+    y.backward(_t(dy))
+    return _np(y), _np(xt.grad)
+
+
+def add(a, b, dy):
+    at, bt = _t(a, True), _t(b, True)
+    y = at + bt
+    y.backward(_t(dy))
+    return _np(y), _np(at.grad), _np(bt.grad)
+
+
+def flatten(x, dy):
+    xt = _t(x, True)
+    y = torch.flatten(xt, 1)     # on the NHWC tensor itself: Keras flattens (h, w, c)
+    y.backward(_t(dy))
+    return _np(y), _np(xt.grad)
+
+
+def dense(x, w, b, dy):
+    xt, wt = _t(x, True), _t(w, True)
+    bt = None if b is None else _t(b, True)
+    y = F.linear(xt, wt.T, bt)
+    y.backward(_t(dy))
+    return _np(y), _np(xt.grad), _np(wt.grad), None if bt is None else _np(bt.grad)
+
+
+def softmax(x, axis):
+    return _np(torch.softmax(_t(x), dim=axis))
+
+
+def softmax_cross_entropy(logits, labels, dloss):
+    """(loss, dlogits); integer labels as class indices, float labels as probabilities."""
+    zt = _t(logits, True)
+    target = torch.tensor(labels.astype(np.int64)) if labels.dtype.kind in "iu" else _t(labels)
+    loss = F.cross_entropy(zt, target, reduction="mean")
+    loss.backward(torch.tensor(dloss, dtype=zt.dtype))
+    return _np(loss), _np(zt.grad)
