@@ -7,11 +7,24 @@ Code above the kernels never imports numpy or cupy for its array work. It asks t
 - ``xp()`` gives the module of the current backend, for code that creates arrays from nothing
   (initialisers, data loaders);
 - ``set_backend`` / ``get_backend`` / ``use_backend`` choose the current backend, whose
-  default comes from the ``MINIRES_BACKEND`` environment variable.
+  default comes from the ``MINIRES_BACKEND`` environment variable;
+- ``kernels_for(*arrays)`` gives the kernel module that replaces parts of an op's array code
+  for those arrays on the current backend, or None: the one line with which an op picks its
+  path (``k = kernels_for(x)`` ... ``k.im2col(x, window) if k else im2col(...)``);
+- ``set_num_threads`` / ``get_num_threads`` set how many threads the CPU work uses.
 
-A backend is a name for an array module plus, later, the device-specific kernels that replace
-parts of the vectorized code. ``numpy`` runs the vectorized code on the CPU; ``cupy`` runs the
-same code on a CUDA GPU.
+A backend is a name for an array module plus the device-specific kernels that replace parts
+of the vectorized code:
+
+- ``numpy``: the vectorized code on the CPU, NumPy and its BLAS only;
+- ``numba``: NumPy arrays too, with the Numba JIT kernels of ``minires.kernels.cpu_numba``
+  swapped in where they measured faster (matrix products stay in BLAS);
+- ``cupy``: the vectorized code on a CUDA GPU.
+
+Threads: one setting, ``MINIRES_NUM_THREADS`` or ``set_num_threads(n)`` (default: the cores
+this process may run on), sizes both Numba's thread pool and, when the optional package
+threadpoolctl is installed, the BLAS pool. Without threadpoolctl, BLAS keeps its own setting
+(``OPENBLAS_NUM_THREADS`` and the like, read when NumPy loads).
 """
 
 from __future__ import annotations
@@ -19,20 +32,27 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import sys
 from types import ModuleType
 from typing import Iterator
 
 import numpy
 
-BACKENDS = ("numpy", "cupy")
+BACKENDS = ("numpy", "numba", "cupy")
 _ENV_VAR = "MINIRES_BACKEND"
+_THREADS_ENV_VAR = "MINIRES_NUM_THREADS"
 
 _current: str | None = None
+_numba_kernels: ModuleType | None = None
+_num_threads: int | None = None
 
 
 def _load_module(name: str) -> ModuleType:
     """Import the array module of backend ``name``, or explain why it cannot be used."""
     if name == "numpy":
+        return numpy
+    if name == "numba":
+        _load_numba_kernels()
         return numpy
     try:
         cupy = importlib.import_module("cupy")
@@ -58,8 +78,24 @@ def _check_name(name: object) -> str:
     return name
 
 
+def _load_numba_kernels() -> ModuleType:
+    """The Numba kernel module, imported (not compiled: each kernel compiles on first use)."""
+    global _numba_kernels
+    if _numba_kernels is None:
+        try:
+            importlib.import_module("numba")
+        except ImportError as exc:
+            raise RuntimeError(
+                "minires backend 'numba' needs Numba: pip install 'numba>=0.60' "
+                f"(or choose backend 'numpy') ({exc})"
+            ) from exc
+        _numba_kernels = importlib.import_module("minires.kernels.cpu_numba")
+        _apply_num_threads()
+    return _numba_kernels
+
+
 def set_backend(name: str) -> None:
-    """Make ``name`` ("numpy" or "cupy") the current backend."""
+    """Make ``name`` ("numpy", "numba" or "cupy") the current backend."""
     global _current
     _load_module(_check_name(name))
     _current = name
@@ -95,6 +131,18 @@ def xp() -> ModuleType:
     return _load_module(get_backend())
 
 
+def kernels_for(*arrays: object) -> ModuleType | None:
+    """The kernel module that replaces array code for ``arrays`` on the current backend, or None.
+
+    ``minires.kernels.cpu_numba`` when the backend is ``numba`` and the arrays are NumPy
+    arrays; None otherwise (backend ``numpy``, or CuPy arrays: the array code runs). An op
+    calls its kernels only through this function, so switching the backend switches every op.
+    """
+    if get_backend() == "numba" and array_module(*arrays) is numpy:
+        return _load_numba_kernels()
+    return None
+
+
 def array_module(*arrays: object) -> ModuleType:
     """The array module that owns ``arrays``: CuPy if any of them is a CuPy array, else NumPy.
 
@@ -108,8 +156,6 @@ def array_module(*arrays: object) -> ModuleType:
 
 
 def _loaded_cupy() -> ModuleType | None:
-    import sys
-
     return sys.modules.get("cupy")
 
 
@@ -119,3 +165,62 @@ def to_numpy(array: object) -> numpy.ndarray:
     if cupy is not None and isinstance(array, cupy.ndarray):
         return cupy.asnumpy(array)
     return numpy.asarray(array)
+
+
+# --- threads ----------------------------------------------------------------------------------
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _check_threads(who: str, n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, numpy.integer)) or n < 1:
+        raise ValueError(f"{who} must be a positive int, got {n!r}")
+    return int(n)
+
+
+def get_num_threads() -> int:
+    """Threads for CPU work: ``set_num_threads``' value, else ``MINIRES_NUM_THREADS``, else the
+    number of cores this process may run on."""
+    if _num_threads is not None:
+        return _num_threads
+    requested = os.environ.get(_THREADS_ENV_VAR, "").strip()
+    if requested:
+        try:
+            return _check_threads(_THREADS_ENV_VAR, int(requested))
+        except ValueError:
+            raise ValueError(f"{_THREADS_ENV_VAR} must be a positive int, got {requested!r}") from None
+    return _usable_cores()
+
+
+def set_num_threads(n: int | None = None) -> int:
+    """Use ``n`` threads (None: back to the default) for Numba kernels and, with threadpoolctl
+    installed, for BLAS. Returns the number now in force.
+
+    Numba's pool cannot grow past the size it started with (``NUMBA_NUM_THREADS``, the core
+    count by default), so a larger ``n`` is capped there; its setting is per calling thread,
+    so call this from the thread that trains.
+    """
+    global _num_threads
+    _num_threads = None if n is None else _check_threads("set_num_threads: n", n)
+    _apply_num_threads()
+    return get_num_threads()
+
+
+def _apply_num_threads() -> None:
+    n = get_num_threads()
+    numba = sys.modules.get("numba")
+    if numba is not None and hasattr(numba, "set_num_threads"):
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        threadpoolctl = importlib.import_module("threadpoolctl")
+    except ImportError:
+        return
+    threadpoolctl.threadpool_limits(limits=n, user_api="blas")
+
+
+if os.environ.get(_THREADS_ENV_VAR, "").strip():
+    _apply_num_threads()

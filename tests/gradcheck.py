@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minires import to_numpy
+
 ELEMENTWISE_LIMIT = 150   # inputs up to this many elements are checked element by element
 DIRECTIONS = 3
 
@@ -28,8 +30,8 @@ def relative_error(actual, expected, floor: float = 0.0) -> float:
     ``floor`` is for quantities that cancel: a cross-entropy near 0 is computed from logits
     of order 1 or more, and its rounding error is relative to those, not to the loss.
     """
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
+    actual = np.asarray(to_numpy(actual), dtype=np.float64)
+    expected = np.asarray(to_numpy(expected), dtype=np.float64)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     scale = max(np.max(np.abs(expected), initial=0.0), np.max(np.abs(actual), initial=0.0), floor)
     if scale == 0.0:
@@ -40,8 +42,8 @@ def relative_error(actual, expected, floor: float = 0.0) -> float:
 def assert_close(actual, expected, tol: float, what: str = "", floor: float = 0.0) -> None:
     err = relative_error(actual, expected, floor)
     assert err <= tol, (
-        f"{what}: relative error {err:.3e} > {tol:.0e}\nactual:\n{np.asarray(actual)}\n"
-        f"expected:\n{np.asarray(expected)}"
+        f"{what}: relative error {err:.3e} > {tol:.0e}\nactual:\n{to_numpy(actual)}\n"
+        f"expected:\n{to_numpy(expected)}"
     )
 
 
@@ -52,12 +54,14 @@ def check_gradients(forward, inputs, grads, dy, rng, eps: float = 1e-5, tol: flo
     difference quotient itself, about machine-epsilon * sum|forward * dy| / eps: a gradient
     that is a sum of cancelling terms can be far smaller than the loss it is taken of.
     """
-    inputs = [np.array(x, dtype=np.float64) for x in inputs]
+    inputs = [np.array(to_numpy(x), dtype=np.float64) for x in inputs]
+    grads = [None if g is None else to_numpy(g) for g in grads]
+    dy = to_numpy(dy)
 
     def loss(values):
-        return float(np.sum(np.asarray(forward(*values), dtype=np.float64) * dy))
+        return float(np.sum(np.asarray(to_numpy(forward(*values)), dtype=np.float64) * dy))
 
-    magnitude = float(np.sum(np.abs(np.asarray(forward(*inputs), dtype=np.float64) * dy)))
+    magnitude = float(np.sum(np.abs(np.asarray(to_numpy(forward(*inputs)), dtype=np.float64) * dy)))
     noise = 8 * np.finfo(np.float64).eps * magnitude / eps
 
     for k, (x, g) in enumerate(zip(inputs, grads)):

@@ -105,3 +105,16 @@ def pool_cases(draw, max_hw: int = 8, max_channels: int = 3, max_batch: int = 3)
 @st.composite
 def shapes(draw, min_dims: int = 1, max_dims: int = 4, max_side: int = 5):
     return tuple(draw(st.lists(st.integers(1, max_side), min_size=min_dims, max_size=max_dims)))
+
+
+@st.composite
+def winograd_cases(draw, max_hw: int = 9, max_channels: int = 4, max_batch: int = 2):
+    """A 3x3 stride-1 conv2d configuration, the shapes Winograd F(m x m, 3 x 3) computes:
+    odd and even output sizes (the last tile cut by the crop), every padding form."""
+    n = draw(st.integers(1, max_batch))
+    h, w = draw(st.integers(1, max_hw)), draw(st.integers(1, max_hw))
+    c_in, c_out = draw(st.integers(1, max_channels)), draw(st.integers(1, max_channels))
+    padding = draw(paddings)
+    assume(_fits((h, w), (3, 3), (1, 1), padding, ("same", "valid", "explicit")))
+    return dict(x_shape=(n, h, w, c_in), w_shape=(3, 3, c_in, c_out), stride=1,
+                padding=padding, bias=draw(st.booleans()))

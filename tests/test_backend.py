@@ -1,6 +1,8 @@
-"""The backend switch: names, the environment variable, the context manager, CuPy's absence."""
+"""The backend switch: names, the environment variable, the context manager, the kernel
+dispatch, the thread setting, and what happens when Numba or CuPy is missing."""
 
 import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -12,8 +14,10 @@ from minires import backend
 @pytest.fixture(autouse=True)
 def _restore_backend():
     previous = backend._current
+    threads = backend._num_threads
     yield
     backend._current = previous
+    backend.set_num_threads(threads)
 
 
 def test_numpy_is_the_default():
@@ -23,7 +27,7 @@ def test_numpy_is_the_default():
 
 
 def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="'numpy', 'cupy'"):
+    with pytest.raises(ValueError, match="'numpy', 'numba', 'cupy'"):
         minires.set_backend("tensorflow")
 
 
@@ -54,3 +58,52 @@ def test_cupy_without_cupy_says_so():
 def test_array_module_of_numpy_arrays_is_numpy():
     assert minires.array_module(np.zeros(2), [1.0]) is np
     np.testing.assert_array_equal(minires.to_numpy([1.0, 2.0]), [1.0, 2.0])
+
+
+def test_numba_backend_computes_with_numpy_arrays_and_numba_kernels():
+    minires.set_backend("numba")
+    assert minires.xp() is np
+    from minires.kernels import cpu_numba
+    assert backend.kernels_for(np.zeros(2)) is cpu_numba
+
+
+def test_kernels_are_used_only_on_the_numba_backend():
+    minires.set_backend("numpy")
+    assert backend.kernels_for(np.zeros(2)) is None
+    with minires.use_backend("numba"):
+        assert backend.kernels_for(np.zeros(2), np.ones(3)) is not None
+    assert backend.kernels_for(np.zeros(2)) is None
+
+
+def test_numba_without_numba_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)          # import numba now raises ImportError
+    monkeypatch.setattr(backend, "_numba_kernels", None)
+    with pytest.raises(RuntimeError, match="backend 'numba' needs Numba"):
+        minires.set_backend("numba")
+    assert minires.get_backend() != "numba"
+
+
+def test_num_threads_default_environment_and_setter(monkeypatch):
+    monkeypatch.delenv("MINIRES_NUM_THREADS", raising=False)
+    backend.set_num_threads(None)
+    assert backend.get_num_threads() >= 1
+    monkeypatch.setenv("MINIRES_NUM_THREADS", "1")
+    assert backend.get_num_threads() == 1
+    assert minires.set_num_threads(1) == 1
+    numba = pytest.importorskip("numba")
+    minires.set_backend("numba")
+    backend.kernels_for(np.zeros(1))
+    assert numba.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "4"])
+def test_num_threads_must_be_a_positive_int(bad):
+    with pytest.raises(ValueError, match="positive int"):
+        minires.set_num_threads(bad)
+
+
+def test_num_threads_environment_variable_is_checked(monkeypatch):
+    backend.set_num_threads(None)
+    monkeypatch.setenv("MINIRES_NUM_THREADS", "many")
+    with pytest.raises(ValueError, match="MINIRES_NUM_THREADS"):
+        backend.get_num_threads()

@@ -7,6 +7,11 @@ Every op follows one contract::
 
 Layouts are Keras': activations NHWC, conv kernels HWIO, dense kernels (in, out). Each op keeps
 the dtype it is given. Their naive loop references live in ``minires.reference``.
+
+``conv2d_forward(..., algorithm="auto" | "im2col" | "winograd")`` chooses how a convolution
+is computed (``conv.choose_algorithm`` says what "auto" picks); ``adam_update`` is the in-place
+Adam step for optimizers. On the ``numba`` backend the ops run Numba kernels where those are
+faster (``minires.backend.kernels_for``); results agree with the array code to rounding.
 """
 
 from .activation import relu_backward, relu_forward
@@ -16,9 +21,11 @@ from .dense import dense_backward, dense_forward
 from .flatten import flatten_backward, flatten_forward
 from .loss import softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .pool import maxpool2d_backward, maxpool2d_forward
+from .update import adam_update
 from .windows import same_padding
 
 __all__ = [
+    "adam_update",
     "add_backward", "add_forward",
     "conv2d_backward", "conv2d_forward",
     "dense_backward", "dense_forward",

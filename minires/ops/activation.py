@@ -9,7 +9,7 @@ there to be 0 (the left derivative), so an input sitting exactly at 0 passes no 
 
 from __future__ import annotations
 
-from ..backend import array_module
+from ..backend import array_module, kernels_for
 from ._checks import as_float_array, check_dtype, check_shape
 
 _OP = "relu"
@@ -18,6 +18,10 @@ _OP = "relu"
 def relu_forward(x):
     """y = max(x, 0). Returns (y, cache); the cache is the mask x > 0."""
     x = as_float_array(_OP, "x", x)
+    k = kernels_for(x)
+    if k:
+        y, positive = k.relu_forward(x)
+        return y, (positive, x.dtype)
     xp = array_module(x)
     # maximum() propagates NaN, as PyTorch's relu does: a NaN must not vanish into a 0.
     y = xp.maximum(x, xp.zeros((), dtype=x.dtype))
@@ -30,5 +34,8 @@ def relu_backward(dy, cache):
     dy = as_float_array(f"{_OP}_backward", "dy", dy)
     check_shape(f"{_OP}_backward", "dy", dy, positive.shape)
     check_dtype(f"{_OP}_backward", "dy", dy, dtype)
+    k = kernels_for(dy, positive)
+    if k:
+        return k.relu_backward(dy, positive)
     xp = array_module(dy)
     return xp.where(positive, dy, xp.zeros((), dtype=dtype))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..backend import array_module
+from ..backend import array_module, kernels_for
 from ._checks import as_float_array, check_dtype, check_shape, positive_pair
 from .im2col import offset_slice, pad_nhwc, unpad_nhwc
 from .windows import Window, plan_windows
@@ -46,6 +46,10 @@ def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
     kernel = positive_pair(_OP, "pool_size", pool_size)
     step = kernel if strides is None else positive_pair(_OP, "strides", strides)
     window = plan_windows(_OP, x.shape[1:3], kernel, step, padding, allowed=("valid", "same"))
+    k = kernels_for(x)
+    if k:
+        y, argmax = k.maxpool2d_forward(x, window)
+        return y, MaxPool2dCache(argmax, tuple(x.shape), x.dtype, window)
     xp = array_module(x)
 
     xpad = pad_nhwc(x, window.padding, value=-xp.inf)
@@ -65,6 +69,9 @@ def maxpool2d_backward(dy, cache: MaxPool2dCache):
     dy = as_float_array(f"{_OP}_backward", "dy", dy, ndim=4)
     check_shape(f"{_OP}_backward", "dy", dy, argmax.shape)
     check_dtype(f"{_OP}_backward", "dy", dy, dtype)
+    k = kernels_for(dy, argmax)
+    if k:
+        return k.maxpool2d_backward(dy, argmax, x_shape, window)
     xp = array_module(dy)
     n, h, w, c = x_shape
     (top, bottom), (left, right) = window.padding

@@ -10,34 +10,37 @@ from tests.strategies import as_layout, float_dtypes, layouts, normal, seeds, sh
 
 
 @given(shape=shapes(), seed=seeds, layout=layouts)
-def test_add_matches_reference(shape, seed, layout):
+def test_add_matches_reference(on_backend, shape, seed, layout):
     rng = np.random.default_rng(seed)
     a, b = as_layout(normal(rng, shape), layout), normal(rng, shape)
-    y, cache = ops.add_forward(a, b)
+    y, cache = ops.add_forward(on_backend.put(a), on_backend.put(b))
     assert_close(y, reference.add_forward(a, b), 0.0, "forward")
     dy = normal(rng, shape)
-    for name, g, r in zip(("da", "db"), ops.add_backward(dy, cache), reference.add_backward(dy, a, b)):
+    for name, g, r in zip(("da", "db"), ops.add_backward(on_backend.put(dy), cache),
+                          reference.add_backward(dy, a, b)):
         assert_close(g, r, 0.0, name)
 
 
 @given(shape=shapes(), seed=seeds)
-def test_add_gradients_match_central_differences(shape, seed):
+def test_add_gradients_match_central_differences(on_backend, shape, seed):
     rng = np.random.default_rng(seed)
     a, b = normal(rng, shape), normal(rng, shape)
-    _, cache = ops.add_forward(a, b)
+    put = on_backend.put
+    _, cache = ops.add_forward(put(a), put(b))
     dy = normal(rng, shape)
-    check_gradients(lambda *v: ops.add_forward(*v)[0], [a, b], ops.add_backward(dy, cache), dy, rng)
+    check_gradients(lambda *v: ops.add_forward(*map(put, v))[0], [a, b], ops.add_backward(put(dy), cache), dy, rng)
 
 
 @pytest.mark.torch
 @given(shape=shapes(), seed=seeds, dtype=float_dtypes)
-def test_add_matches_pytorch(shape, seed, dtype):
+def test_add_matches_pytorch(on_backend, shape, seed, dtype):
     from tests import torch_ops
 
     rng = np.random.default_rng(seed)
     a, b, dy = normal(rng, shape, dtype), normal(rng, shape, dtype), normal(rng, shape, dtype)
-    y, cache = ops.add_forward(a, b)
-    for name, ours, theirs in zip(("y", "da", "db"), (y, *ops.add_backward(dy, cache)),
+    put = on_backend.put
+    y, cache = ops.add_forward(put(a), put(b))
+    for name, ours, theirs in zip(("y", "da", "db"), (y, *ops.add_backward(put(dy), cache)),
                                   torch_ops.add(a, b, dy)):
         assert ours.dtype == dtype
         assert_close(ours, theirs, 0.0, name)

@@ -1,4 +1,8 @@
-"""conv2d: vectorized im2col path against the loop reference, central differences and PyTorch."""
+"""conv2d: im2col on every backend against the loop reference, central differences and PyTorch.
+
+The Winograd path has its own file, test_winograd.py; here ``algorithm="im2col"`` is forced
+wherever "auto" could pick Winograd, so that these tests keep covering im2col/col2im.
+"""
 
 import numpy as np
 import pytest
@@ -19,14 +23,15 @@ def _draw_arrays(case, seed, dtype=np.float64):
 
 
 @given(case=conv_cases(), seed=seeds, x_layout=layouts, w_layout=layouts)
-def test_conv2d_matches_reference(case, seed, x_layout, w_layout):
+def test_conv2d_matches_reference(on_backend, case, seed, x_layout, w_layout):
     rng, x, w, b = _draw_arrays(case, seed)
     x, w = as_layout(x, x_layout), as_layout(w, w_layout)
     opts = dict(stride=case["stride"], padding=case["padding"])
-    y, cache = ops.conv2d_forward(x, w, b, **opts)
+    put = on_backend.put
+    y, cache = ops.conv2d_forward(put(x), put(w), put(b), algorithm="im2col", **opts)
     assert_close(y, reference.conv2d_forward(x, w, b, **opts), 1e-12, "forward")
     dy = as_layout(normal(rng, y.shape), x_layout)
-    dx, dw, db = ops.conv2d_backward(dy, cache)
+    dx, dw, db = ops.conv2d_backward(put(dy), cache)
     rdx, rdw, rdb = reference.conv2d_backward(dy, x, w, b, **opts)
     assert_close(dx, rdx, 1e-12, "dx")
     assert_close(dw, rdw, 1e-12, "dw")
@@ -37,30 +42,32 @@ def test_conv2d_matches_reference(case, seed, x_layout, w_layout):
 
 
 @given(case=conv_cases(max_hw=5, max_channels=3, max_batch=2, max_kernel=3), seed=seeds)
-def test_conv2d_gradients_match_central_differences(case, seed):
+def test_conv2d_gradients_match_central_differences(on_backend, case, seed):
     rng, x, w, b = _draw_arrays(case, seed)
-    opts = dict(stride=case["stride"], padding=case["padding"])
-    y, cache = ops.conv2d_forward(x, w, b, **opts)
+    opts = dict(stride=case["stride"], padding=case["padding"], algorithm="im2col")
+    put = on_backend.put
+    y, cache = ops.conv2d_forward(put(x), put(w), put(b), **opts)
     dy = normal(rng, y.shape)
-    grads = ops.conv2d_backward(dy, cache)
+    grads = ops.conv2d_backward(put(dy), cache)
     inputs = [x, w] if b is None else [x, w, b]
 
     def forward(*values):
-        return ops.conv2d_forward(*values, **opts)[0]
+        return ops.conv2d_forward(*map(put, values), **opts)[0]
 
     check_gradients(forward, inputs, grads[: len(inputs)], dy, rng)
 
 
 @pytest.mark.torch
 @given(case=conv_cases(), seed=seeds, dtype=float_dtypes)
-def test_conv2d_matches_pytorch(case, seed, dtype):
+def test_conv2d_matches_pytorch(on_backend, case, seed, dtype):
     from tests import torch_ops
 
     rng, x, w, b = _draw_arrays(case, seed, dtype)
     opts = dict(stride=case["stride"], padding=case["padding"])
-    y, cache = ops.conv2d_forward(x, w, b, **opts)
+    put = on_backend.put
+    y, cache = ops.conv2d_forward(put(x), put(w), put(b), algorithm="im2col", **opts)
     dy = normal(rng, y.shape, dtype)
-    ours = (y, *ops.conv2d_backward(dy, cache))
+    ours = (y, *ops.conv2d_backward(put(dy), cache))
     theirs = torch_ops.conv2d(x, w, b, case["stride"], case["padding"], dy)
     tol = 1e-10 if dtype == np.float64 else 1e-4
     for name, a, t in zip(("y", "dx", "dw", "db"), ours, theirs):
@@ -74,42 +81,45 @@ def test_conv2d_matches_pytorch(case, seed, dtype):
 @pytest.mark.torch
 @pytest.mark.parametrize("kernel", [(2, 2), (4, 4), (2, 3), (3, 2)])
 @pytest.mark.parametrize("stride", [1, 2, (2, 1), 3])
-def test_conv2d_keras_same_with_even_kernels_matches_pytorch(kernel, stride):
+def test_conv2d_keras_same_with_even_kernels_matches_pytorch(on_backend, kernel, stride):
     """Keras puts the odd padding pixel bottom/right; symmetric padding would shift the output."""
     from tests import torch_ops
 
     rng = np.random.default_rng(7)
     x = normal(rng, (2, 8, 7, 3))
     w = normal(rng, (*kernel, 3, 4))
-    y, cache = ops.conv2d_forward(x, w, None, stride=stride, padding="same")
+    y, cache = ops.conv2d_forward(on_backend.put(x), on_backend.put(w), None, stride=stride, padding="same")
     dy = normal(rng, y.shape)
-    dx, dw, _ = ops.conv2d_backward(dy, cache)
+    dx, dw, _ = ops.conv2d_backward(on_backend.put(dy), cache)
     ty, tdx, tdw, _ = torch_ops.conv2d(x, w, None, stride, "same", dy)
     for name, a, t in (("y", y, ty), ("dx", dx, tdx), ("dw", dw, tdw)):
         assert_close(a, t, 1e-10, name)
 
 
 @pytest.mark.torch
-def test_conv2d_strided_same_case_agrees_with_pytorch_to_1e12():
+def test_conv2d_strided_same_case_agrees_with_pytorch_to_1e12(on_backend):
     """(2, 7, 5, 3) input, (3, 2, 3, 4) kernel, stride (2, 1), 'same', float64."""
     from tests import torch_ops
 
     rng = np.random.default_rng(2024)
     x, w, b = normal(rng, (2, 7, 5, 3)), normal(rng, (3, 2, 3, 4)), normal(rng, (4,))
-    y, cache = ops.conv2d_forward(x, w, b, stride=(2, 1), padding="same")
+    put = on_backend.put
+    y, cache = ops.conv2d_forward(put(x), put(w), put(b), stride=(2, 1), padding="same")
     assert y.shape == (2, 4, 5, 4)
     dy = normal(rng, y.shape)
-    ours = (y, *ops.conv2d_backward(dy, cache))
+    ours = (y, *ops.conv2d_backward(put(dy), cache))
     theirs = torch_ops.conv2d(x, w, b, (2, 1), "same", dy)
     for name, a, t in zip(("y", "dx", "dw", "db"), ours, theirs):
         assert_close(a, t, 1e-12, name)
 
 
-@given(case=conv_cases(max_hw=5), seed=seeds, dtype=float_dtypes)
-def test_conv2d_keeps_dtype(case, seed, dtype):
+@given(case=conv_cases(max_hw=5), seed=seeds, dtype=float_dtypes, algorithm=st.sampled_from(["auto", "im2col"]))
+def test_conv2d_keeps_dtype(on_backend, case, seed, dtype, algorithm):
     rng, x, w, b = _draw_arrays(case, seed, dtype)
-    y, cache = ops.conv2d_forward(x, w, b, stride=case["stride"], padding=case["padding"])
-    grads = ops.conv2d_backward(normal(rng, y.shape, dtype), cache)
+    put = on_backend.put
+    y, cache = ops.conv2d_forward(put(x), put(w), put(b), stride=case["stride"], padding=case["padding"],
+                                  algorithm=algorithm)
+    grads = ops.conv2d_backward(put(normal(rng, y.shape, dtype)), cache)
     assert y.dtype == dtype
     assert all(g.dtype == dtype for g in grads if g is not None)
 
@@ -140,3 +150,16 @@ def test_conv2d_output_size_formula(data):
     sh, sw = (case["stride"],) * 2 if isinstance(case["stride"], int) else case["stride"]
     if case["padding"] in ("same", "SAME"):
         assert y.shape[1:3] == (-(-x.shape[1] // sh), -(-x.shape[2] // sw))
+
+
+def test_conv2d_1x1_stride_1_reads_x_without_copying_it():
+    """A 1x1 window at stride 1 is the pixel itself: im2col's rows are x's, a view."""
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    _, cache = ops.conv2d_forward(x, np.ones((1, 1, 5, 2)), padding="valid", algorithm="im2col")
+    assert np.shares_memory(cache.saved, x)
+
+
+@pytest.mark.parametrize("algorithm", ["fft", None, "WINOGRAD"])
+def test_conv2d_refuses_unknown_algorithms(algorithm):
+    with pytest.raises(ValueError, match="conv2d: algorithm must be one of 'auto', 'im2col', 'winograd', 'winograd4x4'"):
+        ops.conv2d_forward(np.zeros((1, 4, 4, 1)), np.zeros((3, 3, 1, 1)), algorithm=algorithm)

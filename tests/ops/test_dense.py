@@ -21,13 +21,14 @@ def _arrays(shape, seed, bias, dtype=np.float64):
 
 
 @given(shape=dense_shapes, seed=seeds, bias=st.booleans(), x_layout=layouts, w_layout=layouts)
-def test_dense_matches_reference(shape, seed, bias, x_layout, w_layout):
+def test_dense_matches_reference(on_backend, shape, seed, bias, x_layout, w_layout):
     rng, x, w, b = _arrays(shape, seed, bias)
     x, w = as_layout(x, x_layout), as_layout(w, w_layout)
-    y, cache = ops.dense_forward(x, w, b)
+    put = on_backend.put
+    y, cache = ops.dense_forward(put(x), put(w), put(b))
     assert_close(y, reference.dense_forward(x, w, b), 1e-12, "forward")
     dy = normal(rng, y.shape)
-    for name, a, r in zip(("dx", "dw", "db"), ops.dense_backward(dy, cache),
+    for name, a, r in zip(("dx", "dw", "db"), ops.dense_backward(put(dy), cache),
                           reference.dense_backward(dy, x, w, b)):
         if r is None:
             assert a is None
@@ -36,25 +37,27 @@ def test_dense_matches_reference(shape, seed, bias, x_layout, w_layout):
 
 
 @given(shape=dense_shapes, seed=seeds, bias=st.booleans())
-def test_dense_gradients_match_central_differences(shape, seed, bias):
+def test_dense_gradients_match_central_differences(on_backend, shape, seed, bias):
     rng, x, w, b = _arrays(shape, seed, bias)
-    y, cache = ops.dense_forward(x, w, b)
+    put = on_backend.put
+    y, cache = ops.dense_forward(put(x), put(w), put(b))
     dy = normal(rng, y.shape)
     inputs = [x, w] if b is None else [x, w, b]
-    grads = ops.dense_backward(dy, cache)[: len(inputs)]
-    check_gradients(lambda *v: ops.dense_forward(*v)[0], inputs, grads, dy, rng)
+    grads = ops.dense_backward(put(dy), cache)[: len(inputs)]
+    check_gradients(lambda *v: ops.dense_forward(*map(put, v))[0], inputs, grads, dy, rng)
 
 
 @pytest.mark.torch
 @given(shape=dense_shapes, seed=seeds, bias=st.booleans(), dtype=float_dtypes)
-def test_dense_matches_pytorch(shape, seed, bias, dtype):
+def test_dense_matches_pytorch(on_backend, shape, seed, bias, dtype):
     from tests import torch_ops
 
     rng, x, w, b = _arrays(shape, seed, bias, dtype)
-    y, cache = ops.dense_forward(x, w, b)
+    put = on_backend.put
+    y, cache = ops.dense_forward(put(x), put(w), put(b))
     dy = normal(rng, y.shape, dtype)
     tol = 1e-10 if dtype == np.float64 else 1e-4
-    for name, a, t in zip(("y", "dx", "dw", "db"), (y, *ops.dense_backward(dy, cache)),
+    for name, a, t in zip(("y", "dx", "dw", "db"), (y, *ops.dense_backward(put(dy), cache)),
                           torch_ops.dense(x, w, b, dy)):
         if t is None:
             assert a is None

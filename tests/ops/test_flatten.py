@@ -10,36 +10,37 @@ from tests.strategies import as_layout, float_dtypes, layouts, normal, seeds, sh
 
 
 @given(shape=shapes(min_dims=2), seed=seeds, layout=layouts)
-def test_flatten_matches_reference(shape, seed, layout):
+def test_flatten_matches_reference(on_backend, shape, seed, layout):
     rng = np.random.default_rng(seed)
     x = as_layout(normal(rng, shape), layout)
-    y, cache = ops.flatten_forward(x)
+    y, cache = ops.flatten_forward(on_backend.put(x))
     assert_close(y, reference.flatten_forward(x), 0.0, "forward")
     dy = as_layout(normal(rng, y.shape), layout)
-    assert_close(ops.flatten_backward(dy, cache), reference.flatten_backward(dy, x), 0.0, "dx")
+    assert_close(ops.flatten_backward(on_backend.put(dy), cache), reference.flatten_backward(dy, x), 0.0, "dx")
 
 
 @given(shape=shapes(min_dims=2), seed=seeds)
-def test_flatten_gradient_matches_central_differences(shape, seed):
+def test_flatten_gradient_matches_central_differences(on_backend, shape, seed):
     rng = np.random.default_rng(seed)
     x = normal(rng, shape)
-    y, cache = ops.flatten_forward(x)
+    put = on_backend.put
+    y, cache = ops.flatten_forward(put(x))
     dy = normal(rng, y.shape)
-    check_gradients(lambda v: ops.flatten_forward(v)[0], [x], [ops.flatten_backward(dy, cache)], dy, rng)
+    check_gradients(lambda v: ops.flatten_forward(put(v))[0], [x], [ops.flatten_backward(put(dy), cache)], dy, rng)
 
 
 @pytest.mark.torch
 @given(shape=shapes(min_dims=2), seed=seeds, dtype=float_dtypes)
-def test_flatten_matches_pytorch(shape, seed, dtype):
+def test_flatten_matches_pytorch(on_backend, shape, seed, dtype):
     from tests import torch_ops
 
     rng = np.random.default_rng(seed)
     x = normal(rng, shape, dtype)
-    y, cache = ops.flatten_forward(x)
+    y, cache = ops.flatten_forward(on_backend.put(x))
     dy = normal(rng, y.shape, dtype)
     ty, tdx = torch_ops.flatten(x, dy)
     assert_close(y, ty, 0.0, "y")
-    assert_close(ops.flatten_backward(dy, cache), tdx, 0.0, "dx")
+    assert_close(ops.flatten_backward(on_backend.put(dy), cache), tdx, 0.0, "dx")
 
 
 def test_flatten_lists_channels_fastest():

@@ -24,20 +24,20 @@ def _labels(rng, n, c, kind, dtype=np.float64):
 
 
 @given(shape=shapes(), seed=seeds, layout=layouts, axis_pick=st.integers(0, 10))
-def test_softmax_matches_reference(shape, seed, layout, axis_pick):
+def test_softmax_matches_reference(on_backend, shape, seed, layout, axis_pick):
     rng = np.random.default_rng(seed)
     x = as_layout(normal(rng, shape) * 3, layout)
     axis = axis_pick % len(shape) - len(shape) * (axis_pick % 2)     # positive and negative axes
-    assert_close(ops.softmax(x, axis=axis), reference.softmax(x, axis=axis), 1e-14, "softmax")
+    assert_close(ops.softmax(on_backend.put(x), axis=axis), reference.softmax(x, axis=axis), 1e-14, "softmax")
 
 
 @given(shape=logit_shapes, seed=seeds, kind=label_kinds, layout=layouts, scale=st.sampled_from([1.0, 30.0]))
-def test_softmax_cross_entropy_matches_reference(shape, seed, kind, layout, scale):
+def test_softmax_cross_entropy_matches_reference(on_backend, shape, seed, kind, layout, scale):
     n, c = shape
     rng = np.random.default_rng(seed)
     z = as_layout(normal(rng, shape) * scale, layout)
     labels = _labels(rng, n, c, kind)
-    loss, cache = ops.softmax_cross_entropy_forward(z, labels)
+    loss, cache = ops.softmax_cross_entropy_forward(on_backend.put(z), on_backend.put(labels))
     assert loss.shape == ()
     assert_close(loss, reference.softmax_cross_entropy_forward(z, labels), 1e-13, "loss", floor=scale)
     dloss = rng.standard_normal()
@@ -46,27 +46,28 @@ def test_softmax_cross_entropy_matches_reference(shape, seed, kind, layout, scal
 
 
 @given(shape=logit_shapes, seed=seeds, kind=label_kinds)
-def test_softmax_cross_entropy_gradient_matches_central_differences(shape, seed, kind):
+def test_softmax_cross_entropy_gradient_matches_central_differences(on_backend, shape, seed, kind):
     n, c = shape
     rng = np.random.default_rng(seed)
     z = normal(rng, shape)
     labels = _labels(rng, n, c, kind)
-    _, cache = ops.softmax_cross_entropy_forward(z, labels)
+    put = on_backend.put
+    _, cache = ops.softmax_cross_entropy_forward(put(z), put(labels))
     dloss = np.asarray(rng.standard_normal())
-    dz = ops.softmax_cross_entropy_backward(dloss, cache)
-    check_gradients(lambda v: ops.softmax_cross_entropy_forward(v, labels)[0], [z], [dz], dloss, rng)
+    dz = ops.softmax_cross_entropy_backward(put(dloss), cache)
+    check_gradients(lambda v: ops.softmax_cross_entropy_forward(put(v), put(labels))[0], [z], [dz], dloss, rng)
 
 
 @pytest.mark.torch
 @given(shape=logit_shapes, seed=seeds, kind=label_kinds, dtype=float_dtypes)
-def test_softmax_cross_entropy_matches_pytorch(shape, seed, kind, dtype):
+def test_softmax_cross_entropy_matches_pytorch(on_backend, shape, seed, kind, dtype):
     from tests import torch_ops
 
     n, c = shape
     rng = np.random.default_rng(seed)
     z = normal(rng, shape, dtype) * 5
     labels = _labels(rng, n, c, kind, dtype)
-    loss, cache = ops.softmax_cross_entropy_forward(z, labels)
+    loss, cache = ops.softmax_cross_entropy_forward(on_backend.put(z), on_backend.put(labels))
     dloss = float(rng.standard_normal())
     dz = ops.softmax_cross_entropy_backward(dloss, cache)
     tloss, tdz = torch_ops.softmax_cross_entropy(z, labels, dloss)
@@ -79,23 +80,23 @@ def test_softmax_cross_entropy_matches_pytorch(shape, seed, kind, dtype):
 
 @pytest.mark.torch
 @given(shape=shapes(), seed=seeds, dtype=float_dtypes, axis_pick=st.integers(0, 10))
-def test_softmax_matches_pytorch(shape, seed, dtype, axis_pick):
+def test_softmax_matches_pytorch(on_backend, shape, seed, dtype, axis_pick):
     from tests import torch_ops
 
     rng = np.random.default_rng(seed)
     x = normal(rng, shape, dtype) * 4
     axis = axis_pick % len(shape)
-    y = ops.softmax(x, axis=axis)
+    y = ops.softmax(on_backend.put(x), axis=axis)
     assert y.dtype == dtype
     assert_close(y, torch_ops.softmax(x, axis), 1e-10 if dtype == np.float64 else 1e-5, "softmax")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_softmax_cross_entropy_is_finite_for_huge_logits(dtype):
+def test_softmax_cross_entropy_is_finite_for_huge_logits(on_backend, dtype):
     z = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [5e3, 5e3, -1e4]], dtype=dtype)
     for labels in (np.array([1, 2, 0]), np.eye(3, dtype=dtype)[[1, 2, 0]]):
-        loss, cache = ops.softmax_cross_entropy_forward(z, labels)
-        dz = ops.softmax_cross_entropy_backward(1.0, cache)
+        loss, cache = ops.softmax_cross_entropy_forward(on_backend.put(z), on_backend.put(labels))
+        loss, dz = on_backend.get(loss), on_backend.get(ops.softmax_cross_entropy_backward(1.0, cache))
         assert np.isfinite(loss) and np.all(np.isfinite(dz))
         # Row 0 picks a logit 2e4 below the max, row 1 the max, row 2 a tie at the max:
         # L = (2e4 + 0 + log 2) / 3.
@@ -103,7 +104,8 @@ def test_softmax_cross_entropy_is_finite_for_huge_logits(dtype):
     assert np.all(np.isfinite(ops.softmax(z)))
 
 
-def test_softmax_cross_entropy_gradient_is_p_minus_t_over_n():
+def test_softmax_cross_entropy_gradient_is_p_minus_t_over_n(on_backend):
     z = np.array([[0.0, np.log(3.0)]])                 # p = (1/4, 3/4)
-    _, cache = ops.softmax_cross_entropy_forward(z, np.array([0]))
-    np.testing.assert_allclose(ops.softmax_cross_entropy_backward(1.0, cache), [[-0.75, 0.75]])
+    _, cache = ops.softmax_cross_entropy_forward(on_backend.put(z), on_backend.put(np.array([0])))
+    dz = on_backend.get(ops.softmax_cross_entropy_backward(1.0, cache))
+    np.testing.assert_allclose(dz, [[-0.75, 0.75]])

@@ -1,0 +1,227 @@
+"""Every op at the seed's shapes (batch 64), on each backend and on PyTorch CPU, in one run.
+
+For each op and direction (forward, backward) the benchmark reports the median time, the
+GFLOP/s where the op is arithmetic (convolutions and dense layers: 2 flops per multiply-add;
+a backward pass computes dx and dw, twice the forward's products), the ratio of PyTorch's time
+to minires' (above 1: minires is faster), and the percentage of the float32 matmul peak
+measured in the same run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy
+
+from .. import backend, ops
+from .timing import median_seconds
+
+BATCH = 64
+
+
+@dataclass(frozen=True)
+class Case:
+    """One op at one shape. ``make`` builds (forward, backward) closures for a framework."""
+
+    name: str
+    op: str
+    flops_forward: float        # 0 when the op moves data rather than computing
+    make_minires: Callable
+    make_torch: Callable
+
+
+def _rng():
+    return numpy.random.default_rng(0)
+
+
+def _conv_case(h: int, c_in: int, c_out: int, k: int, label: str) -> Case:
+    flops = 2.0 * BATCH * h * h * k * k * c_in * c_out
+
+    def make_minires():
+        rng = _rng()
+        x = rng.standard_normal((BATCH, h, h, c_in), dtype=numpy.float32)
+        w = rng.standard_normal((k, k, c_in, c_out), dtype=numpy.float32)
+        b = numpy.zeros(c_out, numpy.float32)
+        y, cache = ops.conv2d_forward(x, w, b, padding="same")
+        dy = rng.standard_normal(y.shape, dtype=numpy.float32)
+        return (lambda: ops.conv2d_forward(x, w, b, padding="same"),
+                lambda: ops.conv2d_backward(dy, cache))
+
+    def make_torch():
+        import torch
+        import torch.nn.functional as F
+
+        rng = _rng()
+        x = _torch_nhwc(rng.standard_normal((BATCH, h, h, c_in), dtype=numpy.float32))
+        w = torch.tensor(rng.standard_normal((c_out, c_in, k, k), dtype=numpy.float32))
+        w = w.contiguous(memory_format=torch.channels_last).requires_grad_()
+        b = torch.zeros(c_out, requires_grad=True)
+        y = F.conv2d(x, w, b, padding=k // 2)
+        dy = torch.randn(y.shape).contiguous(memory_format=torch.channels_last)
+        return (lambda: F.conv2d(x, w, b, padding=k // 2),
+                lambda: torch.autograd.grad(y, (x, w, b), dy, retain_graph=True))
+
+    return Case(label, "conv2d", flops, make_minires, make_torch)
+
+
+def _pool_case(h: int, c: int) -> Case:
+    def make_minires():
+        rng = _rng()
+        x = rng.standard_normal((BATCH, h, h, c), dtype=numpy.float32)
+        y, cache = ops.maxpool2d_forward(x, 2)
+        dy = rng.standard_normal(y.shape, dtype=numpy.float32)
+        return lambda: ops.maxpool2d_forward(x, 2), lambda: ops.maxpool2d_backward(dy, cache)
+
+    def make_torch():
+        import torch
+        import torch.nn.functional as F
+
+        x = _torch_nhwc(_rng().standard_normal((BATCH, h, h, c), dtype=numpy.float32))
+        y = F.max_pool2d(x, 2)
+        dy = torch.randn(y.shape).contiguous(memory_format=torch.channels_last)
+        return lambda: F.max_pool2d(x, 2), lambda: torch.autograd.grad(y, x, dy, retain_graph=True)
+
+    return Case(f"maxpool 2x2 {h}x{h}x{c}", "maxpool2d", 0.0, make_minires, make_torch)
+
+
+def _elementwise_case(name: str, shape: tuple[int, ...]) -> Case:
+    """relu or the residual add on an activation of ``shape``."""
+
+    def make_minires():
+        rng = _rng()
+        a = rng.standard_normal(shape, dtype=numpy.float32)
+        b = rng.standard_normal(shape, dtype=numpy.float32)
+        dy = rng.standard_normal(shape, dtype=numpy.float32)
+        if name == "relu":
+            _, cache = ops.relu_forward(a)
+            return lambda: ops.relu_forward(a), lambda: ops.relu_backward(dy, cache)
+        _, cache = ops.add_forward(a, b)
+        return lambda: ops.add_forward(a, b), lambda: ops.add_backward(dy, cache)
+
+    def make_torch():
+        import torch
+
+        rng = _rng()
+        a = torch.tensor(rng.standard_normal(shape, dtype=numpy.float32), requires_grad=True)
+        b = torch.tensor(rng.standard_normal(shape, dtype=numpy.float32), requires_grad=True)
+        dy = torch.randn(shape)
+        if name == "relu":
+            y = torch.relu(a)
+            return lambda: torch.relu(a), lambda: torch.autograd.grad(y, a, dy, retain_graph=True)
+        y = a + b
+        return lambda: a + b, lambda: torch.autograd.grad(y, (a, b), dy, retain_graph=True)
+
+    label = "x".join(map(str, shape[1:]))
+    return Case(f"{name} {label}", name, 0.0, make_minires, make_torch)
+
+
+def _dense_case(d_in: int, d_out: int) -> Case:
+    def make_minires():
+        rng = _rng()
+        x = rng.standard_normal((BATCH, d_in), dtype=numpy.float32)
+        w = rng.standard_normal((d_in, d_out), dtype=numpy.float32)
+        b = numpy.zeros(d_out, numpy.float32)
+        _, cache = ops.dense_forward(x, w, b)
+        dy = rng.standard_normal((BATCH, d_out), dtype=numpy.float32)
+        return lambda: ops.dense_forward(x, w, b), lambda: ops.dense_backward(dy, cache)
+
+    def make_torch():
+        import torch
+        import torch.nn.functional as F
+
+        rng = _rng()
+        x = torch.tensor(rng.standard_normal((BATCH, d_in), dtype=numpy.float32), requires_grad=True)
+        w = torch.tensor(rng.standard_normal((d_out, d_in), dtype=numpy.float32), requires_grad=True)
+        b = torch.zeros(d_out, requires_grad=True)
+        y = F.linear(x, w, b)
+        dy = torch.randn(y.shape)
+        return lambda: F.linear(x, w, b), lambda: torch.autograd.grad(y, (x, w, b), dy, retain_graph=True)
+
+    return Case(f"dense {d_in}->{d_out}", "dense", 2.0 * BATCH * d_in * d_out, make_minires, make_torch)
+
+
+def _loss_case(classes: int = 10) -> Case:
+    def make_minires():
+        rng = _rng()
+        z = rng.standard_normal((BATCH, classes), dtype=numpy.float32)
+        labels = rng.integers(0, classes, BATCH)
+        _, cache = ops.softmax_cross_entropy_forward(z, labels)
+        return (lambda: ops.softmax_cross_entropy_forward(z, labels),
+                lambda: ops.softmax_cross_entropy_backward(1.0, cache))
+
+    def make_torch():
+        import torch
+        import torch.nn.functional as F
+
+        rng = _rng()
+        z = torch.tensor(rng.standard_normal((BATCH, classes), dtype=numpy.float32), requires_grad=True)
+        labels = torch.tensor(rng.integers(0, classes, BATCH))
+        loss = F.cross_entropy(z, labels)
+        return lambda: F.cross_entropy(z, labels), lambda: torch.autograd.grad(loss, z, retain_graph=True)
+
+    return Case(f"softmax cross-entropy {BATCH}x{classes}", "softmax_cross_entropy", 0.0,
+                make_minires, make_torch)
+
+
+def _torch_nhwc(x_nhwc: numpy.ndarray):
+    """An NCHW tensor stored channels-last (PyTorch's faster CPU format), requiring grad."""
+    import torch
+
+    return torch.from_numpy(x_nhwc).permute(0, 3, 1, 2).requires_grad_()
+
+
+def seed_cases() -> list[Case]:
+    """The ops of the seed's model at batch 64, in the order the model runs them."""
+    cases = [_conv_case(32, 3, 64, 3, "conv 3x3 32x32x3->64")]
+    for h in (16, 8, 4):
+        cases.append(_conv_case(h, 64, 64, 3, f"conv 3x3 {h}x{h}x64->64"))
+        cases.append(_conv_case(h, 64, 64, 1, f"conv 1x1 {h}x{h}x64->64"))
+    cases += [_pool_case(h, 64) for h in (32, 16, 8, 4)]
+    cases += [_elementwise_case("relu", (BATCH, 32, 32, 64)), _elementwise_case("add", (BATCH, 8, 8, 64))]
+    cases += [_dense_case(256, 128), _dense_case(128, 10), _loss_case()]
+    return cases
+
+
+def available_backends() -> list[str]:
+    """The CPU backends that load on this machine (the GPU has its own benchmark)."""
+    names = []
+    for name in backend.BACKENDS:
+        if name == "cupy":
+            continue
+        try:
+            with backend.use_backend(name):
+                names.append(name)
+        except (RuntimeError, ValueError):
+            pass
+    return names
+
+
+def run(backends: list[str] | None = None, repeats: int = 7, with_torch: bool = True,
+        peak_gflops: float | None = None, log=print) -> list[dict]:
+    """Time every case; one row per (case, direction, framework)."""
+    backends = backends or available_backends()
+    rows = []
+    for case in seed_cases():
+        timings = {}
+        for name in backends:
+            with backend.use_backend(name):
+                forward, backward = case.make_minires()
+                timings[name] = (median_seconds(forward, repeats), median_seconds(backward, repeats))
+        if with_torch:
+            forward, backward = case.make_torch()
+            timings["torch"] = (median_seconds(forward, repeats), median_seconds(backward, repeats))
+        for d, direction in enumerate(("forward", "backward")):
+            flops = case.flops_forward * (1 if direction == "forward" else 2)
+            torch_time = timings.get("torch", (None, None))[d]
+            for framework, pair in timings.items():
+                seconds = pair[d]
+                gflops = flops / seconds / 1e9 if flops else None
+                row = dict(case=case.name, op=case.op, direction=direction, framework=framework,
+                           seconds=seconds, gflops=gflops,
+                           torch_over_this=(torch_time / seconds) if torch_time else None,
+                           percent_of_peak=(100.0 * gflops / peak_gflops) if gflops and peak_gflops else None)
+                rows.append(row)
+            log("  " + f"{case.name:32s} {direction:8s} " + "  ".join(
+                f"{fw} {pair[d] * 1e3:8.3f} ms" for fw, pair in timings.items()))
+    return rows

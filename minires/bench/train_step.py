@@ -1,0 +1,89 @@
+"""The seed's model end to end: train step (forward, backward, Adam) and inference, batch 64.
+
+minires and PyTorch get the same model (the seed's ResNet, Glorot-uniform kernels, zero
+biases), the same batch of images and Adam with Keras' settings; PyTorch runs in its faster
+CPU memory format (channels-last). The figure is images per second; the ratio is minires'
+over PyTorch's (above 1: minires is faster).
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from .. import backend
+from .timing import median_seconds
+
+BATCH = 64
+
+
+def _batch(batch_size: int):
+    rng = numpy.random.default_rng(0)
+    x = rng.random((batch_size, 32, 32, 3), dtype=numpy.float32)
+    y = rng.integers(0, 10, batch_size)
+    return x, y
+
+
+def minires_step_seconds(backend_name: str, batch_size: int = BATCH, repeats: int = 7) -> dict:
+    """Median seconds of one train step and of one inference batch on ``backend_name``."""
+    from ..models import build_resnet
+    from ..optim import Adam
+
+    x, y = _batch(batch_size)
+    with backend.use_backend(backend_name):
+        model = build_resnet(seed=0)
+        model.compile(optimizer=Adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        train = median_seconds(lambda: model.train_on_batch(x, y), repeats=repeats, warmup=2, min_seconds=0.0)
+        infer = median_seconds(lambda: model.predict_on_batch(x), repeats=repeats, warmup=2, min_seconds=0.0)
+    return dict(train_seconds=train, inference_seconds=infer)
+
+
+def torch_step_seconds(batch_size: int = BATCH, repeats: int = 7) -> dict:
+    """The same for PyTorch (channels-last), with the same model and recipe."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..torch_resnet import build_seed_resnet, keras_adam, to_tensor
+
+    x, y = _batch(batch_size)
+    model = build_seed_resnet(seed=0, channels_last=True)
+    optimizer = keras_adam(model)
+    xt, yt = to_tensor(x), torch.from_numpy(y)
+
+    def step():
+        loss = F.cross_entropy(model(xt), yt)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer():
+        with torch.no_grad():
+            model(xt)
+
+    train = median_seconds(step, repeats=repeats, warmup=2, min_seconds=0.0)
+    model.eval()
+    inference = median_seconds(infer, repeats=repeats, warmup=2, min_seconds=0.0)
+    return dict(train_seconds=train, inference_seconds=inference)
+
+
+def run(backends: list[str], batch_size: int = BATCH, repeats: int = 7, with_torch: bool = True,
+        log=print) -> list[dict]:
+    """One row per framework: images/s for training and inference, and the ratio to PyTorch."""
+    timings = {}
+    for name in backends:
+        timings[name] = minires_step_seconds(name, batch_size, repeats)
+        log(f"  minires[{name}] train {batch_size / timings[name]['train_seconds']:8.1f} img/s, "
+            f"inference {batch_size / timings[name]['inference_seconds']:8.1f} img/s")
+    if with_torch:
+        timings["torch"] = torch_step_seconds(batch_size, repeats)
+        log(f"  torch          train {batch_size / timings['torch']['train_seconds']:8.1f} img/s, "
+            f"inference {batch_size / timings['torch']['inference_seconds']:8.1f} img/s")
+    rows = []
+    for framework, t in timings.items():
+        row = dict(framework=framework, batch_size=batch_size,
+                   train_images_per_second=batch_size / t["train_seconds"],
+                   inference_images_per_second=batch_size / t["inference_seconds"])
+        if "torch" in timings:
+            row["train_ratio_to_torch"] = timings["torch"]["train_seconds"] / t["train_seconds"]
+            row["inference_ratio_to_torch"] = timings["torch"]["inference_seconds"] / t["inference_seconds"]
+        rows.append(row)
+    return rows

@@ -1,0 +1,318 @@
+"""The command line: ``minires train | evaluate | predict | bench``.
+
+Every command fails with one line on stderr and a non-zero exit code (1 for bad input or
+files, 130 for Ctrl-C), never with a traceback; ``MINIRES_DEBUG=1`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy
+
+SYNTHETIC_SIZE = 6000
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """A problem the user can fix, reported as one line."""
+
+
+# --- data sources ------------------------------------------------------------------------------
+
+def _is_cifar10_location(path: Path) -> bool:
+    if path.is_file():
+        return path.name.endswith((".tar.gz", ".tgz"))
+    return (path / "data_batch_1").is_file() or (path / "cifar-10-batches-py").is_dir()
+
+
+def load_source(dataset: str | None, data: str | None, split: str, image_size=(32, 32),
+                synthetic_size: int = SYNTHETIC_SIZE):
+    """(x uint8 NHWC, y int64, class_names, description) of the named data.
+
+    split: "train" or "test" for CIFAR-10 in its official format (an image folder or the
+    synthetic set has one pool of images: "train" is all of it, "test" a fresh synthetic draw).
+    """
+    if data is None and dataset in (None, "synthetic"):
+        from .data.synthetic import SYNTHETIC_CLASSES, make_synthetic
+
+        seed = 0 if split == "train" else 1
+        x, y = make_synthetic(synthetic_size, seed=seed)
+        return x, y, list(SYNTHETIC_CLASSES), f"synthetic(n={synthetic_size}, seed={seed})"
+    if dataset == "synthetic":
+        raise CommandError("--dataset synthetic takes no --data (it is generated, not read)")
+    location = None if data is None else Path(data).expanduser()
+    if location is not None and not location.exists():
+        raise CommandError(f"{location}: no such file or directory")
+    if dataset == "cifar10" or (location is not None and _is_cifar10_location(location)):
+        from .data.cifar10 import CIFAR10_CLASSES, load_data
+
+        (x_train, y_train), (x_test, y_test) = load_data(location)
+        x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
+        return x, y.reshape(-1).astype(numpy.int64), list(CIFAR10_CLASSES), f"cifar10:{split}"
+    if dataset not in (None, "folder"):
+        raise CommandError(f"--dataset must be synthetic, cifar10 or folder, got {dataset!r}")
+    if location is None:
+        raise CommandError("--dataset folder needs --data DIR")
+    from .data.folders import load_image_folder
+
+    x, y, names = load_image_folder(location, image_size=image_size)
+    return x, y, names, f"folder:{location.resolve()}"
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
+def _set_backend(name: str | None, threads: int | None) -> None:
+    from . import backend
+
+    if threads is not None:
+        backend.set_num_threads(threads)
+    if name is not None:
+        backend.set_backend(name)
+
+
+def cmd_train(args) -> int:
+    from .data.split import stratified_split
+    from .models import build_resnet
+    from .optim import Adam
+    from .train import Dataset, Recipe, Trainer, check_fresh_run_dir, default_run_dir
+
+    _set_backend(args.backend, args.threads)
+    x, y, names, description = load_source(args.dataset, args.data, "train",
+                                           synthetic_size=args.synthetic_size)
+    train_index, val_index = stratified_split(y, args.val_split, seed=args.seed)
+    data = Dataset(x[train_index], y[train_index], x[val_index] if len(val_index) else None,
+                   y[val_index] if len(val_index) else None, names,
+                   f"{description}; val_split={args.val_split}")
+    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                    seed=args.seed, augment=args.augment)
+    run_dir = Path(args.out) if args.out else default_run_dir()
+    mode = "silent" if args.quiet else "bar"
+    if args.resume:
+        trainer = Trainer.resume(run_dir, data, recipe, progress_mode=mode)
+        print(f"Resuming {run_dir} after epoch {trainer.epoch}"
+              + (f", batch {trainer.next_batch}" if trainer.next_batch else ""), file=sys.stderr)
+    else:
+        check_fresh_run_dir(run_dir)
+        model = build_resnet(input_shape=x.shape[1:], num_classes=len(names), seed=args.seed)
+        model.compile(optimizer=Adam(learning_rate=args.lr), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        trainer = Trainer(model, data, run_dir, recipe, progress_mode=mode)
+        print(f"Training on {description}: {len(train_index)} images, {len(val_index)} for "
+              f"validation; run directory {run_dir}", file=sys.stderr)
+    trainer.fit()
+    return EXIT_INTERRUPTED if trainer.stopped_early else 0
+
+
+def _load_model(path: str):
+    from .serialization import load_model_with_metadata
+
+    model, metadata = load_model_with_metadata(path)
+    names = (metadata or {}).get("class_names")
+    classes = model.output.shape[-1]
+    if not isinstance(names, list) or len(names) != classes:
+        names = [f"class {i}" for i in range(classes)]
+    return model, names
+
+
+def cmd_evaluate(args) -> int:
+    from .data.split import stratified_split
+    from .train import scale_batch
+
+    _set_backend(args.backend, args.threads)
+    model, model_names = _load_model(args.model)
+    source_split = "train" if args.split in ("train", "val", "all") else "test"
+    x, y, names, description = load_source(args.dataset, args.data, source_split,
+                                           image_size=tuple(model.input.shape[1:3]),
+                                           synthetic_size=args.synthetic_size)
+    if args.split in ("train", "val") and args.val_split:
+        train_index, val_index = stratified_split(y, args.val_split, seed=args.seed)
+        chosen = val_index if args.split == "val" else train_index
+        x, y = x[chosen], y[chosen]
+    if len(x) == 0:
+        raise CommandError(f"no images to evaluate in {description} ({args.split})")
+    classes = len(model_names)
+    if int(y.max()) >= classes:
+        raise CommandError(f"{description} has {int(y.max()) + 1} classes but the model predicts {classes}")
+    if model_names[0] == "class 0":
+        model_names = names
+    probs = model.predict(scale_batch(x), batch_size=256)
+    eps = numpy.finfo(numpy.float64).tiny
+    loss = float(-numpy.mean(numpy.log(numpy.maximum(probs[numpy.arange(len(y)), y].astype(numpy.float64), eps))))
+    predicted = probs.argmax(axis=1)
+    matrix = numpy.zeros((classes, classes), dtype=numpy.int64)
+    numpy.add.at(matrix, (y, predicted), 1)
+    print(f"{description} ({args.split}): {len(y)} images")
+    print(f"loss {loss:.4f}   accuracy {float((predicted == y).mean()):.4f}")
+    print("\nper-class accuracy")
+    width = max(len(n) for n in model_names)
+    for i, name in enumerate(model_names):
+        total = matrix[i].sum()
+        text = f"{matrix[i, i] / total:.4f}  ({matrix[i, i]}/{total})" if total else "-"
+        print(f"  {name:<{width}}  {text}")
+    print("\nconfusion matrix (rows: true class, columns: predicted)")
+    cell = max(5, len(str(matrix.max())) + 1)
+    print(" " * (width + 2) + "".join(f"{i:>{cell}}" for i in range(classes)))
+    for i, name in enumerate(model_names):
+        print(f"  {name:<{width}}" + "".join(f"{v:>{cell}}" for v in matrix[i]))
+    png = Path(args.confusion_png) if args.confusion_png else Path(args.model).with_name(
+        Path(args.model).stem + f"-confusion-{args.split}.png")
+    try:
+        from .plots import plot_confusion
+
+        plot_confusion(matrix, model_names, png, title=f"{description} ({args.split})")
+        print(f"\nconfusion matrix drawn in {png}")
+    except ImportError as exc:
+        print(f"\nno PNG: {exc}", file=sys.stderr)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .data.folders import decode_image
+    from .train import scale_batch
+
+    _set_backend(args.backend, args.threads)
+    model, names = _load_model(args.model)
+    size = tuple(model.input.shape[1:3])
+    images, paths = [], []
+    for path in args.images:
+        try:
+            images.append(decode_image(path, size))
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"{path}: cannot read this image ({exc})") from None
+        paths.append(path)
+    probs = model.predict(scale_batch(numpy.stack(images)), batch_size=256)
+    top = min(args.top, len(names))
+    for path, p in zip(paths, probs):
+        order = numpy.argsort(-p, kind="stable")[:top]
+        print(f"{path}: " + ", ".join(f"{names[i]} {p[i]:.4f}" for i in order))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench.report import run_benchmarks
+
+    _set_backend(None, args.threads)
+    run_benchmarks(args.what, out_dir=Path(args.out), repeats=args.repeats, with_torch=not args.no_torch)
+    return 0
+
+
+# --- the parser --------------------------------------------------------------------------------
+
+def _add_runtime_options(p) -> None:
+    p.add_argument("--backend", choices=("numpy", "numba", "cupy"),
+                   help="array backend (default: MINIRES_BACKEND or numpy)")
+    p.add_argument("--threads", type=_positive_int,
+                   help="CPU threads for BLAS and Numba (default: MINIRES_NUM_THREADS or all cores)")
+
+
+def _add_data_options(p, required: bool = False) -> None:
+    p.add_argument("--data", metavar="DIR|ARCHIVE", required=required,
+                   help="an image folder (one subfolder per class), a cifar-10-batches-py "
+                        "directory or the cifar-10-python.tar.gz archive")
+    p.add_argument("--dataset", choices=("synthetic", "cifar10", "folder"),
+                   help="what --data is (guessed when omitted); without --data: synthetic, or "
+                        "cifar10 from the usual caches (downloaded if missing)")
+    p.add_argument("--synthetic-size", type=_positive_int, default=SYNTHETIC_SIZE,
+                   help=f"images in the synthetic set (default {SYNTHETIC_SIZE})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="minires", description="A small ResNet, and every op under it, written by hand.")
+    parser.add_argument("--version", action="version", version=f"minires {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("train", help="train the seed's model",
+                       description="Train the seed's ResNet with its recipe (Adam, batch 64) into a "
+                                   "run directory: checkpoints, history.json/png, model.npz.")
+    _add_data_options(p)
+    p.add_argument("--epochs", type=_positive_int, default=10, help="epochs in all (default 10)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default 1e-3)")
+    p.add_argument("--val-split", type=_fraction, default=0.1,
+                   help="fraction of each class held out for validation (default 0.1)")
+    p.add_argument("--augment", action="store_true", help="random flips, crops, rotations, scaling")
+    p.add_argument("--seed", type=int, default=0, help="initial weights, split, order (default 0)")
+    p.add_argument("--out", metavar="RUNDIR", help="run directory (default runs/<date-time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_runtime_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="loss, accuracy, per-class accuracy, confusion matrix",
+                       description="Evaluate a saved model: loss, accuracy, per-class accuracy and "
+                                   "a confusion matrix (text, and a PNG).")
+    p.add_argument("model", help="a model file (RUNDIR/model.npz or a checkpoint)")
+    _add_data_options(p)
+    p.add_argument("--split", choices=("test", "val", "train", "all"), default=None,
+                   help="CIFAR-10 and synthetic: test (default; for synthetic a fresh draw) or "
+                        "train; image folders: all (default); val/train: the two sides of "
+                        "--val-split with --seed, as in training")
+    p.add_argument("--val-split", type=_fraction, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--confusion-png", metavar="PATH", help="where to draw the confusion matrix")
+    _add_runtime_options(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify image files",
+                       description="Each image's most likely classes, with probabilities.")
+    p.add_argument("model", help="a model file (RUNDIR/model.npz)")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top", type=_positive_int, default=3, help="classes to list (default 3)")
+    _add_runtime_options(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("bench", help="benchmarks against PyTorch",
+                       description="Time minires against PyTorch on this machine, in one run.")
+    p.add_argument("what", choices=("kernels", "train", "compile", "all"), nargs="?", default="all")
+    p.add_argument("--out", default="benchmarks/results", help="results directory")
+    p.add_argument("--repeats", type=_positive_int, default=7)
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch (no ratios)")
+    p.add_argument("--threads", type=_positive_int)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "evaluate" and args.split is None:
+        cifar = args.dataset == "cifar10" or (args.data and _is_cifar10_location(Path(args.data).expanduser()))
+        synthetic = args.data is None and args.dataset in (None, "synthetic")
+        args.split = "test" if cifar or synthetic else "all"
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("minires: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (CommandError, ValueError, TypeError, OSError, ImportError, RuntimeError) as exc:
+        if os.environ.get("MINIRES_DEBUG"):
+            raise
+        print(f"minires {args.command}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

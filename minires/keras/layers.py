@@ -1,0 +1,8 @@
+"""``keras.layers``: the layers minires implements (see ``minires.layers``)."""
+
+from ..layers import (Activation, Add, Conv2D, Dense, Flatten, Layer, MaxPool2D, MaxPooling2D,
+                      Reshape, add)
+from ..model import Input, InputLayer, KerasTensor
+
+__all__ = ["Activation", "Add", "Conv2D", "Dense", "Flatten", "Input", "InputLayer", "KerasTensor",
+           "Layer", "MaxPool2D", "MaxPooling2D", "Reshape", "add"]

@@ -1,0 +1,509 @@
+"""Numba JIT kernels for the CPU: the fast paths of the ``numba`` backend.
+
+Each public function here has the same inputs and outputs as a piece of array code in
+``minires.ops`` (``im2col`` returns the same ``cols``, ``maxpool2d_forward`` the same ``y`` and
+``argmax``), so the op can take either path and its cache stays the same. An op asks
+``minires.backend.kernels_for(*arrays)`` for this module and calls it only where it measured
+faster than the array code at the seed model's shapes (numbers in docs/kernels.md).
+
+The rules every kernel follows, so that the code reads the way it does:
+
+1. **The outer loop is a ``prange`` over independent work**: rows of output images, tiles, or
+   flat elements. An iteration writes only to the part of the output it owns, so no two
+   threads ever write one element: no atomics, no locks, no races.
+2. **Adjoints are gathers, not scatters.** col2im, the max-pool backward pass and the
+   Winograd input adjoint are written from the receiving side: each input pixel sums the
+   contributions of the windows (or tiles) that read it. That is what makes rule 1 possible
+   for them, and it sums in the same order as the array code, so float64 results agree to
+   the last bit or nearly.
+3. **The innermost loop runs over channels**, which NHWC stores contiguously, so LLVM turns
+   it into SIMD code; the spatial bounds checks sit outside it.
+4. **Kernels take C-contiguous arrays**; the Python wrappers make them so. Each kernel then
+   compiles once per dtype (float32, float64), not once per memory layout.
+5. **No global writes in inner loops other than to the owned output**; running values live
+   in local variables.
+6. **cache=True**: compiled machine code is saved next to this file (or under
+   ``NUMBA_CACHE_DIR``) and reloaded by later processes, so the compile cost (seconds per
+   kernel and dtype) is paid once per machine, not once per run.
+7. **fastmath only where results stay within float32's 1e-4 tolerance and NaN/inf keep their
+   meaning**: the flags ``reassoc``, ``contract`` and ``nsz`` (reorder and fuse sums,
+   ignore the sign of zero), on sums only. Never ``nnan``/``ninf``, and never on max-pool or
+   ReLU, whose NaN behaviour must match NumPy's exactly.
+8. **Outputs are allocated by NumPy, in the Python wrapper, and passed in**: NumPy asks the
+   OS for huge pages on large arrays, Numba's allocator does not, and the first-touch page
+   faults of a fresh 37 MB ``cols`` then cost more than filling it (im2col at 16x16x64,
+   batch 64: 24 ms with the array made inside the kernel, 9 ms with NumPy's). Accumulating
+   kernels zero their own output as they go, so ``np.empty`` suffices.
+9. Scalars are cast to the arrays' dtype before a kernel runs, so float32 work is float32
+   arithmetic, as in the array code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_SUMS = {"reassoc", "contract", "nsz"}
+
+
+def _c(a):
+    return np.ascontiguousarray(a)
+
+
+# --- im2col / col2im ------------------------------------------------------------------------
+
+def _is_pointwise(window):
+    """A 1x1 window at stride 1 without padding: im2col is x itself."""
+    return window.kernel == (1, 1) and window.strides == (1, 1) and window.padding == ((0, 0), (0, 0))
+
+
+@njit(parallel=True, cache=True)
+def _im2col(x, cols, sh, sw, top, left):
+    n, h, w, c = x.shape
+    _, h_out, w_out, kh, kw, _ = cols.shape
+    for row in prange(n * h_out):
+        b, oh = row // h_out, row % h_out
+        for ow in range(w_out):
+            for i in range(kh):
+                r = oh * sh + i - top
+                for j in range(kw):
+                    s = ow * sw + j - left
+                    if 0 <= r < h and 0 <= s < w:
+                        for ch in range(c):
+                            cols[b, oh, ow, i, j, ch] = x[b, r, s, ch]
+                    else:
+                        for ch in range(c):
+                            cols[b, oh, ow, i, j, ch] = 0
+
+
+def im2col(x, window):
+    """Windows of x, padded with zeros as ``window.padding`` says: (N, h_out, w_out, kh, kw, C).
+
+    The same array as ``ops.im2col.im2col(pad_nhwc(x, window.padding), window)``, without
+    building the padded copy: reads that fall on the padding give 0.
+    """
+    if _is_pointwise(window):
+        return x[:, :, :, None, None, :]         # each window is one pixel: a view, no copy
+    (kh, kw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
+    cols = np.empty((x.shape[0], h_out, w_out, kh, kw, x.shape[3]), dtype=x.dtype)
+    _im2col(_c(x), cols, sh, sw, top, left)
+    return cols
+
+
+@njit(parallel=True, cache=True)
+def _col2im(cols, dx, sh, sw, top, left):
+    n, h_out, w_out, kh, kw, c = cols.shape
+    _, h, w, _ = dx.shape
+    for row in prange(n * h):
+        b, r = row // h, row % h
+        for s in range(w):
+            dx[b, r, s, :] = 0
+            # Every window (oh, ow) that read padded pixel (r + top, s + left) at offset (i, j).
+            for i in range(kh):
+                t = r + top - i
+                if t < 0 or t % sh != 0 or t // sh >= h_out:
+                    continue
+                oh = t // sh
+                for j in range(kw):
+                    u = s + left - j
+                    if u < 0 or u % sw != 0 or u // sw >= w_out:
+                        continue
+                    ow = u // sw
+                    for ch in range(c):
+                        dx[b, r, s, ch] += cols[b, oh, ow, i, j, ch]
+
+
+def col2im(cols, x_shape, window):
+    """Adjoint of ``im2col``, cropped to the input: dx (N, H, W, C), the padding's share dropped.
+
+    The same as ``unpad_nhwc(col2im(cols, padded_shape, window), ...)`` of the array code, as a
+    gather: each input pixel sums the window rows that read it, in the same (i, j) order.
+    """
+    if _is_pointwise(window):
+        return cols[:, :, :, 0, 0, :]
+    _, (sh, sw), ((top, _), (left, _)), _ = window
+    dx = np.empty(x_shape, dtype=cols.dtype)
+    _col2im(_c(cols), dx, sh, sw, top, left)
+    return dx
+
+
+# --- max-pool -------------------------------------------------------------------------------
+
+@njit(parallel=True, cache=True)
+def _maxpool_forward(x, y, argmax, ph, pw, sh, sw, top, left):
+    n, h, w, c = x.shape
+    _, h_out, w_out, _ = y.shape
+    for row in prange(n * h_out):
+        b, oh = row // h_out, row % h_out
+        for ow in range(w_out):
+            # Window elements in row-major order; the padding counts as -inf, as in NumPy's
+            # argmax over the -inf-padded stack, and a NaN wins and stays (NumPy's argmax).
+            for k in range(ph * pw):
+                r, s = oh * sh + k // pw - top, ow * sw + k % pw - left
+                inside = 0 <= r < h and 0 <= s < w
+                for ch in range(c):
+                    v = x[b, r, s, ch] if inside else -np.inf
+                    if k == 0:
+                        y[b, oh, ow, ch] = v
+                        argmax[b, oh, ow, ch] = 0
+                    else:
+                        best = y[b, oh, ow, ch]
+                        if best == best and (v > best or v != v):
+                            y[b, oh, ow, ch] = v
+                            argmax[b, oh, ow, ch] = k
+
+
+def maxpool2d_forward(x, window):
+    """(y, argmax) of a max-pool: argmax[n, oh, ow, c] = i*pw + j of the first maximum."""
+    (ph, pw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
+    y = np.empty((x.shape[0], h_out, w_out, x.shape[3]), dtype=x.dtype)
+    argmax = np.empty(y.shape, dtype=np.intp)
+    _maxpool_forward(_c(x), y, argmax, ph, pw, sh, sw, top, left)
+    return y, argmax
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_backward(dy, argmax, dx, ph, pw, sh, sw, top, left):
+    n, h_out, w_out, c = dy.shape
+    _, h, w, _ = dx.shape
+    for row in prange(n * h):
+        b, r = row // h, row % h
+        for s in range(w):
+            dx[b, r, s, :] = 0
+            for i in range(ph):
+                t = r + top - i
+                if t < 0 or t % sh != 0 or t // sh >= h_out:
+                    continue
+                oh = t // sh
+                for j in range(pw):
+                    u = s + left - j
+                    if u < 0 or u % sw != 0 or u // sw >= w_out:
+                        continue
+                    ow = u // sw
+                    k = i * pw + j
+                    for ch in range(c):
+                        if argmax[b, oh, ow, ch] == k:
+                            dx[b, r, s, ch] += dy[b, oh, ow, ch]
+
+
+def maxpool2d_backward(dy, argmax, x_shape, window):
+    """dx of a max-pool: each input pixel gathers dy of the windows whose winner it is."""
+    (ph, pw), (sh, sw), ((top, _), (left, _)), _ = window
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    _maxpool_backward(_c(dy), _c(argmax), dx, ph, pw, sh, sw, top, left)
+    return dx
+
+
+# --- ReLU -----------------------------------------------------------------------------------
+
+@njit(parallel=True, cache=True)
+def _relu_forward(x, y, positive):
+    for k in prange(x.size):
+        v = x[k]
+        positive[k] = v > 0
+        y[k] = v if (v > 0 or v != v) else 0      # max(v, 0), NaN kept
+
+
+def relu_forward(x):
+    """(y, positive): y = max(x, 0) with NaN propagated, and the mask x > 0, in one pass."""
+    y = np.empty(x.shape, dtype=x.dtype)
+    positive = np.empty(x.shape, dtype=np.bool_)
+    _relu_forward(_c(x).reshape(-1), y.reshape(-1), positive.reshape(-1))
+    return y, positive
+
+
+@njit(parallel=True, cache=True)
+def _relu_backward(dy, positive, dx):
+    for k in prange(dy.size):
+        dx[k] = dy[k] if positive[k] else 0
+
+
+def relu_backward(dy, positive):
+    """dx = dy where positive, else 0."""
+    dx = np.empty(dy.shape, dtype=dy.dtype)
+    _relu_backward(_c(dy).reshape(-1), _c(positive).reshape(-1), dx.reshape(-1))
+    return dx
+
+
+# --- softmax cross-entropy ------------------------------------------------------------------
+# (N, C) is tiny in the seed's model (64 x 10): one thread, no prange, whose start-up would
+# cost more than the work.
+
+@njit(cache=True, fastmath=_SUMS)
+def _log_softmax_rows(z, out):
+    n, c = z.shape
+    for row in range(n):
+        top = z[row, 0]
+        for k in range(1, c):
+            top = max(top, z[row, k])
+        total = 0.0
+        for k in range(c):
+            total += math.exp(z[row, k] - top)
+        shift = top + math.log(total)
+        for k in range(c):
+            out[row, k] = z[row, k] - shift
+
+
+@njit(cache=True, fastmath=_SUMS)
+def _softmax_xent_ids(z, ids, probs):
+    n, c = z.shape
+    _log_softmax_rows(z, probs)
+    loss = 0.0
+    for row in range(n):
+        loss -= probs[row, ids[row]]
+    for row in range(n):
+        for k in range(c):
+            probs[row, k] = math.exp(probs[row, k])
+    return loss / n
+
+
+@njit(cache=True, fastmath=_SUMS)
+def _softmax_xent_rows(z, t, probs):
+    n, c = z.shape
+    _log_softmax_rows(z, probs)
+    loss = 0.0
+    for row in range(n):
+        for k in range(c):
+            loss -= t[row, k] * probs[row, k]
+            probs[row, k] = math.exp(probs[row, k])
+    return loss / n
+
+
+def softmax_cross_entropy_forward(logits, targets, sparse):
+    """(mean loss as a Python float, probs): class ids if ``sparse``, else target rows."""
+    probs = np.empty(logits.shape, dtype=logits.dtype)
+    if sparse:
+        loss = _softmax_xent_ids(_c(logits), _c(targets).astype(np.intp, copy=False), probs)
+    else:
+        loss = _softmax_xent_rows(_c(logits), _c(targets), probs)
+    return loss, probs
+
+
+@njit(cache=True)
+def _softmax_xent_ids_backward(probs, ids, scale, dz):
+    n, c = probs.shape
+    for row in range(n):
+        for k in range(c):
+            dz[row, k] = probs[row, k] * scale
+        dz[row, ids[row]] -= scale
+
+
+@njit(cache=True, fastmath=_SUMS)
+def _softmax_xent_rows_backward(probs, t, scale, dz):
+    n, c = probs.shape
+    for row in range(n):
+        total = t[row, 0]
+        for k in range(1, c):
+            total += t[row, k]
+        for k in range(c):
+            dz[row, k] = (probs[row, k] * total - t[row, k]) * scale
+
+
+def softmax_cross_entropy_backward(dloss, probs, targets, sparse):
+    """dlogits = dloss * (p * sum(t) - t) / N."""
+    scale = probs.dtype.type(dloss) / probs.dtype.type(probs.shape[0])
+    dz = np.empty(probs.shape, dtype=probs.dtype)
+    if sparse:
+        _softmax_xent_ids_backward(_c(probs), _c(targets).astype(np.intp, copy=False), scale, dz)
+    else:
+        _softmax_xent_rows_backward(_c(probs), _c(targets), scale, dz)
+    return dz
+
+
+# --- Adam -----------------------------------------------------------------------------------
+
+@njit(parallel=True, cache=True)
+def _adam_update(p, g, m, v, lr_t, b1, b2, eps):
+    one = b1 * 0 + 1
+    for k in prange(p.size):
+        gk = g[k]
+        mk = b1 * m[k] + (one - b1) * gk
+        vk = b2 * v[k] + (one - b2) * gk * gk
+        m[k] = mk
+        v[k] = vk
+        p[k] -= lr_t * mk / (math.sqrt(vk) + eps)
+
+
+def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps):
+    """One Adam step in place, Keras' form; param, m, v must be C-contiguous, one dtype:
+
+        m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g;  param -= lr_t * m / (sqrt(v) + eps)
+    """
+    t = param.dtype.type
+    _adam_update(param.reshape(-1), _c(grad).reshape(-1), m.reshape(-1), v.reshape(-1),
+                 t(lr_t), t(beta1), t(beta2), t(eps))
+
+
+# --- Winograd F(m x m, 3 x 3) ----------------------------------------------------------------
+# The transforms of minires.ops.winograd, one kernel per stage, each fused with the padding,
+# tiling or cropping around it, for any of its transforms (F(2x2, 3x3), F(4x4, 3x3)): the
+# matrices come in as small arrays and zero coefficients are skipped outside the channel
+# loop, so F(2x2, 3x3)'s sparse B^T costs only its additions. Transformed arrays are
+# (alpha^2, T, C): tile position (p, q) at index p*alpha + q, then the tile
+# t = (n*th + ty)*tw + tx, then channels, so that each position is one (T, C) matrix for BLAS.
+# Each prange iteration owns one row of tiles (n, ty) and a scratch array for it.
+
+@njit(parallel=True, cache=True, fastmath=_SUMS)
+def _winograd_input(x, bt, v, m, th, tw, top, left):
+    n, h, w, c = x.shape
+    alpha = bt.shape[0]
+    for row in prange(n * th):
+        b, ty = row // th, row % th
+        e = np.empty((alpha, alpha, c), dtype=v.dtype)      # e[i, q] = row i of (d B)
+        for tx in range(tw):
+            tile = row * tw + tx
+            r0, s0 = m * ty - top, m * tx - left
+            e[:] = 0
+            for i in range(alpha):
+                r = r0 + i
+                if r < 0 or r >= h:
+                    continue
+                for j in range(alpha):
+                    s = s0 + j
+                    if s < 0 or s >= w:
+                        continue
+                    for q in range(alpha):
+                        coef = bt[q, j]
+                        if coef != 0:
+                            for ch in range(c):
+                                e[i, q, ch] += coef * x[b, r, s, ch]
+            for p in range(alpha):
+                for q in range(alpha):
+                    k = p * alpha + q
+                    v[k, tile, :] = 0
+                    for i in range(alpha):
+                        coef = bt[p, i]
+                        if coef != 0:
+                            for ch in range(c):
+                                v[k, tile, ch] += coef * e[i, q, ch]
+
+@njit(parallel=True, cache=True, fastmath=_SUMS)
+def _winograd_output(mt, at, bias, y, th, tw):
+    n, h_out, w_out, c = y.shape
+    m, alpha = at.shape
+    for row in prange(n * th):
+        b, ty = row // th, row % th
+        f = np.empty((m, alpha, c), dtype=y.dtype)          # f[p, j] = row p of (A^T M)
+        for tx in range(tw):
+            tile = row * tw + tx
+            f[:] = 0
+            for p in range(m):
+                for i in range(alpha):
+                    coef = at[p, i]
+                    if coef != 0:
+                        for j in range(alpha):
+                            for ch in range(c):
+                                f[p, j, ch] += coef * mt[i * alpha + j, tile, ch]
+            for p in range(m):
+                r = m * ty + p
+                if r >= h_out:
+                    continue
+                for q in range(m):
+                    s = m * tx + q
+                    if s >= w_out:
+                        continue
+                    y[b, r, s, :] = bias
+                    for j in range(alpha):
+                        coef = at[q, j]
+                        if coef != 0:
+                            for ch in range(c):
+                                y[b, r, s, ch] += coef * f[p, j, ch]
+
+@njit(parallel=True, cache=True, fastmath=_SUMS)
+def _winograd_output_grad(dy, at, dm, th, tw):
+    n, h_out, w_out, c = dy.shape
+    m, alpha = at.shape
+    for row in prange(n * th):
+        b, ty = row // th, row % th
+        g = np.empty((m, alpha, c), dtype=dm.dtype)         # g[p, j] = row p of (dY A^T)
+        for tx in range(tw):
+            tile = row * tw + tx
+            g[:] = 0
+            for p in range(m):
+                r = m * ty + p
+                if r >= h_out:
+                    continue
+                for q in range(m):
+                    s = m * tx + q
+                    if s >= w_out:
+                        continue
+                    for j in range(alpha):
+                        coef = at[q, j]
+                        if coef != 0:
+                            for ch in range(c):
+                                g[p, j, ch] += coef * dy[b, r, s, ch]
+            for i in range(alpha):
+                for j in range(alpha):
+                    k = i * alpha + j
+                    dm[k, tile, :] = 0
+                    for p in range(m):
+                        coef = at[p, i]
+                        if coef != 0:
+                            for ch in range(c):
+                                dm[k, tile, ch] += coef * g[p, j, ch]
+
+@njit(parallel=True, cache=True, fastmath=_SUMS)
+def _winograd_input_grad(dv, bt, dx, m, th, tw, top, left):
+    n, h, w, c = dx.shape
+    alpha = bt.shape[0]
+    for row in prange(n * h):
+        b, r = row // h, row % h
+        rp = r + top
+        for s in range(w):
+            sp = s + left
+            dx[b, r, s, :] = 0
+            for ty in range(max(0, (rp - alpha) // m + 1), min(th, rp // m + 1)):
+                i = rp - m * ty
+                for tx in range(max(0, (sp - alpha) // m + 1), min(tw, sp // m + 1)):
+                    j = sp - m * tx
+                    tile = (b * th + ty) * tw + tx
+                    for p in range(alpha):
+                        cp = bt[p, i]
+                        if cp == 0:
+                            continue
+                        for q in range(alpha):
+                            coef = cp * bt[q, j]
+                            if coef == 0:
+                                continue
+                            for ch in range(c):
+                                dx[b, r, s, ch] += coef * dv[p * alpha + q, tile, ch]
+
+
+def _matrix(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def winograd_input(x, padding, tiles, f):
+    """V = B^T d B for every alpha x alpha tile d of x padded by ``padding`` (zeros read past
+    every edge): (alpha^2, T, C), T = N * th * tw. ``f`` is a ``winograd.WinogradTransform``."""
+    (th, tw), ((top, _), (left, _)) = tiles, padding
+    v = np.empty((f.alpha ** 2, x.shape[0] * th * tw, x.shape[3]), dtype=x.dtype)
+    _winograd_input(_c(x), _matrix(f.BT, x.dtype), v, f.m, th, tw, top, left)
+    return v
+
+
+def winograd_output(mt, bias, n, tiles, out_hw, f):
+    """y = A^T M A (+ bias) for every tile, assembled and cropped: (N, h_out, w_out, C_out)."""
+    c = mt.shape[2]
+    bias = np.zeros(c, dtype=mt.dtype) if bias is None else _c(bias)
+    y = np.empty((n, *out_hw, c), dtype=mt.dtype)
+    _winograd_output(_c(mt), _matrix(f.AT, mt.dtype), bias, y, tiles[0], tiles[1])
+    return y
+
+
+def winograd_output_grad(dy, tiles, f):
+    """dM = A dY A^T for every m x m tile of dy (zero past its edge): (alpha^2, T, C_out)."""
+    dm = np.empty((f.alpha ** 2, dy.shape[0] * tiles[0] * tiles[1], dy.shape[3]), dtype=dy.dtype)
+    _winograd_output_grad(_c(dy), _matrix(f.AT, dy.dtype), dm, tiles[0], tiles[1])
+    return dm
+
+
+def winograd_input_grad(dv, x_shape, padding, tiles, f):
+    """Transpose of ``winograd_input``: dx (N, H, W, C) from dV, each pixel gathering
+    (B dV B^T) of the tiles that cover it."""
+    ((top, _), (left, _)) = padding
+    dx = np.empty(x_shape, dtype=dv.dtype)
+    _winograd_input_grad(_c(dv), _matrix(f.BT, dv.dtype), dx, f.m, tiles[0], tiles[1], top, left)
+    return dx

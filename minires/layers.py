@@ -1,0 +1,631 @@
+"""Keras-like layers: each holds its parameters and runs one or two ops forward and backward.
+
+A layer is built lazily, on its first call, from the shape of its input (Keras' style): the
+parameters' shapes follow from it, so ``Conv2D(64, 3)`` needs no input channel count.
+
+    y = layer.forward(x, training=True)      # keeps the ops' caches
+    dx = layer.backward(dy)                  # input gradient; layer.grads holds dkernel, dbias
+
+``layer(t)`` on a symbolic ``KerasTensor`` (from ``Input``) records a node of a model's graph
+instead of computing; on an array it computes, in inference mode.
+
+Shapes carry a leading ``None`` for the batch, as in Keras: ``(None, 32, 32, 64)``.
+Activations are NHWC, conv kernels HWIO ``(kh, kw, c_in, c_out)``, dense kernels
+``(in, out)``; ``get_weights()`` lists kernel then bias, Keras' order, so weights move
+between minires and Keras unchanged.
+
+``activation="relu"`` inside ``Conv2D``/``Dense`` is the layer's op followed by the ReLU op.
+A layer ending in softmax can also be run up to its logits (``return_logits=True``): a model
+trained with cross-entropy uses that to apply the fused, stable softmax-cross-entropy op
+instead of differentiating through a separate softmax.
+
+A layer instance is meant to appear once in a model: its cache holds one forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy
+
+from . import initializers, ops
+from .backend import array_module, to_numpy, xp
+
+# --- names -----------------------------------------------------------------------------------
+
+_name_counts: dict[str, int] = {}
+
+
+def unique_name(base: str) -> str:
+    """``base``, then ``base_1``, ``base_2``, ...: Keras' automatic layer names."""
+    count = _name_counts.get(base, 0)
+    _name_counts[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def reset_names() -> None:
+    """Start automatic names afresh (``keras.backend.clear_session``)."""
+    _name_counts.clear()
+
+
+# --- argument checks -------------------------------------------------------------------------
+
+def _is_int(value) -> bool:
+    return isinstance(value, (numbers.Integral, numpy.integer)) and not isinstance(value, bool)
+
+
+def _positive_int(who: str, arg: str, value) -> int:
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{who}: {arg} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _int_pair(who: str, arg: str, value) -> tuple[int, int]:
+    items = (value, value) if _is_int(value) else value
+    try:
+        first, second = items
+    except (TypeError, ValueError):
+        raise ValueError(f"{who}: {arg} must be a positive int or a pair of them, got {value!r}") from None
+    if not (_is_int(first) and _is_int(second)) or first < 1 or second < 1:
+        raise ValueError(f"{who}: {arg} must be a positive int or a pair of them, got {value!r}")
+    return int(first), int(second)
+
+
+def _padding(who: str, value) -> str:
+    if not isinstance(value, str) or value.lower() not in ("valid", "same"):
+        raise ValueError(f"{who}: padding must be 'valid' or 'same', got {value!r}")
+    return value.lower()
+
+
+def _data_format(who: str, value) -> None:
+    if value not in (None, "channels_last"):
+        raise ValueError(f"{who}: data_format must be 'channels_last' (NHWC), got {value!r}")
+
+
+def _window_out(n, k, s, padding):
+    """Output length of one axis (None stays None): ceil(n/s) for 'same', (n-k)//s+1 for 'valid'."""
+    if n is None:
+        return None
+    return -(-n // s) if padding == "same" else (n - k) // s + 1
+
+
+# --- activations -----------------------------------------------------------------------------
+
+ACTIVATIONS = ("linear", "relu", "softmax")
+
+
+def _activation_name(who: str, value) -> str:
+    if value is None:
+        return "linear"
+    if not isinstance(value, str) or value.lower() not in ACTIVATIONS:
+        raise ValueError(f"{who}: activation must be one of {', '.join(map(repr, ACTIVATIONS))} "
+                         f"or None, got {value!r}")
+    return value.lower()
+
+
+def softmax_backward(dy, probs):
+    """dx of p = softmax(x) along the last axis: dx = p * (dy - sum(dy * p)).
+
+    The softmax Jacobian is diag(p) - p p^T; applied to dy it gives this row-wise form. Used
+    only when a softmax output is not fused with a cross-entropy loss.
+    """
+    return probs * (dy - (dy * probs).sum(axis=-1, keepdims=True))
+
+
+def activation_forward(name: str, x):
+    """(y, cache) of a named activation."""
+    if name == "relu":
+        return ops.relu_forward(x)
+    if name == "softmax":
+        y = ops.softmax(x, axis=-1)
+        return y, y
+    return x, None
+
+
+def activation_backward(name: str, dy, cache):
+    if name == "relu":
+        return ops.relu_backward(dy, cache)
+    if name == "softmax":
+        return softmax_backward(dy, cache)
+    return dy
+
+
+# --- the base class --------------------------------------------------------------------------
+
+class Layer:
+    """Base of all layers: naming, lazy building, parameters, the forward/backward protocol.
+
+    Subclasses implement ``build(input_shape)`` (creating parameters with ``add_weight``),
+    ``compute_output_shape(input_shape)``, ``_forward(inputs, return_logits)`` returning
+    ``(output, cache)`` and ``_backward(dout, cache)`` returning the input gradient(s) and
+    writing ``self.grads``.
+    """
+
+    default_name = "layer"
+
+    def __init__(self, name: str | None = None, dtype=None, trainable: bool = True):
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string without '/', "
+                             f"got {name!r}")
+        self.name = name if name is not None else unique_name(self.default_name)
+        self._dtype = None if dtype is None else initializers.float_dtype(dtype, self._who())
+        self.trainable = bool(trainable)
+        self.built = False
+        self.input_shape = None
+        self.output_shape = None
+        self.params: dict = {}       # name -> backend array, in Keras' order (kernel, bias)
+        self.grads: dict = {}        # name -> gradient of the last backward pass
+        self._cache = None
+        self._nodes: list = []       # graph nodes this layer produced (see minires.model)
+
+    def _who(self) -> str:
+        return f"{type(self).__name__} {getattr(self, 'name', '?')!r}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+    @property
+    def dtype(self) -> str:
+        return self._dtype if self._dtype is not None else initializers.floatx()
+
+    # -- building -----------------------------------------------------------------------------
+
+    def build(self, input_shape) -> None:
+        """Create the parameters for inputs of ``input_shape`` (batch dim first, None)."""
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def _ensure_built(self, input_shape, input_dtype=None) -> None:
+        if self.built:
+            if not _shapes_compatible(self.input_shape, input_shape):
+                raise ValueError(f"{self._who()}: was built for inputs of shape {self.input_shape}, "
+                                 f"got {input_shape}")
+            return
+        if self._dtype is None:
+            self._dtype = input_dtype if input_dtype in ("float32", "float64") else initializers.floatx()
+        output_shape = self.compute_output_shape(input_shape)
+        self.build(input_shape)
+        self.input_shape, self.output_shape = input_shape, output_shape
+        self.built = True
+
+    def add_weight(self, name: str, shape, initializer) -> object:
+        """A new parameter made on the host by ``initializer`` and moved to the backend."""
+        host = initializers.get(initializer)(tuple(shape), self.dtype)
+        self.params[name] = xp().asarray(host)
+        return self.params[name]
+
+    # -- calling ------------------------------------------------------------------------------
+
+    def __call__(self, inputs, **kwargs):
+        from .model import KerasTensor, record_call
+
+        items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        symbolic = [isinstance(t, KerasTensor) for t in items]
+        if any(symbolic):
+            if not all(symbolic):
+                raise ValueError(f"{self._who()}: inputs must be all KerasTensors or all arrays")
+            return record_call(self, inputs, **kwargs)
+        if kwargs:
+            raise ValueError(f"{self._who()}: unsupported call arguments {sorted(kwargs)}")
+        inputs = self._build_for_arrays(inputs)
+        return to_numpy_if_host(self.forward(inputs, training=False), inputs)
+
+    def _build_for_arrays(self, inputs):
+        """Build (or check the shapes of) the layer for concrete input arrays."""
+        multi = isinstance(inputs, (list, tuple))
+        arrays = [a if hasattr(a, "shape") else xp().asarray(a) for a in (inputs if multi else [inputs])]
+        shapes = [(None,) + tuple(a.shape[1:]) for a in arrays]
+        dtype = arrays[0].dtype.name if arrays[0].dtype.kind == "f" else None
+        self._ensure_built(shapes if multi else shapes[0], dtype)
+        return arrays if multi else arrays[0]
+
+    def forward(self, inputs, training: bool = False, return_logits: bool = False):
+        """The layer's output for ``inputs`` (an array, or a list for multi-input layers).
+
+        ``training=True`` keeps the caches that ``backward`` needs. ``return_logits=True``
+        stops a layer that ends in softmax before its softmax.
+        """
+        if return_logits and not self.ends_in_softmax:
+            raise ValueError(f"{self._who()}: return_logits=True needs a layer that ends in softmax")
+        if not self.built:
+            inputs = self._build_for_arrays(inputs)
+        out, cache = self._forward(inputs, return_logits)
+        self._cache = cache if training else None
+        return out
+
+    def backward(self, dout):
+        """Gradient of the loss wrt the input(s), given ``dout`` = dL/d(output).
+
+        Needs a preceding ``forward(..., training=True)``; writes ``self.grads``.
+        """
+        if self._cache is None:
+            raise RuntimeError(f"{self._who()}: backward needs a forward(..., training=True) first")
+        cache, self._cache = self._cache, None
+        return self._backward(dout, cache)
+
+    def _forward(self, inputs, return_logits):
+        raise NotImplementedError
+
+    def _backward(self, dout, cache):
+        raise NotImplementedError
+
+    @property
+    def ends_in_softmax(self) -> bool:
+        return False
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    @property
+    def weights(self) -> list:
+        """The parameters as live backend arrays, in Keras' order."""
+        return list(self.params.values())
+
+    def get_weights(self) -> list[numpy.ndarray]:
+        """NumPy copies of the parameters, in Keras' order (kernel, bias)."""
+        return [numpy.array(to_numpy(p), copy=True) for p in self.params.values()]
+
+    def set_weights(self, weights) -> None:
+        """Overwrite the parameters (in place) with arrays of the same shapes."""
+        weights = list(weights)
+        names = list(self.params)
+        if len(weights) != len(names):
+            raise ValueError(f"{self._who()}: set_weights expected {len(names)} arrays "
+                             f"({', '.join(names) or 'none'}), got {len(weights)}")
+        for name, value in zip(names, weights):
+            assign_param(self.params[name], value, f"{self._who()}: set_weights: {name}")
+
+    def count_params(self) -> int:
+        return sum(int(math.prod(p.shape)) for p in self.params.values())
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        return cls(**config)
+
+
+def assign_param(param, value, who: str) -> None:
+    """Copy ``value`` into ``param`` in place, after checking its shape (dtype is cast)."""
+    host = numpy.asarray(to_numpy(value))
+    if host.dtype.kind not in "fiu":
+        raise ValueError(f"{who}: expected a numeric array, got dtype {host.dtype}")
+    if tuple(host.shape) != tuple(param.shape):
+        raise ValueError(f"{who}: expected shape {tuple(param.shape)}, got {tuple(host.shape)}")
+    param[...] = array_module(param).asarray(host.astype(param.dtype, copy=False))
+
+
+def to_numpy_if_host(out, inputs):
+    """Eager calls give back what they were given: NumPy in, NumPy out."""
+    first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+    return to_numpy(out) if isinstance(first, numpy.ndarray) else out
+
+
+def _shapes_compatible(a, b) -> bool:
+    if isinstance(a, list) or isinstance(b, list):
+        return (isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
+                and all(_shapes_compatible(x, y) for x, y in zip(a, b)))
+    if len(a) != len(b):
+        return False
+    return all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def _require_rank(who: str, input_shape, rank: int, meaning: str) -> None:
+    if isinstance(input_shape, list) or len(input_shape) != rank:
+        raise ValueError(f"{who}: input must be {rank}-D {meaning}, got shape {input_shape}")
+
+
+# --- layers with parameters ------------------------------------------------------------------
+
+class Conv2D(Layer):
+    """2-D convolution, NHWC x HWIO, optionally followed by an activation (ops.conv2d_*)."""
+
+    default_name = "conv2d"
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 data_format=None, name=None, dtype=None, trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        who = self._who()
+        self.filters = _positive_int(who, "filters", filters)
+        self.kernel_size = _int_pair(who, "kernel_size", kernel_size)
+        self.strides = _int_pair(who, "strides", strides)
+        self.padding = _padding(who, padding)
+        self.activation = _activation_name(who, activation)
+        if not isinstance(use_bias, bool):
+            raise ValueError(f"{who}: use_bias must be True or False, got {use_bias!r}")
+        self.use_bias = use_bias
+        _data_format(who, data_format)
+        self.kernel_initializer = _initializer(who, "kernel_initializer", kernel_initializer)
+        self.bias_initializer = _initializer(who, "bias_initializer", bias_initializer)
+
+    def compute_output_shape(self, input_shape):
+        _require_rank(self._who(), input_shape, 4, "(batch, height, width, channels)")
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        h = _window_out(input_shape[1], kh, sh, self.padding)
+        w = _window_out(input_shape[2], kw, sw, self.padding)
+        if (h is not None and h < 1) or (w is not None and w < 1):
+            raise ValueError(f"{self._who()}: kernel_size {self.kernel_size} does not fit the input "
+                             f"{input_shape[1:3]} with padding 'valid'")
+        return (input_shape[0], h, w, self.filters)
+
+    def build(self, input_shape):
+        channels = input_shape[3]
+        if channels is None:
+            raise ValueError(f"{self._who()}: the channel dimension of the input must be known, "
+                             f"got shape {input_shape}")
+        self.add_weight("kernel", (*self.kernel_size, channels, self.filters), self.kernel_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.filters,), self.bias_initializer)
+
+    @property
+    def ends_in_softmax(self):
+        return self.activation == "softmax"
+
+    def _forward(self, x, return_logits):
+        z, conv_cache = ops.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
+                                           stride=self.strides, padding=self.padding)
+        act = "linear" if return_logits else self.activation
+        y, act_cache = activation_forward(act, z)
+        return y, (conv_cache, act, act_cache)
+
+    def _backward(self, dy, cache):
+        conv_cache, act, act_cache = cache
+        dz = activation_backward(act, dy, act_cache)
+        dx, dw, db = ops.conv2d_backward(dz, conv_cache)
+        self.grads = {"kernel": dw} if db is None else {"kernel": dw, "bias": db}
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": self.padding, "activation": self.activation,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+
+class Dense(Layer):
+    """Fully connected layer y = x @ kernel + bias on (batch, features), then an activation."""
+
+    default_name = "dense"
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", name=None, dtype=None, trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        who = self._who()
+        self.units = _positive_int(who, "units", units)
+        self.activation = _activation_name(who, activation)
+        if not isinstance(use_bias, bool):
+            raise ValueError(f"{who}: use_bias must be True or False, got {use_bias!r}")
+        self.use_bias = use_bias
+        self.kernel_initializer = _initializer(who, "kernel_initializer", kernel_initializer)
+        self.bias_initializer = _initializer(who, "bias_initializer", bias_initializer)
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, list) or len(input_shape) != 2:
+            raise ValueError(f"{self._who()}: input must be 2-D (batch, features), got shape "
+                             f"{input_shape}; add a Flatten() layer before it")
+        return (input_shape[0], self.units)
+
+    def build(self, input_shape):
+        if input_shape[1] is None:
+            raise ValueError(f"{self._who()}: the feature dimension of the input must be known, "
+                             f"got shape {input_shape}")
+        self.add_weight("kernel", (input_shape[1], self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer)
+
+    @property
+    def ends_in_softmax(self):
+        return self.activation == "softmax"
+
+    def _forward(self, x, return_logits):
+        z, dense_cache = ops.dense_forward(x, self.params["kernel"], self.params.get("bias"))
+        act = "linear" if return_logits else self.activation
+        y, act_cache = activation_forward(act, z)
+        return y, (dense_cache, act, act_cache)
+
+    def _backward(self, dy, cache):
+        dense_cache, act, act_cache = cache
+        dz = activation_backward(act, dy, act_cache)
+        dx, dw, db = ops.dense_backward(dz, dense_cache)
+        self.grads = {"kernel": dw} if db is None else {"kernel": dw, "bias": db}
+        return dx
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer)}
+
+
+def _initializer(who, arg, value):
+    try:
+        return initializers.get(value)
+    except ValueError as exc:
+        raise ValueError(f"{who}: {arg}: {exc}") from None
+
+
+# --- layers without parameters ---------------------------------------------------------------
+
+class MaxPooling2D(Layer):
+    """Max over pool_size windows of each channel (ops.maxpool2d_*); strides default to pool_size."""
+
+    default_name = "max_pooling2d"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None,
+                 name=None, dtype=None, trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        who = self._who()
+        self.pool_size = _int_pair(who, "pool_size", pool_size)
+        self.strides = self.pool_size if strides is None else _int_pair(who, "strides", strides)
+        self.padding = _padding(who, padding)
+        _data_format(who, data_format)
+
+    def compute_output_shape(self, input_shape):
+        _require_rank(self._who(), input_shape, 4, "(batch, height, width, channels)")
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        h = _window_out(input_shape[1], ph, sh, self.padding)
+        w = _window_out(input_shape[2], pw, sw, self.padding)
+        if (h is not None and h < 1) or (w is not None and w < 1):
+            raise ValueError(f"{self._who()}: pool_size {self.pool_size} is larger than the input "
+                             f"{input_shape[1:3]} with padding 'valid'")
+        return (input_shape[0], h, w, input_shape[3])
+
+    def _forward(self, x, return_logits):
+        return ops.maxpool2d_forward(x, pool_size=self.pool_size, strides=self.strides,
+                                     padding=self.padding)
+
+    def _backward(self, dy, cache):
+        return ops.maxpool2d_backward(dy, cache)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding}
+
+
+MaxPool2D = MaxPooling2D
+
+
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1*d2*...), row-major: Keras' order on NHWC."""
+
+    default_name = "flatten"
+
+    def __init__(self, data_format=None, name=None, dtype=None, trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        _data_format(self._who(), data_format)
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, list) or len(input_shape) < 2:
+            raise ValueError(f"{self._who()}: input must have a batch dim and at least one more, "
+                             f"got shape {input_shape}")
+        rest = input_shape[1:]
+        return (input_shape[0], None if None in rest else math.prod(rest))
+
+    def _forward(self, x, return_logits):
+        return ops.flatten_forward(x)
+
+    def _backward(self, dy, cache):
+        return ops.flatten_backward(dy, cache)
+
+
+class Reshape(Layer):
+    """Reshape each example to ``target_shape`` (one entry may be -1, inferred)."""
+
+    default_name = "reshape"
+
+    def __init__(self, target_shape, name=None, dtype=None, trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        who = self._who()
+        try:
+            target = tuple(target_shape)
+        except TypeError:
+            raise ValueError(f"{who}: target_shape must be a tuple of ints, got {target_shape!r}") from None
+        if not all(_is_int(d) and (d >= 1 or d == -1) for d in target) or sum(d == -1 for d in target) > 1:
+            raise ValueError(f"{who}: target_shape must be positive ints with at most one -1, "
+                             f"got {target_shape!r}")
+        self.target_shape = tuple(int(d) for d in target)
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, list) or len(input_shape) < 2:
+            raise ValueError(f"{self._who()}: input must have a batch dim and at least one more, "
+                             f"got shape {input_shape}")
+        rest = input_shape[1:]
+        if None in rest:
+            return (input_shape[0], *(None if d == -1 else d for d in self.target_shape))
+        size, known = math.prod(rest), math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape:
+            if size % known:
+                raise ValueError(f"{self._who()}: cannot reshape {rest} ({size} values) to "
+                                 f"{self.target_shape}")
+            out = tuple(size // known if d == -1 else d for d in self.target_shape)
+        else:
+            if size != known:
+                raise ValueError(f"{self._who()}: cannot reshape {rest} ({size} values) to "
+                                 f"{self.target_shape} ({known} values)")
+            out = self.target_shape
+        return (input_shape[0], *out)
+
+    def _forward(self, x, return_logits):
+        return x.reshape((x.shape[0], *self.target_shape)), tuple(x.shape)
+
+    def _backward(self, dy, cache):
+        # A reshape moves no value, so its gradient is the upstream gradient reshaped back.
+        return dy.reshape(cache)
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+class Activation(Layer):
+    """An activation on its own: "relu", "softmax" (last axis) or "linear"."""
+
+    default_name = "activation"
+
+    def __init__(self, activation, name=None, dtype=None, trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        self.activation = _activation_name(self._who(), activation)
+
+    @property
+    def ends_in_softmax(self):
+        return self.activation == "softmax"
+
+    def _forward(self, x, return_logits):
+        act = "linear" if return_logits else self.activation
+        y, cache = activation_forward(act, x)
+        return y, (act, cache)
+
+    def _backward(self, dy, cache):
+        act, act_cache = cache
+        return activation_backward(act, dy, act_cache)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}
+
+
+class Add(Layer):
+    """Element-wise sum of two or more inputs of one shape: the residual connection."""
+
+    default_name = "add"
+
+    def compute_output_shape(self, input_shape):
+        if not isinstance(input_shape, list) or len(input_shape) < 2:
+            raise ValueError(f"{self._who()}: needs a list of at least 2 inputs, got {input_shape}")
+        first = input_shape[0]
+        for shape in input_shape[1:]:
+            if not _shapes_compatible(first, shape):
+                raise ValueError(f"{self._who()}: inputs must all have the same shape, got "
+                                 f"{', '.join(map(str, input_shape))}")
+        return first
+
+    def _forward(self, inputs, return_logits):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise ValueError(f"{self._who()}: needs a list of at least 2 arrays")
+        y, caches = inputs[0], []
+        for other in inputs[1:]:
+            y, cache = ops.add_forward(y, other)
+            caches.append(cache)
+        return y, caches
+
+    def _backward(self, dy, caches):
+        # Walk the chain (((a + b) + c) + ...) backwards; every input receives dy unchanged.
+        grads = []
+        for cache in reversed(caches):
+            dy, dother = ops.add_backward(dy, cache)
+            grads.append(dother)
+        grads.append(dy)
+        return grads[::-1]
+
+
+def add(inputs, **kwargs):
+    """Functional form of ``Add``: ``add([a, b])``."""
+    return Add(**kwargs)(inputs)
+
+
+LAYER_CLASSES = {cls.__name__: cls for cls in (Conv2D, Dense, MaxPooling2D, Flatten, Reshape,
+                                                Activation, Add)}

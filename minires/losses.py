@@ -1,0 +1,287 @@
+"""Losses, each a forward/backward pair over a batch, averaged over the batch (Keras' default
+"sum_over_batch_size" reduction).
+
+Shapes: predictions ``p`` and target rows ``t`` are (N, C); sparse targets are class ids of
+shape (N,) or (N, 1). Each loss is a 0-d array; ``backward`` returns dL/dp.
+
+Cross-entropy on probabilities (``from_logits=False``), as Keras computes it:
+
+    q = p / sum_c p[:, c];   L = -(1/N) sum_n sum_c t[n, c] * log(clip(q[n, c], 1e-7, 1 - 1e-7))
+
+A model whose output layer ends in softmax never uses that form for training: it runs the
+output layer up to its logits z and applies ``fused_forward``, the mean softmax
+cross-entropy of ``ops.softmax_cross_entropy_*``, whose gradient is the stable (p - t) / N.
+The clipped form is there for the rare output that is a probability but not a softmax.
+
+With ``from_logits=True`` the model's output is taken to be logits, and the same fused op
+is applied to it directly.
+
+Mean squared error: L = (1/(N*C)) sum (p - t)^2, dL/dp = 2 (p - t) / (N*C).
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from . import ops
+from .backend import array_module
+
+EPSILON = 1e-7   # Keras' backend.epsilon(): the clip of probabilities before the log
+
+
+class Loss:
+    """A loss: ``forward(y_pred, targets) -> (loss, cache)``, ``backward(cache) -> dy_pred``."""
+
+    name = "loss"
+    #: True when the loss is a cross-entropy on probabilities that a softmax output may fuse.
+    fusable = False
+
+    def prepare_targets(self, y, output_shape, dtype, who: str = "loss"):
+        """Check y against the model's output shape (None batch) and give it its dtype.
+
+        Works on either array module; the returned array lives where ``y`` does.
+        """
+        raise NotImplementedError
+
+    def forward(self, y_pred, targets):
+        raise NotImplementedError
+
+    def backward(self, cache):
+        raise NotImplementedError
+
+    def fused_forward(self, logits, targets):
+        """Mean softmax cross-entropy of ``logits``: (loss, cache) of ops.softmax_cross_entropy."""
+        raise NotImplementedError(f"{type(self).__name__} has no fused softmax form")
+
+    def fused_backward(self, cache):
+        return ops.softmax_cross_entropy_backward(1.0, cache)
+
+    def __call__(self, y_true, y_pred):
+        """The loss value as a float, Keras' ``loss(y_true, y_pred)``."""
+        xp = array_module(y_pred)
+        y_pred = xp.asarray(y_pred)
+        if y_pred.dtype.kind != "f":
+            y_pred = y_pred.astype(numpy.float64)
+        targets = self.prepare_targets(xp.asarray(y_true), (None, *y_pred.shape[1:]),
+                                       y_pred.dtype.name, type(self).__name__)
+        loss, _ = self.forward(y_pred, targets)
+        return float(loss)
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Loss":
+        return cls(**config)
+
+
+def _check_output_2d(who, output_shape, loss_name):
+    if len(output_shape) != 2:
+        raise ValueError(f"{who}: {loss_name} needs model outputs of shape (N, classes), "
+                         f"got {output_shape}")
+
+
+class CategoricalCrossentropy(Loss):
+    """Cross-entropy against one-hot (or probability) rows of shape (N, C)."""
+
+    name = "categorical_crossentropy"
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0):
+        if not isinstance(from_logits, bool):
+            raise ValueError(f"CategoricalCrossentropy: from_logits must be True or False, got {from_logits!r}")
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(f"CategoricalCrossentropy: label_smoothing must be in [0, 1], "
+                             f"got {label_smoothing!r}")
+        self.from_logits = from_logits
+        self.label_smoothing = float(label_smoothing)
+
+    @property
+    def fusable(self):
+        return not self.from_logits
+
+    def prepare_targets(self, y, output_shape, dtype, who="loss"):
+        _check_output_2d(who, output_shape, type(self).__name__)
+        classes = output_shape[1]
+        if y.ndim != 2 or (classes is not None and y.shape[1] != classes):
+            hint = (" (class ids: use to_categorical(y, num_classes) or SparseCategoricalCrossentropy)"
+                    if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1) else "")
+            raise ValueError(f"{who}: CategoricalCrossentropy needs one-hot targets of shape "
+                             f"(N, {classes}), got {tuple(y.shape)}{hint}")
+        t = y.astype(dtype, copy=False)
+        if self.label_smoothing:
+            t = t * (1.0 - self.label_smoothing) + self.label_smoothing / t.shape[1]
+        return t
+
+    def fused_forward(self, logits, targets):
+        return ops.softmax_cross_entropy_forward(logits, targets)
+
+    def forward(self, y_pred, targets):
+        if self.from_logits:
+            return self.fused_forward(y_pred, targets)
+        return _probability_crossentropy_forward(y_pred, targets)
+
+    def backward(self, cache):
+        if self.from_logits:
+            return self.fused_backward(cache)
+        return _probability_crossentropy_backward(cache)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Cross-entropy against integer class ids of shape (N,) or (N, 1)."""
+
+    name = "sparse_categorical_crossentropy"
+
+    def __init__(self, from_logits: bool = False):
+        if not isinstance(from_logits, bool):
+            raise ValueError(f"SparseCategoricalCrossentropy: from_logits must be True or False, "
+                             f"got {from_logits!r}")
+        self.from_logits = from_logits
+
+    @property
+    def fusable(self):
+        return not self.from_logits
+
+    def prepare_targets(self, y, output_shape, dtype, who="loss"):
+        _check_output_2d(who, output_shape, type(self).__name__)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.reshape(-1)
+        if y.ndim != 1:
+            raise ValueError(f"{who}: SparseCategoricalCrossentropy needs class ids of shape (N,) "
+                             f"or (N, 1), got {tuple(y.shape)} (one-hot rows: use "
+                             f"CategoricalCrossentropy)")
+        if y.dtype.kind == "f":
+            if y.size and bool((y != y.round()).any()):
+                raise ValueError(f"{who}: SparseCategoricalCrossentropy needs integer class ids, "
+                                 f"got non-integer values")
+        elif y.dtype.kind not in "iu":
+            raise ValueError(f"{who}: class ids must be integers, got dtype {y.dtype}")
+        return y.astype(numpy.int64, copy=False)
+
+    def fused_forward(self, logits, targets):
+        return ops.softmax_cross_entropy_forward(logits, targets)
+
+    def forward(self, y_pred, targets):
+        if self.from_logits:
+            return self.fused_forward(y_pred, targets)
+        xp = array_module(y_pred)
+        n, c = y_pred.shape
+        if targets.size and (int(targets.min()) < 0 or int(targets.max()) >= c):
+            raise ValueError(f"SparseCategoricalCrossentropy: class ids must be in [0, {c}), got "
+                             f"values in [{int(targets.min())}, {int(targets.max())}]")
+        one_hot = xp.zeros((n, c), dtype=y_pred.dtype)
+        one_hot[xp.arange(n), targets] = 1
+        return _probability_crossentropy_forward(y_pred, one_hot)
+
+    def backward(self, cache):
+        if self.from_logits:
+            return self.fused_backward(cache)
+        return _probability_crossentropy_backward(cache)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits}
+
+
+def _probability_crossentropy_forward(p, t):
+    """Keras' cross-entropy of probabilities: renormalised rows, clipped before the log."""
+    xp = array_module(p)
+    n = p.shape[0]
+    s = p.sum(axis=-1, keepdims=True)
+    q = p / s
+    qc = xp.clip(q, EPSILON, 1.0 - EPSILON)
+    loss = xp.asarray(-(t * xp.log(qc)).sum() / n, dtype=p.dtype)
+    return loss, (q, qc, s, t)
+
+
+def _probability_crossentropy_backward(cache):
+    # g = dL/dq = -t / (N q) where q is inside the clip range (0 outside); q = p / s gives
+    # dL/dp_j = (g_j - sum_c g_c q_c) / s.
+    q, qc, s, t = cache
+    n = q.shape[0]
+    inside = (q >= EPSILON) & (q <= 1.0 - EPSILON)
+    g = -(t / qc) * inside / n
+    return ((g - (g * q).sum(axis=-1, keepdims=True)) / s).astype(q.dtype, copy=False)
+
+
+class MeanSquaredError(Loss):
+    """Mean of (p - t)^2 over every element."""
+
+    name = "mean_squared_error"
+
+    def prepare_targets(self, y, output_shape, dtype, who="loss"):
+        expected, got = tuple(output_shape[1:]), tuple(y.shape[1:])
+        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+            raise ValueError(f"{who}: MeanSquaredError needs targets of shape (N, "
+                             f"{', '.join(map(str, expected))}), got {tuple(y.shape)}")
+        return y.astype(dtype, copy=False)
+
+    def forward(self, y_pred, targets):
+        xp = array_module(y_pred)
+        diff = y_pred - targets
+        return xp.asarray((diff * diff).mean(), dtype=y_pred.dtype), diff
+
+    def backward(self, cache):
+        diff = cache
+        return diff * (2.0 / diff.size)
+
+
+# --- Keras' functional forms: per-example losses --------------------------------------------
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """Per-example cross-entropy (N,) of rows y_pred against rows y_true."""
+    xp = array_module(y_pred)
+    y_pred, y_true = xp.asarray(y_pred), xp.asarray(y_true)
+    if from_logits:
+        z = y_pred - y_pred.max(axis=-1, keepdims=True)
+        log_p = z - xp.log(xp.exp(z).sum(axis=-1, keepdims=True))
+    else:
+        log_p = xp.log(xp.clip(y_pred / y_pred.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON))
+    return -(y_true * log_p).sum(axis=-1)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """Per-example cross-entropy (N,) of rows y_pred against class ids y_true."""
+    xp = array_module(y_pred)
+    y_pred = xp.asarray(y_pred)
+    ids = xp.asarray(y_true).reshape(-1).astype(numpy.int64)
+    one_hot = xp.zeros(y_pred.shape, dtype=y_pred.dtype)
+    one_hot[xp.arange(ids.shape[0]), ids] = 1
+    return categorical_crossentropy(one_hot, y_pred, from_logits=from_logits)
+
+
+def mean_squared_error(y_true, y_pred):
+    """Per-example mean squared error (N,)."""
+    xp = array_module(y_pred)
+    diff = xp.asarray(y_pred) - xp.asarray(y_true)
+    return (diff * diff).reshape(diff.shape[0], -1).mean(axis=-1)
+
+
+_BY_NAME = {
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+}
+_BY_CLASS = {cls.__name__: cls for cls in (CategoricalCrossentropy, SparseCategoricalCrossentropy,
+                                           MeanSquaredError)}
+
+
+def get(identifier) -> Loss:
+    """A loss from a name ("categorical_crossentropy"), a config dict, or a Loss itself."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_CLASS.get(identifier) or _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"unknown loss {identifier!r}; known: {', '.join(sorted(_BY_NAME))}")
+        return cls()
+    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_CLASS:
+        return _BY_CLASS[identifier["class_name"]].from_config(identifier.get("config", {}))
+    raise ValueError(f"loss must be a name, a config dict or a Loss, got {identifier!r}")
+
+
+def serialize(loss: Loss) -> dict:
+    if type(loss).__name__ not in _BY_CLASS:
+        raise ValueError(f"cannot save the loss {loss!r}: only minires' own losses are saved")
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}

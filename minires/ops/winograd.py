@@ -1,0 +1,210 @@
+"""Winograd convolution F(m x m, 3 x 3): 3x3 stride-1 convolutions with fewer multiplications.
+
+The output is cut into m x m tiles. Each needs an alpha x alpha tile d of the padded input
+(alpha = m + 2; neighbouring tiles overlap by 2), and with g one 3x3 kernel slice (one input
+channel, one output channel),
+
+    Y = A^T [ (G g G^T) (.) (B^T d B) ] A          (.) = element-wise product
+
+gives its m x m outputs with alpha^2 multiplications instead of 9 m^2 (16 vs 36 for
+F(2x2, 3x3)). Summed over input channels, the element-wise products become alpha^2
+independent matrix products, one per tile position (a, b):
+
+    U = G w G^T      (alpha^2, C_in, C_out)    the kernel, transformed once per call
+    V = B^T d B      (alpha^2, T, C_in)        every tile of the input, T tiles in all
+    M = V @ U        (alpha^2, T, C_out)       alpha^2 matrix products: the only multiplications
+    y = A^T M A      assembled from (T, m, m, C_out), cropped to (N, h_out, w_out, C_out)
+
+Backward, stage by stage in reverse: every stage is linear, so its gradient is its transpose
+(Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+
+    dM = A dY A^T                               (dy tiles padded with zeros past the edge)
+    dU = V^T @ dM   ->  dw = G^T dU G           which is the F(3x3, 2x2) algorithm for dw
+    dV = dM @ U^T   ->  dx = overlap-add of B dV B^T over the tiles, cropped to x
+
+so both gradients cost alpha^2 multiplications per tile and channel pair too, and reuse V and
+U from the forward pass. ``docs/winograd.md`` derives all of this.
+
+Every transform is "a matrix on both sides" of the first two axes (``both_axes``), written
+with the array module ``xp``, so this file runs on NumPy and CuPy alike; the ``numba``
+backend swaps in fused kernels for the four data transforms (``minires.kernels``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..backend import array_module, kernels_for
+from .im2col import offset_slice, pad_nhwc
+from .windows import Window
+
+
+class WinogradTransform(NamedTuple):
+    """The matrices of F(m x m, 3 x 3): alpha x alpha input tiles, alpha = m + 2."""
+
+    m: int
+    BT: np.ndarray               # (alpha, alpha) input transform B^T
+    G: np.ndarray                # (alpha, 3)     kernel transform
+    AT: np.ndarray               # (m, alpha)     output transform A^T
+
+    @property
+    def alpha(self) -> int:
+        return self.m + 2
+
+
+# Lavin & Gray (2016), interpolation points 0, 1, -1 and infinity.
+F2X2_3X3 = WinogradTransform(
+    m=2,
+    BT=np.array([[1, 0, -1, 0],
+                 [0, 1, 1, 0],
+                 [0, -1, 1, 0],
+                 [0, 1, 0, -1]], dtype=np.float64),
+    G=np.array([[1, 0, 0],
+                [1 / 2, 1 / 2, 1 / 2],
+                [1 / 2, -1 / 2, 1 / 2],
+                [0, 0, 1]], dtype=np.float64),
+    AT=np.array([[1, 1, 1, 0],
+                 [0, 1, -1, -1]], dtype=np.float64),
+)
+
+# Points 0, 1, -1, 2, -2 and infinity: 36 multiplications per 4x4 outputs instead of 144, but
+# the larger coefficients cost accuracy (docs/winograd.md measures how much).
+F4X4_3X3 = WinogradTransform(
+    m=4,
+    BT=np.array([[4, 0, -5, 0, 1, 0],
+                 [0, -4, -4, 1, 1, 0],
+                 [0, 4, -4, -1, 1, 0],
+                 [0, -2, -1, 2, 1, 0],
+                 [0, 2, -1, -2, 1, 0],
+                 [0, 4, 0, -5, 0, 1]], dtype=np.float64),
+    G=np.array([[1 / 4, 0, 0],
+                [-1 / 6, -1 / 6, -1 / 6],
+                [-1 / 6, 1 / 6, -1 / 6],
+                [1 / 24, 1 / 12, 1 / 6],
+                [1 / 24, -1 / 12, 1 / 6],
+                [0, 0, 1]], dtype=np.float64),
+    AT=np.array([[1, 1, 1, 1, 1, 0],
+                 [0, 1, -1, 2, -2, 0],
+                 [0, 1, 1, 4, 4, 0],
+                 [0, 1, -1, 8, -8, 1]], dtype=np.float64),
+)
+
+
+def applies(window: Window) -> bool:
+    """Winograd F(m x m, 3 x 3) computes exactly the 3x3 convolutions at stride 1, any padding."""
+    return window.kernel == (3, 3) and window.strides == (1, 1)
+
+
+def tile_counts(out_hw: tuple[int, int], m: int) -> tuple[int, int]:
+    """(th, tw): m x m output tiles covering the output, the last ones cut by the crop."""
+    return -(-out_hw[0] // m), -(-out_hw[1] // m)
+
+
+def both_axes(mat, a):
+    """mat @ a @ mat^T over the first two axes of a: (p, p, ...) -> (q, q, ...) for mat (q, p)."""
+    xp = array_module(a)
+    q, p = mat.shape
+    rest = a.shape[2:]
+    mat = xp.asarray(mat, dtype=a.dtype)
+    a = mat @ a.reshape(p, p, -1)                          # second axis: (p, q, R)
+    return (mat @ a.reshape(p, -1)).reshape(q, q, *rest)   # first axis:  (q, q, R)
+
+
+def _tile_window(padding, tiles, f: WinogradTransform) -> Window:
+    """The input tiles as windows: alpha x alpha at stride m, the padding grown past the
+    bottom/right edge so that the last tile is whole."""
+    return Window((f.alpha, f.alpha), (f.m, f.m), padding, tiles)
+
+
+def _extended_padding(x_hw, padding, tiles, f: WinogradTransform):
+    (top, _), (left, _) = padding
+    return ((top, f.m * tiles[0] + 2 - x_hw[0] - top), (left, f.m * tiles[1] + 2 - x_hw[1] - left))
+
+
+# --- the transforms and their transposes ------------------------------------------------------
+
+def transform_kernel(w, f: WinogradTransform = F2X2_3X3):
+    """U = G w G^T: (3, 3, C_in, C_out) -> (alpha^2, C_in, C_out)."""
+    return both_axes(f.G, w).reshape(f.alpha ** 2, *w.shape[2:])
+
+
+def transform_kernel_grad(du, f: WinogradTransform = F2X2_3X3):
+    """dw = G^T dU G: (alpha^2, C_in, C_out) -> (3, 3, C_in, C_out)."""
+    return both_axes(f.G.T, du.reshape(f.alpha, f.alpha, *du.shape[1:]))
+
+
+def transform_input(x, padding, tiles, f: WinogradTransform = F2X2_3X3):
+    """V = B^T d B for every alpha x alpha tile d of x padded by ``padding``: (alpha^2, T, C)."""
+    xp = array_module(x)
+    n, h, w, c = x.shape
+    pads = _extended_padding((h, w), padding, tiles, f)
+    xpad = pad_nhwc(x, pads)
+    window = _tile_window(pads, tiles, f)
+    d = xp.empty((f.alpha, f.alpha, n, *tiles, c), dtype=x.dtype)
+    for i in range(f.alpha):
+        for j in range(f.alpha):
+            d[i, j] = xpad[offset_slice(i, j, window)]
+    return both_axes(f.BT, d).reshape(f.alpha ** 2, -1, c)
+
+
+def transform_input_grad(dv, x_shape, padding, tiles, f: WinogradTransform = F2X2_3X3):
+    """Transpose of ``transform_input``: dd = B dV B^T, added back over the overlapping tiles
+    (col2im with alpha x alpha windows at stride m), cropped to x: (N, H, W, C)."""
+    xp = array_module(dv)
+    n, h, w, c = x_shape
+    pads = _extended_padding((h, w), padding, tiles, f)
+    window = _tile_window(pads, tiles, f)
+    dd = both_axes(f.BT.T, dv.reshape(f.alpha, f.alpha, -1)).reshape(f.alpha, f.alpha, n, *tiles, c)
+    dxpad = xp.zeros((n, f.m * tiles[0] + 2, f.m * tiles[1] + 2, c), dtype=dv.dtype)
+    for i in range(f.alpha):
+        for j in range(f.alpha):
+            dxpad[offset_slice(i, j, window)] += dd[i, j]
+    (top, _), (left, _) = padding
+    return dxpad[:, top:top + h, left:left + w, :]
+
+
+def transform_output(mt, bias, n, tiles, out_hw, f: WinogradTransform = F2X2_3X3):
+    """y = A^T M A (+ bias) for every tile, assembled and cropped: (N, h_out, w_out, C_out)."""
+    xp = array_module(mt)
+    (th, tw), c = tiles, mt.shape[-1]
+    y = both_axes(f.AT, mt.reshape(f.alpha, f.alpha, -1)).reshape(f.m, f.m, n, th, tw, c)
+    y = y.transpose(2, 3, 0, 4, 1, 5).reshape(n, th * f.m, tw * f.m, c)[:, :out_hw[0], :out_hw[1], :]
+    return y + bias if bias is not None else xp.ascontiguousarray(y)
+
+
+def transform_output_grad(dy, tiles, f: WinogradTransform = F2X2_3X3):
+    """Transpose of ``transform_output``: dM = A dY A^T for every m x m tile of dy (zero past
+    its edge): (alpha^2, T, C_out)."""
+    xp = array_module(dy)
+    n, h_out, w_out, c = dy.shape
+    (th, tw), m = tiles, f.m
+    dyp = xp.zeros((n, th * m, tw * m, c), dtype=dy.dtype)
+    dyp[:, :h_out, :w_out, :] = dy
+    tiles_first = dyp.reshape(n, th, m, tw, m, c).transpose(2, 4, 0, 1, 3, 5)
+    return both_axes(f.AT.T, xp.ascontiguousarray(tiles_first)).reshape(f.alpha ** 2, -1, c)
+
+
+# --- forward and backward -------------------------------------------------------------------
+
+def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3):
+    """(y, V, U) of a 3x3 stride-1 convolution; V and U are what the backward pass needs."""
+    k = kernels_for(x)
+    tiles = tile_counts(window.out_hw, f.m)
+    u = transform_kernel(w, f)
+    v = (k.winograd_input if k else transform_input)(x, window.padding, tiles, f)
+    mt = v @ u                                          # alpha^2 products (T, C_in) @ (C_in, C_out)
+    y = (k.winograd_output if k else transform_output)(mt, b, x.shape[0], tiles, window.out_hw, f)
+    return y, v, u
+
+
+def backward(dy, v, u, x_shape, window: Window, f: WinogradTransform = F2X2_3X3):
+    """(dx, dw) from dy and the forward's transformed input V and kernel U."""
+    k = kernels_for(dy)
+    tiles = tile_counts(window.out_hw, f.m)
+    dmt = (k.winograd_output_grad if k else transform_output_grad)(dy, tiles, f)
+    dw = transform_kernel_grad(v.transpose(0, 2, 1) @ dmt, f)        # dU = V^T dM
+    dv = dmt @ u.transpose(0, 2, 1)                                  # dV = dM U^T
+    dx = (k.winograd_input_grad if k else transform_input_grad)(dv, x_shape, window.padding, tiles, f)
+    return dx, dw

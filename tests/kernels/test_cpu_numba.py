@@ -1,0 +1,203 @@
+"""The Numba kernels against the array code they replace, in float32 and float64.
+
+The op tests (tests/ops) already run every op on the numba backend against the loop
+reference; these check each kernel on its own: the same outputs as the array code for
+every window geometry and memory layout, float32 in and out, NaN where NumPy has it, Adam's
+formula, and the Winograd transforms against minires.ops.winograd's.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+from minires.kernels import cpu_numba as k  # noqa: E402
+from minires.ops import update, winograd  # noqa: E402
+from minires.ops.im2col import col2im, im2col, pad_nhwc, unpad_nhwc  # noqa: E402
+from minires.ops.windows import plan_windows  # noqa: E402
+from tests.gradcheck import assert_close  # noqa: E402
+from tests.strategies import (as_layout, conv_cases, float_dtypes, layouts, normal, pool_cases,  # noqa: E402
+                              seeds, shapes, winograd_cases)
+
+
+def _conv_window(case):
+    return plan_windows("conv2d", case["x_shape"][1:3], case["w_shape"][:2],
+                        (case["stride"],) * 2 if isinstance(case["stride"], int) else case["stride"],
+                        case["padding"], ("same", "valid", "explicit"))
+
+
+@given(case=conv_cases(), seed=seeds, dtype=float_dtypes, layout=layouts)
+def test_im2col_and_col2im_match_the_array_code(case, seed, dtype, layout):
+    rng = np.random.default_rng(seed)
+    x = as_layout(normal(rng, case["x_shape"], dtype), layout)
+    window = _conv_window(case)
+    cols = k.im2col(x, window)
+    expected = im2col(pad_nhwc(x, window.padding), window)
+    assert cols.dtype == dtype and cols.shape == expected.shape
+    np.testing.assert_array_equal(cols, expected)
+
+    dcols = as_layout(normal(rng, cols.shape, dtype), layout)
+    dx = k.col2im(dcols, x.shape, window)
+    (top, bottom), (left, right) = window.padding
+    padded = (x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right, x.shape[3])
+    expected_dx = unpad_nhwc(col2im(dcols, padded, window), window.padding, x.shape[1:3])
+    assert dx.dtype == dtype and dx.shape == x.shape
+    # Same additions in the same (i, j) order as the array code: equal to the last bit.
+    np.testing.assert_array_equal(dx, expected_dx)
+
+
+@given(case=pool_cases(), seed=seeds, dtype=float_dtypes, layout=layouts, tied=st.booleans())
+def test_maxpool_kernels_match_the_array_code(case, seed, dtype, layout, tied):
+    from minires import backend, ops
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, size=case["x_shape"]).astype(dtype) if tied else normal(rng, case["x_shape"], dtype)
+    x = as_layout(x, layout)
+    opts = dict(pool_size=case["pool_size"], strides=case["strides"], padding=case["padding"])
+    with backend.use_backend("numpy"):
+        y, cache = ops.maxpool2d_forward(x, **opts)
+    y_k, argmax_k = k.maxpool2d_forward(x, cache.window)
+    np.testing.assert_array_equal(y_k, y)
+    np.testing.assert_array_equal(argmax_k, cache.argmax)
+    dy = as_layout(normal(rng, y.shape, dtype), layout)
+    with backend.use_backend("numpy"):
+        dx = ops.maxpool2d_backward(dy, cache)
+    dx_k = k.maxpool2d_backward(dy, argmax_k, x.shape, cache.window)
+    assert dx_k.dtype == dtype
+    np.testing.assert_array_equal(dx_k, dx)
+
+
+def test_maxpool_forward_treats_nan_and_infinity_like_numpy_argmax():
+    x = np.array([[-np.inf, -np.inf], [np.nan, 2.0], [3.0, np.inf], [np.nan, np.nan]])
+    x = x.reshape(4, 1, 2, 1).transpose(1, 0, 2, 3).reshape(1, 4, 2, 1)      # four 1x2 windows
+    window = plan_windows("maxpool2d", (4, 2), (1, 2), (1, 2), "valid", ("valid",))
+    y, argmax = k.maxpool2d_forward(x, window)
+    stacked = x[0, :, :, 0]
+    np.testing.assert_array_equal(argmax.ravel(), np.argmax(stacked, axis=1))
+    np.testing.assert_array_equal(y.ravel(), np.max(stacked, axis=1))
+
+
+@given(shape=shapes(), seed=seeds, dtype=float_dtypes, layout=layouts)
+def test_relu_kernels_match_the_array_code(shape, seed, dtype, layout):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape, dtype)
+    x[rng.random(shape) < 0.2] = 0.0
+    x[rng.random(shape) < 0.05] = np.nan
+    x = as_layout(x, layout)
+    y, positive = k.relu_forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, dtype(0)))
+    np.testing.assert_array_equal(positive, x > 0)
+    dy = as_layout(normal(rng, shape, dtype), layout)
+    dx = k.relu_backward(dy, positive)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, np.where(positive, dy, dtype(0)))
+
+
+@given(n=st.integers(1, 6), c=st.integers(1, 7), seed=seeds, dtype=float_dtypes, sparse=st.booleans(),
+       scale=st.sampled_from([1.0, 50.0]))
+def test_softmax_cross_entropy_kernels_match_the_array_code(n, c, seed, dtype, sparse, scale):
+    from minires import backend, ops
+
+    rng = np.random.default_rng(seed)
+    z = (normal(rng, (n, c)) * scale).astype(dtype)
+    ids = rng.integers(0, c, n)
+    labels = ids if sparse else np.eye(c, dtype=dtype)[ids] * 0.7 + 0.3 / c
+    with backend.use_backend("numpy"):
+        loss, cache = ops.softmax_cross_entropy_forward(z, labels)
+        dz = ops.softmax_cross_entropy_backward(1.5, cache)
+    loss_k, probs_k = k.softmax_cross_entropy_forward(z, cache.targets, sparse)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert_close(loss_k, loss, tol, "loss", floor=scale)
+    assert_close(probs_k, cache.probs, tol, "probs")
+    dz_k = k.softmax_cross_entropy_backward(1.5, probs_k, cache.targets, sparse)
+    assert dz_k.dtype == probs_k.dtype == dtype
+    assert_close(dz_k, dz, tol, "dlogits", floor=1.5 / n)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_kernel_follows_keras_formula(dtype):
+    rng = np.random.default_rng(5)
+    p, g = rng.standard_normal((7, 5)).astype(dtype), rng.standard_normal((7, 5)).astype(dtype)
+    m, v = rng.standard_normal((7, 5)).astype(dtype), rng.random((7, 5)).astype(dtype)
+    lr_t, b1, b2, eps = 3e-3, 0.9, 0.999, 1e-7
+    em = b1 * m.astype(np.float64) + (1 - b1) * g
+    ev = b2 * v.astype(np.float64) + (1 - b2) * g.astype(np.float64) ** 2
+    ep = p - lr_t * em / (np.sqrt(ev) + eps)
+    for kernel in (True, False):
+        pk, mk, vk = p.copy(), m.copy(), v.copy()
+        if kernel:
+            k.adam_update(pk, g, mk, vk, lr_t, b1, b2, eps)
+        else:
+            from minires import backend
+            with backend.use_backend("numpy"):
+                update.adam_update(pk, g, mk, vk, lr_t, b1, b2, eps)
+        tol = 1e-12 if dtype == np.float64 else 1e-6
+        assert pk.dtype == mk.dtype == vk.dtype == dtype
+        for name, got, want in (("param", pk, ep), ("m", mk, em), ("v", vk, ev)):
+            assert_close(got, want, tol, f"{'kernel' if kernel else 'array'} {name}")
+
+
+def test_adam_update_op_uses_the_array_code_for_non_contiguous_params():
+    from minires import backend, ops
+
+    rng = np.random.default_rng(6)
+    base = rng.standard_normal((4, 6))
+    p, g = base[:, ::2], rng.standard_normal((4, 3))          # p: a strided view into base
+    before = p.copy()
+    m, v = np.zeros((4, 3)), np.zeros((4, 3))
+    with backend.use_backend("numba"):
+        ops.adam_update(p, g, m, v, 1e-2, 0.9, 0.999, 1e-7)
+    np.testing.assert_allclose(m, 0.1 * g)
+    np.testing.assert_allclose(v, 0.001 * g * g)
+    # Written in place, through the view: base itself changed.
+    np.testing.assert_allclose(base[:, ::2], before - 1e-2 * m / (np.sqrt(v) + 1e-7))
+
+
+def test_adam_update_op_checks_its_arguments():
+    from minires import ops
+
+    with pytest.raises(ValueError, match="adam_update: m must have shape"):
+        ops.adam_update(np.zeros(3), np.zeros(3), np.zeros(2), np.zeros(3), 1e-3, 0.9, 0.999, 1e-7)
+    with pytest.raises(TypeError, match="adam_update: param must be an array"):
+        ops.adam_update([0.0], np.zeros(1), np.zeros(1), np.zeros(1), 1e-3, 0.9, 0.999, 1e-7)
+
+
+@given(case=winograd_cases(), seed=seeds, dtype=float_dtypes, layout=layouts,
+       f=st.sampled_from([winograd.F2X2_3X3, winograd.F4X4_3X3]))
+def test_winograd_kernels_match_the_array_transforms(case, seed, dtype, layout, f):
+    rng = np.random.default_rng(seed)
+    x = as_layout(normal(rng, case["x_shape"], dtype), layout)
+    window = _conv_window(case)
+    tiles = winograd.tile_counts(window.out_hw, f.m)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+
+    v = k.winograd_input(x, window.padding, tiles, f)
+    assert v.dtype == dtype
+    assert_close(v, winograd.transform_input(x, window.padding, tiles, f), tol, "V")
+
+    dv = normal(rng, v.shape, dtype)
+    assert_close(k.winograd_input_grad(dv, x.shape, window.padding, tiles, f),
+                 winograd.transform_input_grad(dv, x.shape, window.padding, tiles, f), tol, "dx")
+
+    c_out = case["w_shape"][3]
+    mt = normal(rng, (f.alpha ** 2, v.shape[1], c_out), dtype)
+    bias = normal(rng, (c_out,), dtype) if case["bias"] else None
+    n = x.shape[0]
+    assert_close(k.winograd_output(mt, bias, n, tiles, window.out_hw, f),
+                 winograd.transform_output(mt, bias, n, tiles, window.out_hw, f), tol, "y")
+
+    dy = as_layout(normal(rng, (n, *window.out_hw, c_out), dtype), layout)
+    dmt = k.winograd_output_grad(dy, tiles, f)
+    assert dmt.dtype == dtype
+    assert_close(dmt, winograd.transform_output_grad(dy, tiles, f), tol, "dM")
+
+
+def test_kernel_outputs_are_c_contiguous():
+    x = np.asfortranarray(np.random.default_rng(0).standard_normal((2, 5, 4, 3)).astype(np.float32))
+    window = plan_windows("conv2d", (5, 4), (3, 3), (1, 1), "same", ("same",))
+    pool = plan_windows("maxpool2d", (5, 4), (2, 2), (2, 2), "valid", ("valid",))
+    outputs = [k.im2col(x, window), k.col2im(k.im2col(x, window), x.shape, window),
+               *k.maxpool2d_forward(x, pool), *k.relu_forward(x)]
+    assert all(o.flags.c_contiguous for o in outputs)
