@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy
 
-SYNTHETIC_SIZE = 6000
+SYNTHETIC_SIZE = 10000
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
@@ -61,7 +61,8 @@ def load_source(dataset: str | None, data: str | None, split: str, image_size=(3
     from .data.folders import load_image_folder
 
     x, y, names = load_image_folder(location, image_size=image_size)
-    return x, y, names, f"folder:{location.resolve()}"
+    # Named by its last two path parts: enough to tell runs apart, and no machine's layout.
+    return x, y, names, f"folder:{'/'.join(location.resolve().parts[-2:])}"
 
 
 # --- commands ----------------------------------------------------------------------------------

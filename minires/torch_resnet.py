@@ -124,7 +124,7 @@ def train(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np
             loss.backward()
             optimizer.step()
             seen += len(idx)
-            loss_sum += float(loss) * len(idx)
+            loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
         seconds = time.perf_counter() - start
         val_loss, val_acc = evaluate(model, x_val, y_val, channels_last=channels_last)

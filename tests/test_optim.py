@@ -200,3 +200,30 @@ def test_config_round_trip():
     again = optim.get(optim.serialize(opt))
     assert again.get_config() == opt.get_config()
     assert isinstance(optim.get("sgd"), optim.SGD)
+
+
+def test_adam_on_the_numba_backend_uses_the_fused_kernel_and_agrees(monkeypatch):
+    """The numba backend's fused Adam pass computes the same step as the array code."""
+    pytest.importorskip("numba")
+    import minires
+    from minires.kernels import cpu_numba
+    from minires.optim import Adam as MiniresAdam
+
+    calls = []
+    fused = cpu_numba.adam_update
+    monkeypatch.setattr(cpu_numba, "adam_update", lambda *a: calls.append(1) or fused(*a))
+
+    rng = np.random.default_rng(5)
+    start = [rng.standard_normal((7, 5)).astype(np.float32), rng.standard_normal(5).astype(np.float32)]
+    grads = [[rng.standard_normal(p.shape).astype(np.float32) for p in start] for _ in range(4)]
+    results = {}
+    for name in ("numpy", "numba"):
+        with minires.use_backend(name):
+            params = [p.copy() for p in start]
+            opt = MiniresAdam(learning_rate=0.01)
+            for step_grads in grads:
+                opt.apply(params, step_grads)
+            results[name] = params
+    assert len(calls) == 2 * len(grads)
+    for a, b in zip(results["numpy"], results["numba"]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

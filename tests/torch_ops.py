@@ -71,8 +71,12 @@ def conv2d(x, w, b, stride, padding, dy):
     xt, wt = _t(x, True), _t(w, True)
     bt = None if b is None else _t(b, True)
     pads = keras_pads(padding, x.shape[1:3], w.shape[:2], stride)
-    y = F.conv2d(_pad_nchw(nhwc_to_nchw(xt), pads).contiguous(), wt.permute(3, 2, 0, 1).contiguous(),
-                 bt, stride=stride)
+    # clone(contiguous_format), not contiguous(): with one input channel the permuted tensor
+    # already counts as contiguous but keeps stride 1 on C, and PyTorch 2.13's CPU (oneDNN)
+    # conv then returns wrong values, even uninitialised memory, e.g. for x (2, 4, 3, 1),
+    # w (2, 3, 1, 3), stride (1, 2), 'valid'. Canonical strides avoid it.
+    y = F.conv2d(_pad_nchw(nhwc_to_nchw(xt), pads).clone(memory_format=torch.contiguous_format),
+                 wt.permute(3, 2, 0, 1).clone(memory_format=torch.contiguous_format), bt, stride=stride)
     y = nchw_to_nhwc(y)
     y.backward(_t(dy))
     return _np(y), _np(xt.grad), _np(wt.grad), None if bt is None else _np(bt.grad)

@@ -2,7 +2,8 @@
 
 On a terminal one line is redrawn in place (``\\r``); in a log file or a CI console a plain
 line is written every ``every`` of the total (10 % by default), so logs stay short. Nothing
-is written until ``delay`` seconds have passed, so fast operations stay silent.
+is written until ``delay`` seconds have passed, so fast operations stay silent. (Training's
+per-epoch bar, with losses and rates, is ``minires.progress``.)
 """
 
 from __future__ import annotations

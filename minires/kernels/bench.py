@@ -263,9 +263,11 @@ def _first_call_times(dtype_name: str) -> dict:
     first("maxpool2d_backward", lambda: k.maxpool2d_backward(y, argmax, x.shape, pool))
     _, positive = first("relu_forward", lambda: k.relu_forward(x))
     first("relu_backward", lambda: k.relu_backward(x, positive))
-    _, probs = first("softmax_cross_entropy_forward (ids)", lambda: k.softmax_cross_entropy_forward(z, ids, True))
+    _, probs = first("softmax_cross_entropy_forward (ids)",
+                     lambda: k.softmax_cross_entropy_forward(z, ids, True))
     first("softmax_cross_entropy_forward (rows)", lambda: k.softmax_cross_entropy_forward(z, rows, False))
-    first("softmax_cross_entropy_backward (ids)", lambda: k.softmax_cross_entropy_backward(1.0, probs, ids, True))
+    first("softmax_cross_entropy_backward (ids)",
+          lambda: k.softmax_cross_entropy_backward(1.0, probs, ids, True))
     first("softmax_cross_entropy_backward (rows)",
           lambda: k.softmax_cross_entropy_backward(1.0, probs, rows, False))
     first("adam_update", lambda: k.adam_update(p, g, m, v2, 1e-3, 0.9, 0.999, 1e-7))
@@ -310,7 +312,8 @@ def _table(rows: list[dict], columns: list[str], formats: dict) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m minires.kernels.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m minires.kernels.bench",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=None, help="threads for Numba, BLAS and torch")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=64)

@@ -20,8 +20,8 @@ The rules every kernel follows, so that the code reads the way it does:
    it into SIMD code; the spatial bounds checks sit outside it.
 4. **Kernels take C-contiguous arrays**; the Python wrappers make them so. Each kernel then
    compiles once per dtype (float32, float64), not once per memory layout.
-5. **No global writes in inner loops other than to the owned output**; running values live
-   in local variables.
+5. **No writes but to the owned part of the output**; scratch space (the Winograd kernels'
+   half-transformed row of tiles) is allocated per iteration, never shared.
 6. **cache=True**: compiled machine code is saved next to this file (or under
    ``NUMBA_CACHE_DIR``) and reloaded by later processes, so the compile cost (seconds per
    kernel and dtype) is paid once per machine, not once per run.
@@ -34,22 +34,41 @@ The rules every kernel follows, so that the code reads the way it does:
    faults of a fresh 37 MB ``cols`` then cost more than filling it (im2col at 16x16x64,
    batch 64: 24 ms with the array made inside the kernel, 9 ms with NumPy's). Accumulating
    kernels zero their own output as they go, so ``np.empty`` suffices.
-9. Scalars are cast to the arrays' dtype before a kernel runs, so float32 work is float32
-   arithmetic, as in the array code.
+9. **Small problems run on the calling thread alone** (``_launch``: fewer than 32768 output
+   elements). Waking the pool costs about 10 us on an idle machine and milliseconds on a busy
+   one, where a worker waits for a time slice: a tiny ReLU took 7 ms on two threads of a
+   loaded 2-core machine and 4 us on one.
+10. **Scalars are cast to the arrays' dtype** before a kernel runs, so float32 work is
+    float32 arithmetic, as in the array code; only the softmax cross-entropy sums its few
+    exponentials and its loss in float64.
 """
 
 from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 _SUMS = {"reassoc", "contract", "nsz"}
+_SMALL = 1 << 15          # outputs below this many elements run on the calling thread alone
 
 
 def _c(a):
     return np.ascontiguousarray(a)
+
+
+def _launch(kernel, work, *args):
+    """Run a prange kernel on ``args``; with less than ``_SMALL`` elements of work, on one thread."""
+    threads = numba.get_num_threads()
+    if work >= _SMALL or threads == 1:
+        return kernel(*args)
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
 
 
 # --- im2col / col2im ------------------------------------------------------------------------
@@ -88,7 +107,7 @@ def im2col(x, window):
         return x[:, :, :, None, None, :]         # each window is one pixel: a view, no copy
     (kh, kw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
     cols = np.empty((x.shape[0], h_out, w_out, kh, kw, x.shape[3]), dtype=x.dtype)
-    _im2col(_c(x), cols, sh, sw, top, left)
+    _launch(_im2col, cols.size, _c(x), cols, sh, sw, top, left)
     return cols
 
 
@@ -125,7 +144,7 @@ def col2im(cols, x_shape, window):
         return cols[:, :, :, 0, 0, :]
     _, (sh, sw), ((top, _), (left, _)), _ = window
     dx = np.empty(x_shape, dtype=cols.dtype)
-    _col2im(_c(cols), dx, sh, sw, top, left)
+    _launch(_col2im, dx.size, _c(cols), dx, sh, sw, top, left)
     return dx
 
 
@@ -160,7 +179,7 @@ def maxpool2d_forward(x, window):
     (ph, pw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
     y = np.empty((x.shape[0], h_out, w_out, x.shape[3]), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.intp)
-    _maxpool_forward(_c(x), y, argmax, ph, pw, sh, sw, top, left)
+    _launch(_maxpool_forward, y.size, _c(x), y, argmax, ph, pw, sh, sw, top, left)
     return y, argmax
 
 
@@ -192,7 +211,7 @@ def maxpool2d_backward(dy, argmax, x_shape, window):
     """dx of a max-pool: each input pixel gathers dy of the windows whose winner it is."""
     (ph, pw), (sh, sw), ((top, _), (left, _)), _ = window
     dx = np.empty(x_shape, dtype=dy.dtype)
-    _maxpool_backward(_c(dy), _c(argmax), dx, ph, pw, sh, sw, top, left)
+    _launch(_maxpool_backward, dx.size, _c(dy), _c(argmax), dx, ph, pw, sh, sw, top, left)
     return dx
 
 
@@ -210,7 +229,7 @@ def relu_forward(x):
     """(y, positive): y = max(x, 0) with NaN propagated, and the mask x > 0, in one pass."""
     y = np.empty(x.shape, dtype=x.dtype)
     positive = np.empty(x.shape, dtype=np.bool_)
-    _relu_forward(_c(x).reshape(-1), y.reshape(-1), positive.reshape(-1))
+    _launch(_relu_forward, y.size, _c(x).reshape(-1), y.reshape(-1), positive.reshape(-1))
     return y, positive
 
 
@@ -223,7 +242,7 @@ def _relu_backward(dy, positive, dx):
 def relu_backward(dy, positive):
     """dx = dy where positive, else 0."""
     dx = np.empty(dy.shape, dtype=dy.dtype)
-    _relu_backward(_c(dy).reshape(-1), _c(positive).reshape(-1), dx.reshape(-1))
+    _launch(_relu_backward, dx.size, _c(dy).reshape(-1), _c(positive).reshape(-1), dx.reshape(-1))
     return dx
 
 
@@ -332,8 +351,8 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps):
         m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g;  param -= lr_t * m / (sqrt(v) + eps)
     """
     t = param.dtype.type
-    _adam_update(param.reshape(-1), _c(grad).reshape(-1), m.reshape(-1), v.reshape(-1),
-                 t(lr_t), t(beta1), t(beta2), t(eps))
+    _launch(_adam_update, param.size, param.reshape(-1), _c(grad).reshape(-1), m.reshape(-1),
+            v.reshape(-1), t(lr_t), t(beta1), t(beta2), t(eps))
 
 
 # --- Winograd F(m x m, 3 x 3) ----------------------------------------------------------------
@@ -379,6 +398,7 @@ def _winograd_input(x, bt, v, m, th, tw, top, left):
                             for ch in range(c):
                                 v[k, tile, ch] += coef * e[i, q, ch]
 
+
 @njit(parallel=True, cache=True, fastmath=_SUMS)
 def _winograd_output(mt, at, bias, y, th, tw):
     n, h_out, w_out, c = y.shape
@@ -410,6 +430,7 @@ def _winograd_output(mt, at, bias, y, th, tw):
                         if coef != 0:
                             for ch in range(c):
                                 y[b, r, s, ch] += coef * f[p, j, ch]
+
 
 @njit(parallel=True, cache=True, fastmath=_SUMS)
 def _winograd_output_grad(dy, at, dm, th, tw):
@@ -443,6 +464,7 @@ def _winograd_output_grad(dy, at, dm, th, tw):
                         if coef != 0:
                             for ch in range(c):
                                 dm[k, tile, ch] += coef * g[p, j, ch]
+
 
 @njit(parallel=True, cache=True, fastmath=_SUMS)
 def _winograd_input_grad(dv, bt, dx, m, th, tw, top, left):
@@ -480,7 +502,7 @@ def winograd_input(x, padding, tiles, f):
     every edge): (alpha^2, T, C), T = N * th * tw. ``f`` is a ``winograd.WinogradTransform``."""
     (th, tw), ((top, _), (left, _)) = tiles, padding
     v = np.empty((f.alpha ** 2, x.shape[0] * th * tw, x.shape[3]), dtype=x.dtype)
-    _winograd_input(_c(x), _matrix(f.BT, x.dtype), v, f.m, th, tw, top, left)
+    _launch(_winograd_input, v.size, _c(x), _matrix(f.BT, x.dtype), v, f.m, th, tw, top, left)
     return v
 
 
@@ -489,14 +511,14 @@ def winograd_output(mt, bias, n, tiles, out_hw, f):
     c = mt.shape[2]
     bias = np.zeros(c, dtype=mt.dtype) if bias is None else _c(bias)
     y = np.empty((n, *out_hw, c), dtype=mt.dtype)
-    _winograd_output(_c(mt), _matrix(f.AT, mt.dtype), bias, y, tiles[0], tiles[1])
+    _launch(_winograd_output, y.size, _c(mt), _matrix(f.AT, mt.dtype), bias, y, tiles[0], tiles[1])
     return y
 
 
 def winograd_output_grad(dy, tiles, f):
     """dM = A dY A^T for every m x m tile of dy (zero past its edge): (alpha^2, T, C_out)."""
     dm = np.empty((f.alpha ** 2, dy.shape[0] * tiles[0] * tiles[1], dy.shape[3]), dtype=dy.dtype)
-    _winograd_output_grad(_c(dy), _matrix(f.AT, dy.dtype), dm, tiles[0], tiles[1])
+    _launch(_winograd_output_grad, dm.size, _c(dy), _matrix(f.AT, dy.dtype), dm, tiles[0], tiles[1])
     return dm
 
 
@@ -505,5 +527,6 @@ def winograd_input_grad(dv, x_shape, padding, tiles, f):
     (B dV B^T) of the tiles that cover it."""
     ((top, _), (left, _)) = padding
     dx = np.empty(x_shape, dtype=dv.dtype)
-    _winograd_input_grad(_c(dv), _matrix(f.BT, dv.dtype), dx, f.m, tiles[0], tiles[1], top, left)
+    _launch(_winograd_input_grad, dx.size, _c(dv), _matrix(f.BT, dv.dtype), dx, f.m, tiles[0], tiles[1],
+            top, left)
     return dx

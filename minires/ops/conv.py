@@ -61,13 +61,13 @@ class Conv2dCache(NamedTuple):
 
 
 def choose_algorithm(window: Window, c_in: int, c_out: int, dtype, backend: str | None = None) -> str:
-    """The algorithm ``"auto"`` picks, from the measurements in docs/kernels.md.
+    """The algorithm ``"auto"`` picks, from the measurements in docs/winograd.md (Speed).
 
     - "winograd4x4" for float32 3x3 stride-1 convolutions with at least 16 input and output
-      channels on the CPU backends (``numpy``, ``numba``): at the seed's 64-channel layers it
-      is about 2x (numpy) to 2.7x (numba, fused transform kernels) faster than im2col for
-      forward + backward, and its float32 error (below 1e-5 relative there) is far inside
-      float32 training noise;
+      channels on the CPU backends (``numpy``, ``numba``): at the seed's 64-channel layers
+      its forward + backward is 2x to 2.6x faster than im2col's (with the ``numba``
+      backend's fused transform kernels, level with PyTorch on one core), and its float32
+      error (below 1e-5 relative there) is far inside float32 training noise;
     - "im2col" everywhere else: for float64, the dtype of checks, where the last digits
       matter more than speed; for other kernels and strides; with fewer than 16 channels (the
       seed's first layer, 3 -> 64, where the transforms cost more than the products they

@@ -28,7 +28,8 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps) -> None:
     arrays = {"param": param, "grad": grad, "m": m, "v": v}
     for name, a in arrays.items():
         if not hasattr(a, "shape"):
-            raise TypeError(f"{_OP}: {name} must be an array (it is updated in place), got {type(a).__name__}")
+            raise TypeError(f"{_OP}: {name} must be an array (it is updated in place), "
+                            f"got {type(a).__name__}")
         as_float_array(_OP, name, a)
     for name in ("grad", "m", "v"):
         check_shape(_OP, name, arrays[name], param.shape)

@@ -1,4 +1,4 @@
-"""Downloading into the cache: checked, atomic, and reported; and the helpers under it."""
+"""Downloading into the cache: checked, atomic, and reported; and the utilities under it."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def test_load_data_downloads_checks_and_keeps_the_archive(tmp_path, http_server)
     body = _archive_bytes(tmp_path)
     url = http_server("/cifar-10-python.tar.gz", body)
     cache = tmp_path / "cache"
-    (x_train, _), (x_test, _) = load_data(cache_dir=cache, url=url, md5=hashlib.md5(body).hexdigest(),
-                                          progress=False)
+    md5 = hashlib.md5(body).hexdigest()
+    (x_train, _), (x_test, _) = load_data(cache_dir=cache, url=url, md5=md5, progress=False)
     assert len(x_train) == 10 and len(x_test) == 3
     assert _leftovers(cache) == ["cifar-10-python.tar.gz"]
     assert (cache / "cifar-10-python.tar.gz").read_bytes() == body
@@ -84,7 +84,7 @@ def test_a_failed_download_keeps_an_older_file(tmp_path, http_server):
     assert target.read_bytes() == b"old" and _leftovers(target.parent) == ["out.bin"]
 
 
-# --- the helpers ---------------------------------------------------------------------------
+# --- the utilities -------------------------------------------------------------------------
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
     target = tmp_path / "sub" / "file.bin"

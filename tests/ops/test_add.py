@@ -28,7 +28,8 @@ def test_add_gradients_match_central_differences(on_backend, shape, seed):
     put = on_backend.put
     _, cache = ops.add_forward(put(a), put(b))
     dy = normal(rng, shape)
-    check_gradients(lambda *v: ops.add_forward(*map(put, v))[0], [a, b], ops.add_backward(put(dy), cache), dy, rng)
+    check_gradients(lambda *v: ops.add_forward(*map(put, v))[0], [a, b],
+                    ops.add_backward(put(dy), cache), dy, rng)
 
 
 @pytest.mark.torch

@@ -113,7 +113,8 @@ def test_conv2d_strided_same_case_agrees_with_pytorch_to_1e12(on_backend):
         assert_close(a, t, 1e-12, name)
 
 
-@given(case=conv_cases(max_hw=5), seed=seeds, dtype=float_dtypes, algorithm=st.sampled_from(["auto", "im2col"]))
+@given(case=conv_cases(max_hw=5), seed=seeds, dtype=float_dtypes,
+       algorithm=st.sampled_from(["auto", "im2col"]))
 def test_conv2d_keeps_dtype(on_backend, case, seed, dtype, algorithm):
     rng, x, w, b = _draw_arrays(case, seed, dtype)
     put = on_backend.put
@@ -161,5 +162,20 @@ def test_conv2d_1x1_stride_1_reads_x_without_copying_it():
 
 @pytest.mark.parametrize("algorithm", ["fft", None, "WINOGRAD"])
 def test_conv2d_refuses_unknown_algorithms(algorithm):
-    with pytest.raises(ValueError, match="conv2d: algorithm must be one of 'auto', 'im2col', 'winograd', 'winograd4x4'"):
+    expected = "conv2d: algorithm must be one of 'auto', 'im2col', 'winograd', 'winograd4x4'"
+    with pytest.raises(ValueError, match=expected):
         ops.conv2d_forward(np.zeros((1, 4, 4, 1)), np.zeros((3, 3, 1, 1)), algorithm=algorithm)
+
+
+@pytest.mark.torch
+def test_conv2d_one_input_channel_stride_1_2_matches_pytorch(on_backend):
+    """The case that trips PyTorch 2.13's oneDNN conv when C has stride 1 (see torch_ops.conv2d)."""
+    from tests import torch_ops
+
+    rng = np.random.default_rng(0)
+    x, w = normal(rng, (2, 4, 3, 1), np.float32), normal(rng, (2, 3, 1, 3), np.float32)
+    y, cache = ops.conv2d_forward(on_backend.put(x), on_backend.put(w), stride=(1, 2), padding="valid")
+    dy = normal(rng, y.shape, np.float32)
+    ours = (y, *ops.conv2d_backward(on_backend.put(dy), cache)[:2])
+    for name, a, t in zip(("y", "dx", "dw"), ours, torch_ops.conv2d(x, w, None, (1, 2), "valid", dy)):
+        assert_close(a, t, 1e-5, name)

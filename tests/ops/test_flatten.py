@@ -16,7 +16,8 @@ def test_flatten_matches_reference(on_backend, shape, seed, layout):
     y, cache = ops.flatten_forward(on_backend.put(x))
     assert_close(y, reference.flatten_forward(x), 0.0, "forward")
     dy = as_layout(normal(rng, y.shape), layout)
-    assert_close(ops.flatten_backward(on_backend.put(dy), cache), reference.flatten_backward(dy, x), 0.0, "dx")
+    assert_close(ops.flatten_backward(on_backend.put(dy), cache), reference.flatten_backward(dy, x),
+                 0.0, "dx")
 
 
 @given(shape=shapes(min_dims=2), seed=seeds)
