@@ -5,6 +5,7 @@ A run lives in one directory::
     RUNDIR/run.json         what was asked: data set, recipe, seed, backend
     RUNDIR/checkpoint.npz   the latest state: weights, optimizer, generator, history, position
     RUNDIR/model.npz        the trained model, for ``minires evaluate`` and ``predict``
+    RUNDIR/best.npz         the model after the epoch of best validation accuracy so far
     RUNDIR/history.json     loss and accuracy per epoch (Keras' keys), and seconds per epoch
     RUNDIR/history.png      the learning curves
 
@@ -38,6 +39,7 @@ from .serialization import (generator_from_state, generator_state, load_model_wi
 
 CHECKPOINT = "checkpoint.npz"
 MODEL = "model.npz"
+BEST = "best.npz"
 HISTORY_JSON = "history.json"
 HISTORY_PNG = "history.png"
 RUN_JSON = "run.json"
@@ -245,6 +247,14 @@ class Trainer:
         self.next_batch = 0
         return True
 
+    def _keep_if_best(self) -> None:
+        """Save the model as best.npz when the epoch just finished has the best val accuracy."""
+        scores = self.history.get("val_accuracy")
+        if scores and scores[-1] >= max(scores):
+            save_model(self.model, self.run_dir / BEST, include_optimizer=False,
+                       metadata={"class_names": list(self.data.class_names), "epoch": self.epoch,
+                                 "val_accuracy": scores[-1]})
+
     def fit(self) -> dict:
         """Train until ``recipe.epochs`` epochs are complete or Ctrl-C; returns the history."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -260,12 +270,18 @@ class Trainer:
                           f"batch {self.next_batch}; continue with --resume.", file=sys.stderr)
                     break
                 self._write_results()
+                self._keep_if_best()
         if not self.stopped_early:
             save_model(self.model, self.run_dir / MODEL, include_optimizer=False,
                        metadata={"class_names": list(self.data.class_names)})
             self._write_results()
             print(f"Trained {self.epoch} epochs in {format_duration(time.perf_counter() - started)}; "
                   f"model saved to {self.run_dir / MODEL}", file=self.stream)
+            scores = self.history.get("val_accuracy")
+            if scores:
+                best = max(range(len(scores)), key=scores.__getitem__)
+                print(f"Validation accuracy {scores[-1]:.4f} after the last epoch, best {scores[best]:.4f} "
+                      f"after epoch {best + 1} ({self.run_dir / BEST})", file=self.stream)
         return self.history
 
 

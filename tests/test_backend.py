@@ -107,3 +107,22 @@ def test_num_threads_environment_variable_is_checked(monkeypatch):
     monkeypatch.setenv("MINIRES_NUM_THREADS", "many")
     with pytest.raises(ValueError, match="MINIRES_NUM_THREADS"):
         backend.get_num_threads()
+
+
+def test_numba_backend_runs_blas_on_one_thread_and_numpy_on_all(monkeypatch):
+    """BLAS threads spinning after a product would steal the cores from Numba's kernels."""
+    pytest.importorskip("numba")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return {info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"}
+
+    monkeypatch.setenv("MINIRES_NUM_THREADS", "2")
+    backend._num_threads = None
+    minires.set_backend("numpy")
+    backend._apply_num_threads()
+    assert blas_threads() == {2}
+    with minires.use_backend("numba"):
+        assert blas_threads() == {1}
+    assert blas_threads() == {2}
+    assert backend.blas_threads_for("numba", 8) == 1 and backend.blas_threads_for("numpy", 8) == 8

@@ -93,6 +93,11 @@ def test_run_directory_holds_history_png_and_model(tmp_path):
     saved = json.loads((tmp_path / "history.json").read_text())
     assert saved["epochs"] == 2 and saved["history"]["val_accuracy"] == history["val_accuracy"]
     assert (tmp_path / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from minires.serialization import load_model_with_metadata
+
+    _, best = load_model_with_metadata(tmp_path / "best.npz")
+    assert best["val_accuracy"] == max(history["val_accuracy"])
+    assert history["val_accuracy"][best["epoch"] - 1] == best["val_accuracy"]
     from minires import load_model
 
     model = load_model(tmp_path / "model.npz")

@@ -54,12 +54,22 @@ def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
 
     xpad = pad_nhwc(x, window.padding, value=-xp.inf)
     ph, pw = kernel
-    # Stack the window's elements on a new axis in row-major (i, j) order: argmax then
-    # returns the first maximum in exactly that order.
-    stacked = xp.stack([xpad[offset_slice(i, j, window)] for i in range(ph) for j in range(pw)],
-                       axis=3)
-    argmax = stacked.argmax(axis=3)
-    y = xp.take_along_axis(stacked, argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+    views = [xpad[offset_slice(i, j, window)] for i in range(ph) for j in range(pw)]
+    # The maximum as a chain of element-wise maxima (fast, contiguous passes; NaN propagates).
+    y = views[0].copy()
+    for view in views[1:]:
+        xp.maximum(y, view, out=y)
+    # The first maximum in row-major (i, j) order: the first offset whose value equals y,
+    # found by walking the offsets backwards so that earlier matches overwrite later ones.
+    # Where y is NaN, the first NaN wins, as with NumPy's argmax and the numba kernel.
+    has_nan = bool(xp.isnan(y).any())
+    argmax = xp.zeros(y.shape, dtype=xp.intp)
+    for index in range(len(views) - 1, -1, -1):
+        match = views[index] == y
+        if has_nan:
+            match |= views[index] != views[index]
+        argmax *= ~match
+        argmax += match * index
     return y, MaxPool2dCache(argmax, tuple(x.shape), x.dtype, window)
 
 
@@ -79,5 +89,6 @@ def maxpool2d_backward(dy, cache: MaxPool2dCache):
     ph, pw = window.kernel
     for i in range(ph):
         for j in range(pw):
-            dxpad[offset_slice(i, j, window)] += xp.where(argmax == i * pw + j, dy, 0)
+            # dy * mask rather than where(mask, dy, 0): the same values, several times faster.
+            dxpad[offset_slice(i, j, window)] += dy * (argmax == i * pw + j)
     return unpad_nhwc(dxpad, window.padding, (h, w))

@@ -41,8 +41,10 @@ def test_softmax_cross_entropy_matches_reference(on_backend, shape, seed, kind, 
     assert loss.shape == ()
     assert_close(loss, reference.softmax_cross_entropy_forward(z, labels), 1e-13, "loss", floor=scale)
     dloss = rng.standard_normal()
+    # p - t cancels where p is near 1: measure against the gradient's natural scale, dloss / N.
     assert_close(ops.softmax_cross_entropy_backward(dloss, cache),
-                 reference.softmax_cross_entropy_backward(dloss, z, labels), 1e-13, "dlogits")
+                 reference.softmax_cross_entropy_backward(dloss, z, labels), 1e-13, "dlogits",
+                 floor=abs(dloss) / n)
 
 
 @given(shape=logit_shapes, seed=seeds, kind=label_kinds)
