@@ -7,6 +7,7 @@ import numpy as np
 
 import minires as tf
 from minires.keras.losses import CategoricalCrossentropy
+from minires.keras.metrics import Accuracy  # noqa: F401  (imported by the seed, never used there)
 from minires.keras.layers import Input, Conv2D, MaxPooling2D, Flatten, Dense, Reshape  # noqa: F401
 from minires.keras.models import Model
 from minires.keras.optimizers import Adam
