@@ -275,7 +275,7 @@ class Trainer:
             save_model(self.model, self.run_dir / MODEL, include_optimizer=False,
                        metadata={"class_names": list(self.data.class_names)})
             self._write_results()
-            print(f"Trained {self.epoch} epochs in {format_duration(time.perf_counter() - started)}; "
+            print(f"Trained {self.epoch} epoch{'s' if self.epoch != 1 else ''} in {format_duration(time.perf_counter() - started)}; "
                   f"model saved to {self.run_dir / MODEL}", file=self.stream)
             scores = self.history.get("val_accuracy")
             if scores:

@@ -96,3 +96,30 @@ def test_python_dash_m_and_help():
     for argv in (["--help"], ["train", "--help"], ["evaluate", "--help"], ["predict", "--help"], ["bench", "--help"]):
         done = subprocess.run([sys.executable, "-m", "minires", *argv], capture_output=True, text=True)
         assert done.returncode == 0 and "usage: minires" in done.stdout
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
+    """A real SIGINT to a training process: it stops after the batch, saves, exits 130."""
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "minires", "train", "--synthetic-size", "1000", "--epochs", "5",
+            "--out", str(run), "--backend", "numpy"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    line = ""
+    while time.monotonic() < deadline and "Epoch 1/5" not in line:   # wait for training to start
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Checkpoint saved" in err and (run / "checkpoint.npz").is_file()
+    assert not (run / "model.npz").exists()
+
+    done = subprocess.run(argv + ["--resume", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Resuming" in done.stderr and (run / "model.npz").is_file()
