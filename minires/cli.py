@@ -124,14 +124,20 @@ def cmd_train(args) -> int:
 
 
 def _load_model(path: str):
+    """(model, the class names saved with it, or None)."""
     from .serialization import load_model_with_metadata
 
     model, metadata = load_model_with_metadata(path)
     names = (metadata or {}).get("class_names")
-    classes = model.output.shape[-1]
-    if not isinstance(names, list) or len(names) != classes:
-        names = [f"class {i}" for i in range(classes)]
-    return model, names
+    return model, names if isinstance(names, list) and len(names) == model.output.shape[-1] else None
+
+
+def _class_names(saved, classes: int, fallback=None) -> list:
+    """The model's saved class names, else ``fallback`` (the data's), else "class 0", ..."""
+    for names in (saved, fallback):
+        if names is not None and len(names) == classes:
+            return list(names)
+    return [f"class {i}" for i in range(classes)]
 
 
 def cmd_evaluate(args) -> int:
@@ -139,7 +145,7 @@ def cmd_evaluate(args) -> int:
     from .train import scale_batch
 
     _set_backend(args.backend, args.threads)
-    model, model_names = _load_model(args.model)
+    model, saved_names = _load_model(args.model)
     source_split = "train" if args.split in ("train", "val", "all") else "test"
     x, y, names, description = load_source(args.dataset, args.data, source_split,
                                            image_size=tuple(model.input.shape[1:3]),
@@ -150,11 +156,10 @@ def cmd_evaluate(args) -> int:
         x, y = x[chosen], y[chosen]
     if len(x) == 0:
         raise CommandError(f"no images to evaluate in {description} ({args.split})")
-    classes = len(model_names)
+    classes = model.output.shape[-1]
     if int(y.max()) >= classes:
         raise CommandError(f"{description} has {int(y.max()) + 1} classes but the model predicts {classes}")
-    if model_names[0] == "class 0":
-        model_names = names
+    model_names = _class_names(saved_names, classes, fallback=names)
     probs = model.predict(scale_batch(x), batch_size=256)
     eps = numpy.finfo(numpy.float64).tiny
     loss = float(-numpy.mean(numpy.log(numpy.maximum(probs[numpy.arange(len(y)), y].astype(numpy.float64), eps))))
@@ -191,7 +196,8 @@ def cmd_predict(args) -> int:
     from .train import scale_batch
 
     _set_backend(args.backend, args.threads)
-    model, names = _load_model(args.model)
+    model, saved_names = _load_model(args.model)
+    names = _class_names(saved_names, model.output.shape[-1])
     size = tuple(model.input.shape[1:3])
     images, paths = [], []
     for path in args.images:

@@ -34,8 +34,8 @@ import numpy
 from .data.atomic import atomic_write
 from .data.transforms import Augmenter, scale_pixels
 from .progress import ProgressBar, format_duration
-from .serialization import (generator_from_state, generator_state, load_model_with_metadata,
-                            model_to_archive, save_model, write_archive)
+from .serialization import (generator_from_state, generator_state, model_from_archive,
+                            model_to_archive, read_archive, save_model, write_archive)
 
 CHECKPOINT = "checkpoint.npz"
 MODEL = "model.npz"
@@ -163,11 +163,9 @@ class Trainer:
         path = Path(run_dir) / CHECKPOINT
         if not path.exists():
             raise RunDirectoryError(f"{path}: no checkpoint to resume from")
-        from .serialization import read_archive
-
-        arrays, _ = read_archive(path)        # validates the file before anything else
-        model, metadata = load_model_with_metadata(path)
-        state = (metadata or {}).get("trainer")
+        arrays, meta = read_archive(path)     # one read: the model and the trainer state both
+        model = model_from_archive(arrays, meta, source=str(path))
+        state = (meta.get("metadata") or {}).get("trainer")
         if not isinstance(state, dict):
             raise RunDirectoryError(f"{path}: not a training checkpoint (no trainer state)")
         saved = state["run"]
@@ -274,12 +272,13 @@ class Trainer:
         if not self.stopped_early:
             save_model(self.model, self.run_dir / MODEL, include_optimizer=False,
                        metadata={"class_names": list(self.data.class_names)})
-            self._write_results()
-            print(f"Trained {self.epoch} epoch{'s' if self.epoch != 1 else ''} in {format_duration(time.perf_counter() - started)}; "
-                  f"model saved to {self.run_dir / MODEL}", file=self.stream)
+            print(f"Trained {self.epoch} epoch{'s' if self.epoch != 1 else ''} in "
+                  f"{format_duration(time.perf_counter() - started)}; model saved to {self.run_dir / MODEL}",
+                  file=self.stream)
             scores = self.history.get("val_accuracy")
             if scores:
-                best = max(range(len(scores)), key=scores.__getitem__)
+                # The last of equal bests: the epoch _keep_if_best saved in best.npz.
+                best = max(range(len(scores)), key=lambda i: (scores[i], i))
                 print(f"Validation accuracy {scores[-1]:.4f} after the last epoch, best {scores[best]:.4f} "
                       f"after epoch {best + 1} ({self.run_dir / BEST})", file=self.stream)
         return self.history
