@@ -100,7 +100,8 @@ def set_backend(name: str) -> None:
     global _current
     _load_module(_check_name(name))
     previous, _current = _current, name
-    if blas_threads_for(previous, 2) != blas_threads_for(name, 2):
+    n = get_num_threads()
+    if blas_threads_for(previous, n) != blas_threads_for(name, n):
         _apply_num_threads()        # the BLAS pool's size depends on the backend
 
 

@@ -25,12 +25,12 @@ A layer instance is meant to appear once in a model: its cache holds one forward
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy
 
 from . import initializers, ops
 from .backend import array_module, to_numpy, xp
+from .ops._checks import is_int
 
 # --- names -----------------------------------------------------------------------------------
 
@@ -51,23 +51,20 @@ def reset_names() -> None:
 
 # --- argument checks -------------------------------------------------------------------------
 
-def _is_int(value) -> bool:
-    return isinstance(value, (numbers.Integral, numpy.integer)) and not isinstance(value, bool)
-
 
 def _positive_int(who: str, arg: str, value) -> int:
-    if not _is_int(value) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"{who}: {arg} must be a positive int, got {value!r}")
     return int(value)
 
 
 def _int_pair(who: str, arg: str, value) -> tuple[int, int]:
-    items = (value, value) if _is_int(value) else value
+    items = (value, value) if is_int(value) else value
     try:
         first, second = items
     except (TypeError, ValueError):
         raise ValueError(f"{who}: {arg} must be a positive int or a pair of them, got {value!r}") from None
-    if not (_is_int(first) and _is_int(second)) or first < 1 or second < 1:
+    if not (is_int(first) and is_int(second)) or first < 1 or second < 1:
         raise ValueError(f"{who}: {arg} must be a positive int or a pair of them, got {value!r}")
     return int(first), int(second)
 
@@ -526,7 +523,7 @@ class Reshape(Layer):
             target = tuple(target_shape)
         except TypeError:
             raise ValueError(f"{who}: target_shape must be a tuple of ints, got {target_shape!r}") from None
-        if not all(_is_int(d) and (d >= 1 or d == -1) for d in target) or sum(d == -1 for d in target) > 1:
+        if not all(is_int(d) and (d >= 1 or d == -1) for d in target) or sum(d == -1 for d in target) > 1:
             raise ValueError(f"{who}: target_shape must be positive ints with at most one -1, "
                              f"got {target_shape!r}")
         self.target_shape = tuple(int(d) for d in target)

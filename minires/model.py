@@ -26,13 +26,13 @@ single output.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy
 
 from . import initializers, losses, optim
 from .backend import to_numpy, xp
 from .layers import Layer, unique_name
+from .ops._checks import is_int
 from .progress import ProgressBar
 
 
@@ -91,17 +91,14 @@ def Input(shape, batch_size=None, dtype=None, name=None) -> KerasTensor:  # noqa
     except TypeError:
         raise ValueError(f"Input: shape must be a tuple of positive ints (or None), "
                          f"got {shape!r}") from None
-    if not all(d is None or (_is_int(d) and d >= 1) for d in dims):
+    if not all(d is None or (is_int(d) and d >= 1) for d in dims):
         raise ValueError(f"Input: shape must be a tuple of positive ints (or None), got {shape!r}")
-    if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
+    if batch_size is not None and (not is_int(batch_size) or batch_size < 1):
         raise ValueError(f"Input: batch_size must be a positive int or None, got {batch_size!r}")
     batch = None if batch_size is None else int(batch_size)
     layer = InputLayer((batch, *(None if d is None else int(d) for d in dims)), dtype=dtype, name=name)
     return layer.output
 
-
-def _is_int(value) -> bool:
-    return isinstance(value, (numbers.Integral, numpy.integer)) and not isinstance(value, bool)
 
 
 def record_call(layer: Layer, inputs, **kwargs) -> KerasTensor:
@@ -545,9 +542,9 @@ class Model:
         who = "fit"
         self._require_compiled(who)
         batch_size = _batch_size(self._who(who), batch_size)
-        if not _is_int(epochs) or epochs < 0:
+        if not is_int(epochs) or epochs < 0:
             raise ValueError(f"{self._who(who)}: epochs must be an int >= 0, got {epochs!r}")
-        if not _is_int(initial_epoch) or initial_epoch < 0:
+        if not is_int(initial_epoch) or initial_epoch < 0:
             raise ValueError(f"{self._who(who)}: initial_epoch must be an int >= 0, got {initial_epoch!r}")
         mode = _progress_mode(self._who(who), verbose)
         if x is None or y is None:
@@ -764,7 +761,7 @@ def _single(value, what: str) -> KerasTensor:
 def _batch_size(who: str, value) -> int:
     if value is None:
         return 32
-    if not _is_int(value) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"{who}: batch_size must be a positive int, got {value!r}")
     return int(value)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from .data.atomic import atomic_write
 
 
-def _pyplot():
+def pyplot():
+    """Matplotlib's pyplot on the Agg canvas, or an ImportError naming the extra to install."""
     try:
         import matplotlib
     except ImportError as exc:
@@ -23,7 +24,8 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path) -> None:
+def save_png(fig, path) -> None:
+    """The figure as a PNG file, written atomically."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     with atomic_write(Path(path)) as handle:
@@ -32,7 +34,7 @@ def _save(fig, path) -> None:
 
 def plot_history(history: dict, path) -> None:
     """Loss and accuracy per epoch, training and validation, side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for axes, metric in ((left, "loss"), (right, "accuracy")):
         for key, style in ((metric, "o-"), ("val_" + metric, "s--")):
@@ -44,13 +46,13 @@ def plot_history(history: dict, path) -> None:
         axes.grid(alpha=0.3)
         axes.legend()
     fig.suptitle("minires training")
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
 def plot_confusion(matrix, class_names, path, title: str = "confusion matrix") -> None:
     """Rows are true classes, columns predicted ones; each cell shows its count."""
-    plt = _pyplot()
+    plt = pyplot()
     size = max(5.0, 0.6 * len(class_names) + 2)
     fig, axes = plt.subplots(figsize=(size, size))
     image = axes.imshow(matrix, cmap="Blues")
@@ -65,5 +67,5 @@ def plot_confusion(matrix, class_names, path, title: str = "confusion matrix") -
                       color="white" if matrix[i, j] > threshold else "black")
     axes.set_title(title)
     fig.colorbar(image, ax=axes, fraction=0.046)
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)

@@ -8,7 +8,6 @@ parent holds a README.md with the markers ``<!-- results:start -->`` and
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from pathlib import Path
@@ -67,9 +66,9 @@ def compile_table(result: dict) -> str:
 
 def plot_kernels(rows: list[dict], path: Path) -> None:
     """Bars of PyTorch time / minires time per op and pass (above 1: minires is faster)."""
-    from ..plots import _pyplot
+    from ..plots import pyplot, save_png
 
-    plt = _pyplot()
+    plt = pyplot()
     minires_names = [f for f in dict.fromkeys(r["framework"] for r in rows) if f != "torch"]
     labels = list(dict.fromkeys(f"{r['case']} {r['direction'][:3]}" for r in rows))
     fig, axes = plt.subplots(figsize=(10, 0.32 * len(labels) + 1.5))
@@ -83,11 +82,8 @@ def plot_kernels(rows: list[dict], path: Path) -> None:
     axes.set_xscale("log")
     axes.set_xlabel("PyTorch time / minires time (log; > 1: minires faster)")
     axes.legend()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    save_png(fig, path)
     plt.close(fig)
-    with atomic_write(path) as handle:
-        handle.write(buffer.getvalue())
 
 
 def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results"), repeats: int = 7,

@@ -52,17 +52,18 @@ def check_shape(op: str, name: str, array, expected: tuple) -> None:
 
 def positive_pair(op: str, name: str, value) -> tuple[int, int]:
     """An int or a pair of ints, each >= 1, as a pair (rows, cols)."""
-    items = (value, value) if _is_int(value) else value
+    items = (value, value) if is_int(value) else value
     try:
         first, second = items
     except (TypeError, ValueError):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
-    if not (_is_int(first) and _is_int(second)):
+    if not (is_int(first) and is_int(second)):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if first < 1 or second < 1:
         raise ValueError(f"{op}: {name} must be >= 1, got {value!r}")
     return int(first), int(second)
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
+    """An integer (Python or NumPy), but not a bool."""
     return isinstance(value, (numbers.Integral, numpy.integer)) and not isinstance(value, bool)

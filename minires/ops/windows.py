@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ._checks import _is_int
+from ._checks import is_int
 
 Padding = tuple[tuple[int, int], tuple[int, int]]
 
@@ -58,12 +58,12 @@ def resolve_padding(op: str, padding, in_hw: tuple[int, int], kernel: tuple[int,
     if "explicit" not in allowed:
         raise ValueError(f"{op}: padding must be {' or '.join(map(repr, allowed))}, got {padding!r}")
     expected = "'same', 'valid', an int, (ph, pw) or ((top, bottom), (left, right))"
-    if _is_int(padding):
+    if is_int(padding):
         pads = ((padding, padding), (padding, padding))
     else:
         try:
             rows, cols = padding
-            if _is_int(rows) and _is_int(cols):
+            if is_int(rows) and is_int(cols):
                 pads = ((rows, rows), (cols, cols))
             else:
                 (top, bottom), (left, right) = rows, cols
@@ -71,7 +71,7 @@ def resolve_padding(op: str, padding, in_hw: tuple[int, int], kernel: tuple[int,
         except (TypeError, ValueError):
             raise TypeError(f"{op}: padding must be {expected}, got {padding!r}") from None
     flat = [p for side in pads for p in side]
-    if not all(_is_int(p) for p in flat):
+    if not all(is_int(p) for p in flat):
         raise TypeError(f"{op}: padding must be {expected}, got {padding!r}")
     if any(p < 0 for p in flat):
         raise ValueError(f"{op}: padding must be >= 0 on every side, got {padding!r}")
