@@ -19,13 +19,19 @@ of the vectorized code:
 - ``numpy``: the vectorized code on the CPU, NumPy and its BLAS only;
 - ``numba``: NumPy arrays too, with the Numba JIT kernels of ``minires.kernels.cpu_numba``
   swapped in where they measured faster (matrix products stay in BLAS);
-- ``cupy``: the vectorized code on a CUDA GPU.
+- ``cupy``: the vectorized code on a CUDA GPU, with the CUDA kernels of
+  ``minires.kernels.gpu_cupy`` swapped in (matrix products in cuBLAS).
 
 Threads: one setting, ``MINIRES_NUM_THREADS`` or ``set_num_threads(n)`` (default: the cores
 this process may run on), sizes both Numba's thread pool and, through threadpoolctl, the BLAS
-pool; on the numba backend BLAS runs on one thread (``blas_threads_for`` says why). Without
-threadpoolctl, BLAS keeps its own setting (``OPENBLAS_NUM_THREADS`` and the like, read when
-NumPy loads).
+pool; on the numba backend BLAS runs on one thread (``blas_threads_for`` says why) and
+large products are split over threads by minires itself (``minires.kernels.cpu_threads``).
+Without threadpoolctl, BLAS keeps its own setting (``OPENBLAS_NUM_THREADS`` and the like, read
+when NumPy loads).
+
+Two process-wide settings come with the CPU backends, each documented where it is made:
+``minires.memory.reuse_freed_memory`` (glibc keeps freed large arrays for reuse) and, for
+numba, ``OMP_WAIT_POLICY=PASSIVE`` (``_load_numba_kernels``).
 """
 
 from __future__ import annotations
@@ -39,20 +45,25 @@ from typing import Iterator
 
 import numpy
 
+from .memory import reuse_freed_memory
+
 BACKENDS = ("numpy", "numba", "cupy")
 _ENV_VAR = "MINIRES_BACKEND"
 _THREADS_ENV_VAR = "MINIRES_NUM_THREADS"
 
 _current: str | None = None
 _numba_kernels: ModuleType | None = None
+_cupy_kernels: ModuleType | None = None
 _num_threads: int | None = None
 
 
 def _load_module(name: str) -> ModuleType:
     """Import the array module of backend ``name``, or explain why it cannot be used."""
     if name == "numpy":
+        reuse_freed_memory()
         return numpy
     if name == "numba":
+        reuse_freed_memory()
         _load_numba_kernels()
         return numpy
     try:
@@ -83,6 +94,14 @@ def _load_numba_kernels() -> ModuleType:
     """The Numba kernel module, imported (not compiled: each kernel compiles on first use)."""
     global _numba_kernels
     if _numba_kernels is None:
+        # Numba's OpenMP workers spin for a while after each parallel kernel (libgomp's
+        # default), and minires runs its matrix products on other threads right after one
+        # (``minires.kernels.cpu_threads``): on 2 cores the spinning took the seed's train step
+        # from 1020 to 778 images/s. PASSIVE makes them sleep at once. libgomp reads it when
+        # it starts, so this only works before the first parallel kernel; a value the user
+        # set is kept. PyTorch's OpenMP runtime reads the same variable when torch is first
+        # imported: import it before this point to keep its own default.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             importlib.import_module("numba")
         except ImportError as exc:
@@ -141,12 +160,25 @@ def kernels_for(*arrays: object) -> ModuleType | None:
     """The kernel module that replaces array code for ``arrays`` on the current backend, or None.
 
     ``minires.kernels.cpu_numba`` when the backend is ``numba`` and the arrays are NumPy
-    arrays; None otherwise (backend ``numpy``, or CuPy arrays: the array code runs). An op
+    arrays, ``minires.kernels.gpu_cupy`` when it is ``cupy`` and one of them is a CuPy
+    array; None otherwise (backend ``numpy``, or arrays of another device than the
+    backend's: the array code runs). Both kernel modules offer the same functions. An op
     calls its kernels only through this function, so switching the backend switches every op.
     """
-    if get_backend() == "numba" and array_module(*arrays) is numpy:
+    current = get_backend()
+    if current == "numba" and array_module(*arrays) is numpy:
         return _load_numba_kernels()
+    if current == "cupy" and array_module(*arrays) is not numpy:
+        return _load_cupy_kernels()
     return None
+
+
+def _load_cupy_kernels() -> ModuleType:
+    """The CUDA kernel module (each kernel compiles on first use)."""
+    global _cupy_kernels
+    if _cupy_kernels is None:
+        _cupy_kernels = importlib.import_module("minires.kernels.gpu_cupy")
+    return _cupy_kernels
 
 
 def array_module(*arrays: object) -> ModuleType:

@@ -232,21 +232,30 @@ class Layer:
         self._cache = cache if training else None
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad: bool = True):
         """Gradient of the loss wrt the input(s), given ``dout`` = dL/d(output).
 
         Needs a preceding ``forward(..., training=True)``; writes ``self.grads``.
+        ``input_grad=False``: only the parameter gradients are wanted (the input is data);
+        returns None, and layers that can skip their input's gradient do.
         """
         if self._cache is None:
             raise RuntimeError(f"{self._who()}: backward needs a forward(..., training=True) first")
         cache, self._cache = self._cache, None
-        return self._backward(dout, cache)
+        if input_grad:
+            return self._backward(dout, cache)
+        self._backward_weights(dout, cache)
+        return None
 
     def _forward(self, inputs, return_logits):
         raise NotImplementedError
 
     def _backward(self, dout, cache):
         raise NotImplementedError
+
+    def _backward_weights(self, dout, cache):
+        """The parameter gradients alone; a layer that can skip its input's gradient overrides it."""
+        self._backward(dout, cache)
 
     @property
     def ends_in_softmax(self) -> bool:
@@ -364,16 +373,26 @@ class Conv2D(Layer):
         return self.activation == "softmax"
 
     def _forward(self, x, return_logits):
-        z, conv_cache = ops.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
-                                           stride=self.strides, padding=self.padding)
         act = "linear" if return_logits else self.activation
+        fused = "relu" if act == "relu" else None        # bias + ReLU in one pass (ops.bias_relu)
+        z, conv_cache = ops.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
+                                           stride=self.strides, padding=self.padding,
+                                           activation=fused)
+        if fused:
+            return z, (conv_cache, "linear", None)
         y, act_cache = activation_forward(act, z)
         return y, (conv_cache, act, act_cache)
 
     def _backward(self, dy, cache):
+        return self._gradients(dy, cache, input_grad=True)
+
+    def _backward_weights(self, dy, cache):
+        self._gradients(dy, cache, input_grad=False)
+
+    def _gradients(self, dy, cache, input_grad):
         conv_cache, act, act_cache = cache
         dz = activation_backward(act, dy, act_cache)
-        dx, dw, db = ops.conv2d_backward(dz, conv_cache)
+        dx, dw, db = ops.conv2d_backward(dz, conv_cache, input_grad=input_grad)
         self.grads = {"kernel": dw} if db is None else {"kernel": dw, "bias": db}
         return dx
 

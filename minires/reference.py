@@ -147,6 +147,29 @@ def relu_backward(dy, x):
     return dx
 
 
+def bias_relu_forward(x, b=None):
+    """y = max(x + b, 0), b[c] added to every x[..., c]; NaN stays NaN."""
+    y = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        v = x[idx] if b is None else x[idx] + b[idx[-1]]
+        if not v <= 0:
+            y[idx] = v
+    return y
+
+
+def bias_relu_backward(dy, x, b=None):
+    """(dx, db): dx = dy where x + b > 0, else 0; db[c] sums dx[..., c] (None without b)."""
+    dx = np.zeros_like(dy)
+    db = None if b is None else np.zeros_like(b)
+    for idx in np.ndindex(x.shape):
+        v = x[idx] if b is None else x[idx] + b[idx[-1]]
+        if v > 0:
+            dx[idx] = dy[idx]
+            if db is not None:
+                db[idx[-1]] += dy[idx]
+    return dx, db
+
+
 def add_forward(a, b):
     """y = a + b, element by element."""
     y = np.empty_like(a)

@@ -114,6 +114,22 @@ def test_whole_model_gradients_match_central_differences(loss):
     assert err <= 1e-6, f"input: relative error {err:.2e}"
 
 
+def test_backward_without_input_grad_gives_the_same_parameter_gradients(on_backend):
+    """Training's backward pass skips the first layer's input gradient and nothing else."""
+    model = tiny_resnet(seed=3)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x = on_backend.put(np.random.default_rng(2).standard_normal((3, 8, 8, 3)))
+    dout = on_backend.put(np.random.default_rng(4).standard_normal((3, 3)))
+    model.forward(x, training=True, return_logits=True)
+    assert model.backward(dout) is not None
+    full = [on_backend.get(layer.grads[name]) for layer in model.layers for name in layer.params]
+    model.forward(x, training=True, return_logits=True)
+    assert model.backward(dout, input_grad=False) is None
+    skipped = [on_backend.get(layer.grads[name]) for layer in model.layers for name in layer.params]
+    for a, b in zip(full, skipped):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("case", ["mse_on_softmax", "logits", "probabilities"])
 def test_unfused_losses_match_central_differences(case):
     """Losses that do not fuse: MSE through a softmax, from_logits on a linear output, and

@@ -51,6 +51,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .cpu_threads import matmul  # noqa: F401 (the backend's matrix product: k.matmul)
+
 _SUMS = {"reassoc", "contract", "nsz"}
 _SMALL = 1 << 15          # outputs below this many elements run on the calling thread alone
 
@@ -244,6 +246,63 @@ def relu_backward(dy, positive):
     dx = np.empty(dy.shape, dtype=dy.dtype)
     _launch(_relu_backward, dx.size, _c(dy).reshape(-1), _c(positive).reshape(-1), dx.reshape(-1))
     return dx
+
+
+# --- bias + ReLU, fused ---------------------------------------------------------------------
+# A conv layer's output gets its bias and its ReLU in one pass over memory instead of three
+# (add, compare, max), and its backward pass masks the gradient and sums the bias gradient
+# in one pass instead of two.
+
+@njit(parallel=True, cache=True)
+def _bias_relu(z, b, positive):
+    rows, c = z.shape
+    for row in prange(rows):
+        for ch in range(c):
+            v = z[row, ch] + b[ch]
+            positive[row, ch] = v > 0
+            z[row, ch] = v if (v > 0 or v != v) else 0      # max(v, 0), NaN kept
+
+
+def bias_relu(z, b):
+    """(y, positive): y = max(z + b, 0) over the last axis with NaN propagated, and the mask
+    z + b > 0. ``z`` must be a C-contiguous array the caller owns: y is written over it.
+    ``b`` (C,) or None."""
+    c = z.shape[-1]
+    b = np.zeros(c, dtype=z.dtype) if b is None else _c(b)
+    positive = np.empty(z.shape, dtype=np.bool_)
+    _launch(_bias_relu, z.size, z.reshape(-1, c), b, positive.reshape(-1, c))
+    return z, positive
+
+
+_BIAS_CHUNKS = 64    # fixed, so the bias gradient's summation order does not depend on threads
+
+
+@njit(parallel=True, cache=True, fastmath=_SUMS)
+def _bias_relu_backward(dy, positive, dz, partial):
+    rows, c = dy.shape
+    chunks = partial.shape[0]
+    for chunk in prange(chunks):
+        for ch in range(c):
+            partial[chunk, ch] = 0
+        for row in range(rows * chunk // chunks, rows * (chunk + 1) // chunks):
+            for ch in range(c):
+                v = dy[row, ch] if positive[row, ch] else 0
+                dz[row, ch] = v
+                partial[chunk, ch] += v
+
+
+def bias_relu_backward(dy, positive):
+    """(dz, db): dz = dy where positive, else 0; db = dz summed over every axis but the last.
+
+    Each of ``_BIAS_CHUNKS`` blocks of rows sums into its own row of partial sums (no two
+    threads write one element), which are then added up.
+    """
+    c = dy.shape[-1]
+    dz = np.empty(dy.shape, dtype=dy.dtype)
+    partial = np.empty((_BIAS_CHUNKS, c), dtype=dy.dtype)
+    _launch(_bias_relu_backward, dz.size, _c(dy).reshape(-1, c), _c(positive).reshape(-1, c),
+            dz.reshape(-1, c), partial)
+    return dz, partial.sum(axis=0)
 
 
 # --- softmax cross-entropy ------------------------------------------------------------------

@@ -14,7 +14,7 @@ Adam step for optimizers. On the ``numba`` backend the ops run Numba kernels whe
 faster (``minires.backend.kernels_for``); results agree with the array code to rounding.
 """
 
-from .activation import relu_backward, relu_forward
+from .activation import bias_relu_backward, bias_relu_forward, relu_backward, relu_forward
 from .add import add_backward, add_forward
 from .conv import conv2d_backward, conv2d_forward
 from .dense import dense_backward, dense_forward
@@ -27,6 +27,7 @@ from .windows import same_padding
 __all__ = [
     "adam_update",
     "add_backward", "add_forward",
+    "bias_relu_backward", "bias_relu_forward",
     "conv2d_backward", "conv2d_forward",
     "dense_backward", "dense_forward",
     "flatten_backward", "flatten_forward",

@@ -1,18 +1,28 @@
-"""Element-wise activations: ReLU.
+"""Element-wise activations: ReLU, and ReLU fused with the bias add before it.
 
-    y = max(x, 0)                    forward, any shape
-    dx = dy * [x > 0]                backward
+    y = max(x, 0)                    relu forward, any shape
+    dx = dy * [x > 0]                relu backward
+
+    y = max(x + b, 0)                bias_relu forward, b (C,) added along the last axis
+    dx = dy * [x + b > 0]            bias_relu backward
+    db = sum of dx over every axis but the last
 
 ReLU is not differentiable at 0; like PyTorch and TensorFlow, minires takes the gradient
 there to be 0 (the left derivative), so an input sitting exactly at 0 passes no gradient.
+
+``bias_relu`` is what a layer with a bias and a ReLU computes after its matrix product
+(``conv2d_forward(..., activation="relu")`` uses it): the same values as adding the bias and
+then applying ``relu``, in one pass over memory instead of three on the ``numba`` backend,
+and one pass instead of two backward.
 """
 
 from __future__ import annotations
 
 from ..backend import array_module, kernels_for
-from ._checks import as_float_array, check_dtype, check_shape
+from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape
 
 _OP = "relu"
+_BIAS_OP = "bias_relu"
 
 
 def relu_forward(x):
@@ -40,3 +50,45 @@ def relu_backward(dy, cache):
     # dy * mask rather than where(mask, dy, 0): the same values (a masked gradient may be -0.0,
     # which equals 0), and 9x faster on NumPy, whose where() branches on every element.
     return dy * positive
+
+
+def bias_relu_forward(x, b=None, *, overwrite_x: bool = False):
+    """y = max(x + b, 0), b (C,) or None added along the last axis. Returns (y, cache).
+
+    overwrite_x: x is a temporary of the caller (a matrix product's result) and y may be
+    written over it, saving an array of x's size.
+    """
+    x = as_float_array(_BIAS_OP, "x", x, min_ndim=1)
+    if b is not None:
+        b = as_float_array(_BIAS_OP, "b", b, ndim=1)
+        check_same_dtype(_BIAS_OP, x=x, b=b)
+        check_shape(_BIAS_OP, "b", b, (x.shape[-1],))
+    writable = overwrite_x and x.flags.c_contiguous and getattr(x.flags, "writeable", True)  # CuPy: no flag
+    z = x if writable else x.copy()
+    k = kernels_for(z, b)
+    if k:
+        y, positive = k.bias_relu(z, b)
+    else:
+        xp = array_module(z)
+        if b is not None:
+            z += b
+        positive = z > 0
+        y = xp.maximum(z, xp.zeros((), dtype=z.dtype), out=z)     # NaN kept, as relu's
+    return y, (positive, x.dtype, b is not None)
+
+
+def bias_relu_backward(dy, cache):
+    """(dx, db): dx = dy where x + b > 0, else 0; db = dx summed over all but the last axis
+    (None when the forward had no bias)."""
+    positive, dtype, has_bias = cache
+    op = f"{_BIAS_OP}_backward"
+    dy = as_float_array(op, "dy", dy)
+    check_shape(op, "dy", dy, positive.shape)
+    check_dtype(op, "dy", dy, dtype)
+    k = kernels_for(dy, positive)
+    if k:
+        dx, db = k.bias_relu_backward(dy, positive)
+        return dx, (db if has_bias else None)
+    dx = dy * positive
+    db = dx.sum(axis=tuple(range(dx.ndim - 1))) if has_bias else None
+    return dx, db

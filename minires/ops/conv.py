@@ -36,12 +36,14 @@ reproducible.
 
 from __future__ import annotations
 
+import operator
 from typing import NamedTuple
 
 import numpy as np
 
 from ..backend import get_backend, kernels_for
 from . import winograd
+from .activation import bias_relu_backward, bias_relu_forward
 from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape, positive_pair
 from .im2col import col2im, im2col, pad_nhwc, unpad_nhwc
 from .windows import Window, plan_windows
@@ -58,6 +60,7 @@ class Conv2dCache(NamedTuple):
     has_bias: bool
     x_shape: tuple[int, ...]
     window: Window
+    relu: object = None          # with activation="relu": bias_relu's cache (it holds the mask)
 
 
 def choose_algorithm(window: Window, c_in: int, c_out: int, dtype, backend: str | None = None) -> str:
@@ -80,14 +83,17 @@ def choose_algorithm(window: Window, c_in: int, c_out: int, dtype, backend: str 
     return "im2col"
 
 
-def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto"):
-    """y = conv2d(x, w) + b. See the module docstring for shapes and padding forms.
+def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", activation=None):
+    """y = conv2d(x, w) + b, or max(that, 0) with ``activation="relu"``. See the module
+    docstring for shapes and padding forms.
 
     stride: int or (sh, sw), each >= 1.
     padding: "same" (Keras: odd pixel bottom/right), "valid", an int, (ph, pw), or
         ((top, bottom), (left, right)).
     algorithm: "auto" (default), "im2col", "winograd" or "winograd4x4" (the last two for 3x3
         kernels at stride 1 only); see the module docstring.
+    activation: None or "relu": the bias add and the ReLU fused into one pass over the
+        output (``ops.bias_relu_forward``); ``conv2d_backward`` then takes dL/d(relu output).
     Returns (y, cache).
     """
     x = as_float_array(_OP, "x", x, ndim=4)
@@ -103,6 +109,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto"):
         )
     if b is not None:
         check_shape(_OP, "b", b, (c_out,))
+    if activation not in (None, "relu"):
+        raise ValueError(f"{_OP}: activation must be None or 'relu', got {activation!r}")
     strides = positive_pair(_OP, "stride", stride)
     if kh < 1 or kw < 1:
         raise ValueError(f"{_OP}: w must have a kernel of at least 1x1, got shape {tuple(w.shape)}")
@@ -110,18 +118,23 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto"):
                           allowed=("same", "valid", "explicit"))
     algorithm = _resolve_algorithm(algorithm, window, c_in, c_out, x.dtype)
 
+    # With the ReLU, the bias is added by bias_relu, in the same pass.
+    bias_now = b if activation is None else None
     if algorithm in _WINOGRAD:
-        y, v, u = winograd.forward(x, w, b, window, _WINOGRAD[algorithm])
-        return y, Conv2dCache(algorithm, (v, u), w, b is not None, tuple(x.shape), window)
-
-    k = kernels_for(x, w)
-    cols = k.im2col(x, window) if k else im2col(pad_nhwc(x, window.padding), window)
-    n, (h_out, w_out) = x.shape[0], window.out_hw
-    y = cols.reshape(-1, kh * kw * c_in) @ w.reshape(-1, c_out)
-    if b is not None:
-        y += b
-    y = y.reshape(n, h_out, w_out, c_out)
-    return y, Conv2dCache("im2col", cols, w, b is not None, tuple(x.shape), window)
+        y, v, u = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm])
+        saved = (v, u)
+    else:
+        k = kernels_for(x, w)
+        matmul = k.matmul if k else operator.matmul
+        saved = k.im2col(x, window) if k else im2col(pad_nhwc(x, window.padding), window)
+        y = matmul(saved.reshape(-1, kh * kw * c_in), w.reshape(-1, c_out))
+        if bias_now is not None:
+            y += bias_now
+        y = y.reshape(x.shape[0], *window.out_hw, c_out)
+    relu = None
+    if activation == "relu":
+        y, relu = bias_relu_forward(y, b, overwrite_x=True)
+    return y, Conv2dCache(algorithm, saved, w, b is not None, tuple(x.shape), window, relu)
 
 
 def _resolve_algorithm(algorithm, window: Window, c_in: int, c_out: int, dtype) -> str:
@@ -136,27 +149,36 @@ def _resolve_algorithm(algorithm, window: Window, c_in: int, c_out: int, dtype) 
     return algorithm
 
 
-def conv2d_backward(dy, cache: Conv2dCache):
-    """Gradients (dx, dw, db) of conv2d_forward; db is None when the forward had no bias."""
-    algorithm, saved, w, has_bias, x_shape, window = cache
+def conv2d_backward(dy, cache: Conv2dCache, input_grad: bool = True):
+    """Gradients (dx, dw, db) of conv2d_forward; db is None when the forward had no bias.
+
+    With ``activation="relu"`` in the forward, dy is the gradient of the ReLU's output.
+    input_grad=False skips dx (returned as None): a network's first layer, whose input is
+    data, needs only dw and db.
+    """
+    algorithm, saved, w, has_bias, x_shape, window, relu = cache
     kh, kw, c_in, c_out = w.shape
     n, h, wd, _ = x_shape
     dy = as_float_array(f"{_OP}_backward", "dy", dy, ndim=4)
     check_shape(f"{_OP}_backward", "dy", dy, (n, *window.out_hw, c_out))
     check_dtype(f"{_OP}_backward", "dy", dy, w.dtype)
+    if relu is not None:
+        dy, db = bias_relu_backward(dy, relu)
+    else:
+        db = dy.sum(axis=(0, 1, 2)) if has_bias else None
 
     if algorithm in _WINOGRAD:
-        dx, dw = winograd.backward(dy, *saved, x_shape, window, _WINOGRAD[algorithm])
-        db = dy.sum(axis=(0, 1, 2)) if has_bias else None
+        dx, dw = winograd.backward(dy, *saved, x_shape, window, _WINOGRAD[algorithm], input_grad)
         return dx, dw, db
 
     cols = saved
+    k = kernels_for(dy, cols)
+    matmul = k.matmul if k else operator.matmul
     dy2d = dy.reshape(-1, c_out)
-    cols2d = cols.reshape(-1, kh * kw * c_in)
-    dw = (cols2d.T @ dy2d).reshape(w.shape)
-    db = dy2d.sum(axis=0) if has_bias else None
-    dcols = (dy2d @ w.reshape(-1, c_out).T).reshape(cols.shape)
-    k = kernels_for(dcols)
+    dw = matmul(cols.reshape(-1, kh * kw * c_in).T, dy2d).reshape(w.shape)
+    if not input_grad:
+        return None, dw, db
+    dcols = matmul(dy2d, w.reshape(-1, c_out).T).reshape(cols.shape)
     if k:
         return k.col2im(dcols, x_shape, window), dw, db
     (top, bottom), (left, right) = window.padding

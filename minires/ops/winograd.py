@@ -32,6 +32,7 @@ backend swaps in fused kernels for the four data transforms (``minires.kernels``
 
 from __future__ import annotations
 
+import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -194,17 +195,22 @@ def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3):
     tiles = tile_counts(window.out_hw, f.m)
     u = transform_kernel(w, f)
     v = (k.winograd_input if k else transform_input)(x, window.padding, tiles, f)
-    mt = v @ u                                          # alpha^2 products (T, C_in) @ (C_in, C_out)
+    matmul = k.matmul if k else operator.matmul
+    mt = matmul(v, u)                                   # alpha^2 products (T, C_in) @ (C_in, C_out)
     y = (k.winograd_output if k else transform_output)(mt, b, x.shape[0], tiles, window.out_hw, f)
     return y, v, u
 
 
-def backward(dy, v, u, x_shape, window: Window, f: WinogradTransform = F2X2_3X3):
-    """(dx, dw) from dy and the forward's transformed input V and kernel U."""
+def backward(dy, v, u, x_shape, window: Window, f: WinogradTransform = F2X2_3X3, input_grad=True):
+    """(dx, dw) from dy and the forward's transformed input V and kernel U; dx is None
+    without ``input_grad``."""
     k = kernels_for(dy)
     tiles = tile_counts(window.out_hw, f.m)
     dmt = (k.winograd_output_grad if k else transform_output_grad)(dy, tiles, f)
-    dw = transform_kernel_grad(v.transpose(0, 2, 1) @ dmt, f)        # dU = V^T dM
-    dv = dmt @ u.transpose(0, 2, 1)                                  # dV = dM U^T
+    matmul = k.matmul if k else operator.matmul
+    dw = transform_kernel_grad(matmul(v.transpose(0, 2, 1), dmt), f)  # dU = V^T dM
+    if not input_grad:
+        return None, dw
+    dv = matmul(dmt, u.transpose(0, 2, 1))                            # dV = dM U^T
     dx = (k.winograd_input_grad if k else transform_input_grad)(dv, x_shape, window.padding, tiles, f)
     return dx, dw

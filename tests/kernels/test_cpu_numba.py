@@ -95,6 +95,41 @@ def test_relu_kernels_match_the_array_code(shape, seed, dtype, layout):
     np.testing.assert_array_equal(dx, np.where(positive, dy, dtype(0)))
 
 
+@given(shape=shapes(), seed=seeds, dtype=float_dtypes, layout=layouts, with_bias=st.booleans())
+def test_bias_relu_kernels_match_the_array_code(shape, seed, dtype, layout, with_bias):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape, dtype)
+    x[rng.random(shape) < 0.05] = np.nan
+    b = normal(rng, shape[-1:], dtype) if with_bias else None
+    z = x if b is None else x + b
+    y, positive = k.bias_relu(np.ascontiguousarray(x), b)
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, np.maximum(z, dtype(0)))
+    np.testing.assert_array_equal(positive, z > 0)
+    dy = as_layout(normal(rng, shape, dtype), layout)
+    dz, db = k.bias_relu_backward(dy, as_layout(positive, layout))
+    expected = np.where(positive, dy, dtype(0))
+    np.testing.assert_array_equal(dz, expected)
+    assert db.dtype == dtype and db.shape == shape[-1:]
+    assert_close(db, expected.sum(axis=tuple(range(len(shape) - 1))), 1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_bias_gradient_does_not_depend_on_the_thread_count():
+    """The bias gradient sums fixed blocks of rows, so one thread and two give the same bits."""
+    import numba
+
+    rng = np.random.default_rng(0)
+    dy = rng.standard_normal((64, 16, 16, 8)).astype(np.float32)
+    positive = rng.random(dy.shape) < 0.5
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = k.bias_relu_backward(dy, positive)[1]
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(k.bias_relu_backward(dy, positive)[1], one)
+
+
 @given(n=st.integers(1, 6), c=st.integers(1, 7), seed=seeds, dtype=float_dtypes, sparse=st.booleans(),
        scale=st.sampled_from([1.0, 50.0]))
 def test_softmax_cross_entropy_kernels_match_the_array_code(n, c, seed, dtype, sparse, scale):

@@ -1,8 +1,10 @@
-"""relu on every backend: against the loop reference, central differences and PyTorch; gradient 0 at 0."""
+"""relu and the fused bias_relu on every backend: against the loop references, central
+differences and PyTorch; gradient 0 at 0; NaN kept."""
 
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from minires import ops, reference
 from tests.gradcheck import assert_close, check_gradients
@@ -59,3 +61,76 @@ def test_relu_propagates_nan(on_backend):
     y = on_backend.get(ops.relu_forward(on_backend.put(np.array([np.nan, -1.0, np.inf, -np.inf])))[0])
     assert np.isnan(y[0]) and y[1] == 0.0 and y[2] == np.inf and y[3] == 0.0
     assert np.isnan(reference.relu_forward(np.array([np.nan]))[0])
+
+
+# --- bias + ReLU, fused -------------------------------------------------------------------
+
+@given(shape=shapes(), seed=seeds, layout=layouts, with_bias=st.booleans())
+def test_bias_relu_matches_reference(on_backend, shape, seed, layout, with_bias):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape)
+    b = normal(rng, shape[-1:]) if with_bias else None
+    if b is not None:
+        x[rng.random(shape) < 0.2] = 0.0
+        x = x - b                                  # exact zeros after the bias: the kink
+    x = as_layout(x, layout)
+    before = x.copy()
+    y, cache = ops.bias_relu_forward(on_backend.put(x), on_backend.put(b))
+    assert_close(y, reference.bias_relu_forward(x, b), 0.0, "forward")
+    np.testing.assert_array_equal(on_backend.get(on_backend.put(x)), before)   # x untouched
+    dy = as_layout(normal(rng, shape), layout)
+    dx, db = ops.bias_relu_backward(on_backend.put(dy), cache)
+    rdx, rdb = reference.bias_relu_backward(dy, x, b)
+    assert_close(dx, rdx, 0.0, "dx")
+    if b is None:
+        assert db is None
+    else:
+        assert_close(db, rdb, 1e-12, "db")
+
+
+@given(shape=shapes(), seed=seeds)
+def test_bias_relu_gradients_match_central_differences(on_backend, shape, seed):
+    rng = np.random.default_rng(seed)
+    b = normal(rng, shape[-1:])
+    x = away_from_zero(rng, shape) - b             # x + b stays away from the kink
+    put = on_backend.put
+    _, cache = ops.bias_relu_forward(put(x), put(b))
+    dy = normal(rng, shape)
+    dx, db = ops.bias_relu_backward(put(dy), cache)
+    check_gradients(lambda v, c: ops.bias_relu_forward(put(v), put(c))[0], [x, b], [dx, db], dy, rng)
+
+
+@given(shape=shapes(), seed=seeds, dtype=float_dtypes)
+def test_bias_relu_overwrite_reuses_x_and_equals_bias_then_relu(on_backend, shape, seed, dtype):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape, dtype)
+    b = normal(rng, shape[-1:], dtype)
+    expected = ops.relu_forward(x + b)[0]
+    owned = on_backend.put(x.copy())
+    y, _ = ops.bias_relu_forward(owned, on_backend.put(b), overwrite_x=True)
+    assert y.dtype == dtype
+    assert_close(y, expected, 0.0, "y")
+    assert_close(owned, expected, 0.0, "x, overwritten")
+
+
+def test_bias_relu_propagates_nan(on_backend):
+    x = np.array([[np.nan, -1.0, np.inf, 1.0]])
+    y = on_backend.get(ops.bias_relu_forward(on_backend.put(x), on_backend.put(np.zeros(4)))[0])
+    assert np.isnan(y[0, 0]) and y[0, 1] == 0.0 and y[0, 2] == np.inf and y[0, 3] == 1.0
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((np.ones((2, 3)), np.ones(4)), ValueError, "bias_relu: b must have shape \\(3,\\)"),
+    ((np.ones((2, 3)), np.ones((1, 3))), ValueError, "bias_relu: b must have 1 dims"),
+    ((np.ones((2, 3)), np.ones(3, np.float32)), TypeError, "bias_relu: arrays must share one dtype"),
+    ((np.ones((2, 3), np.int64), None), TypeError, "bias_relu: x must be a floating-point array"),
+])
+def test_bias_relu_rejects_bad_input(args, error, message):
+    with pytest.raises(error, match=message):
+        ops.bias_relu_forward(*args)
+
+
+def test_bias_relu_backward_checks_dy():
+    _, cache = ops.bias_relu_forward(np.ones((2, 3)), np.ones(3))
+    with pytest.raises(ValueError, match="bias_relu_backward: dy must have shape \\(2, 3\\)"):
+        ops.bias_relu_backward(np.ones((3, 2)), cache)

@@ -179,3 +179,54 @@ def test_conv2d_one_input_channel_stride_1_2_matches_pytorch(on_backend):
     ours = (y, *ops.conv2d_backward(on_backend.put(dy), cache)[:2])
     for name, a, t in zip(("y", "dx", "dw"), ours, torch_ops.conv2d(x, w, None, (1, 2), "valid", dy)):
         assert_close(a, t, 1e-5, name)
+
+
+def _algorithms_for(case):
+    """Every algorithm that computes this case (Winograd: 3x3 kernels at stride 1 only)."""
+    winograd_fits = case["w_shape"][:2] == (3, 3) and case["stride"] in (1, (1, 1))
+    return [a for a in ops.conv.ALGORITHMS if a != "auto" and (winograd_fits or "winograd" not in a)]
+
+
+@given(case=conv_cases(max_hw=6, max_channels=3), seed=seeds, data=st.data())
+def test_conv2d_with_fused_relu_equals_conv_then_relu(on_backend, case, seed, data):
+    """activation="relu" fuses bias and ReLU: the values and gradients of conv then relu."""
+    rng, x, w, b = _draw_arrays(case, seed)
+    algorithm = data.draw(st.sampled_from(_algorithms_for(case)), label="algorithm")
+    opts = dict(stride=case["stride"], padding=case["padding"], algorithm=algorithm)
+    put = on_backend.put
+    z, plain = ops.conv2d_forward(put(x), put(w), put(b), **opts)
+    expected, relu = ops.relu_forward(z)
+    y, fused = ops.conv2d_forward(put(x), put(w), put(b), activation="relu", **opts)
+    assert_close(y, expected, 0.0, "forward")
+    dy = normal(rng, y.shape)
+    for got, want, name in zip(ops.conv2d_backward(put(dy), fused),
+                               ops.conv2d_backward(ops.relu_backward(put(dy), relu), plain),
+                               ("dx", "dw", "db")):
+        if want is None:
+            assert got is None, name
+        else:
+            assert_close(got, want, 1e-12, name)
+
+
+@given(case=conv_cases(max_hw=6, max_channels=3), seed=seeds, data=st.data())
+def test_conv2d_backward_without_input_grad_skips_dx_only(on_backend, case, seed, data):
+    rng, x, w, b = _draw_arrays(case, seed)
+    algorithm = data.draw(st.sampled_from(_algorithms_for(case)), label="algorithm")
+    activation = data.draw(st.sampled_from([None, "relu"]), label="activation")
+    y, cache = ops.conv2d_forward(on_backend.put(x), on_backend.put(w), on_backend.put(b),
+                                  stride=case["stride"], padding=case["padding"], algorithm=algorithm,
+                                  activation=activation)
+    dy = on_backend.put(normal(rng, y.shape))
+    dx, dw, db = ops.conv2d_backward(dy, cache, input_grad=False)
+    _, full_dw, full_db = ops.conv2d_backward(dy, cache)
+    assert dx is None
+    assert_close(dw, full_dw, 0.0, "dw")
+    if b is None:
+        assert db is None
+    else:
+        assert_close(db, full_db, 0.0, "db")
+
+
+def test_conv2d_refuses_unknown_activations():
+    with pytest.raises(ValueError, match="conv2d: activation must be None or 'relu', got 'tanh'"):
+        ops.conv2d_forward(np.zeros((1, 4, 4, 1)), np.zeros((3, 3, 1, 1)), activation="tanh")

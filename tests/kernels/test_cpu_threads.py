@@ -1,0 +1,66 @@
+"""Matrix products split over threads: every way of cutting gives ``a @ b``."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minires import backend
+from minires.kernels import cpu_threads
+from tests.gradcheck import assert_close
+from tests.strategies import seeds
+
+
+@pytest.fixture
+def always_split(monkeypatch):
+    """Split every product, however small, over 3 threads (more than the pieces of some)."""
+    monkeypatch.setattr(cpu_threads, "_SPLIT_MACS", 0)
+    previous = backend._num_threads
+    backend._num_threads = 3
+    yield
+    backend._num_threads = previous
+
+
+@given(stack=st.one_of(st.none(), st.integers(1, 5)), rows=st.integers(1, 9), inner=st.integers(1, 9),
+       cols=st.integers(1, 6), seed=seeds, dtype=st.sampled_from([np.float32, np.float64]),
+       transpose=st.booleans())
+def test_split_products_equal_matmul(always_split, stack, rows, inner, cols, seed, dtype, transpose):
+    rng = np.random.default_rng(seed)
+    lead = () if stack is None else (stack,)
+    a = rng.standard_normal((*lead, rows, inner)).astype(dtype)
+    if transpose:                       # a transposed view, as in dW = cols^T @ dy
+        a = np.ascontiguousarray(np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+    b = rng.standard_normal((*lead, inner, cols)).astype(dtype)
+    got = cpu_threads.matmul(a, b)
+    assert got.dtype == dtype and got.shape == (*lead, rows, cols)
+    assert_close(got, a @ b, 1e-5 if dtype == np.float32 else 1e-13)
+
+
+def test_each_cut_is_taken(always_split, monkeypatch):
+    """Stacks by the stack, tall products by rows, wide-inner ones by the inner dimension."""
+    cuts = []
+    real_run = cpu_threads._run
+    monkeypatch.setattr(cpu_threads, "_run", lambda tasks, threads: cuts.append(tasks) or real_run(tasks, threads))
+    rng = np.random.default_rng(0)
+    cases = {"stack": ((6, 4, 4), (6, 4, 2)), "rows": ((9, 3), (3, 2)), "inner": ((2, 9), (9, 2))}
+    for name, (sa, sb) in cases.items():
+        a, b = rng.standard_normal(sa), rng.standard_normal(sb)
+        np.testing.assert_allclose(cpu_threads.matmul(a, b), a @ b, rtol=1e-13)
+    stack, rows, inner = (tasks[0] for tasks in cuts)
+    assert stack[1].shape == (2, 4, 4)          # 6 products over 3 threads
+    assert rows[1].shape == (3, 3)              # 9 rows over 3 threads
+    assert inner[1].shape == (2, 3)             # 9 inner columns over 3 threads
+
+
+def test_small_products_and_one_thread_stay_whole(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "_run", lambda *args: pytest.fail("a small product was split"))
+    a, b = np.ones((8, 8)), np.ones((8, 8))
+    np.testing.assert_array_equal(cpu_threads.matmul(a, b), a @ b)
+    monkeypatch.setattr(cpu_threads, "_SPLIT_MACS", 0)
+    monkeypatch.setattr(backend, "_num_threads", 1)
+    np.testing.assert_array_equal(cpu_threads.matmul(a, b), a @ b)
+
+
+def test_mismatched_shapes_fail_as_matmul_does(always_split):
+    with pytest.raises(ValueError):
+        cpu_threads.matmul(np.ones((3, 4)), np.ones((5, 2)))
