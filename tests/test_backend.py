@@ -2,6 +2,7 @@
 dispatch, the thread setting, and what happens when Numba or CuPy is missing."""
 
 import importlib.util
+import os
 import sys
 
 import numpy as np
@@ -126,3 +127,34 @@ def test_numba_backend_runs_blas_on_one_thread_and_numpy_on_all(monkeypatch):
         assert blas_threads() == {1}
     assert blas_threads() == {2}
     assert backend.blas_threads_for("numba", 8) == 1 and backend.blas_threads_for("numpy", 8) == 8
+
+
+def test_freed_memory_is_kept_once_and_can_be_turned_off(monkeypatch):
+    from minires import memory
+
+    monkeypatch.setattr(memory, "_applied", None)
+    monkeypatch.setenv("MINIRES_REUSE_MEMORY", "0")
+    assert memory.reuse_freed_memory() is False
+    monkeypatch.setattr(memory, "_applied", True)    # decided once per process
+    assert memory.reuse_freed_memory() is True
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt")
+def test_freed_memory_is_kept_on_glibc(monkeypatch):
+    import platform
+
+    from minires import memory
+
+    monkeypatch.delenv("MINIRES_REUSE_MEMORY", raising=False)
+    assert memory._apply() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_numba_backend_asks_openmp_workers_to_sleep_unless_told_otherwise(monkeypatch):
+    monkeypatch.setattr(backend, "_numba_kernels", None)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    minires.set_backend("numba")
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setattr(backend, "_numba_kernels", None)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    minires.set_backend("numba")
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -86,16 +86,25 @@ def _pool_case(h: int, c: int) -> Case:
 
 
 def _elementwise_case(name: str, shape: tuple[int, ...]) -> Case:
-    """relu or the residual add on an activation of ``shape``."""
+    """relu, bias + relu (a conv layer's bias and activation, fused) or the residual add on
+    an activation of ``shape``."""
 
     def make_minires():
         rng = _rng()
         a = rng.standard_normal(shape, dtype=numpy.float32)
         b = rng.standard_normal(shape, dtype=numpy.float32)
+        bias = rng.standard_normal(shape[-1:], dtype=numpy.float32)
         dy = rng.standard_normal(shape, dtype=numpy.float32)
         if name == "relu":
             _, cache = ops.relu_forward(a)
             return lambda: ops.relu_forward(a), lambda: ops.relu_backward(dy, cache)
+        if name == "bias+relu":
+            # As in a conv layer, the input is a temporary the op writes over: the timing is
+            # the fused pass alone, without a copy (after the first call ``a`` holds ReLU
+            # outputs, which cost the kernel the same).
+            _, cache = ops.bias_relu_forward(a, bias)
+            return (lambda: ops.bias_relu_forward(a, bias, overwrite_x=True),
+                    lambda: ops.bias_relu_backward(dy, cache))
         _, cache = ops.add_forward(a, b)
         return lambda: ops.add_forward(a, b), lambda: ops.add_backward(dy, cache)
 
@@ -105,10 +114,15 @@ def _elementwise_case(name: str, shape: tuple[int, ...]) -> Case:
         rng = _rng()
         a = torch.tensor(rng.standard_normal(shape, dtype=numpy.float32), requires_grad=True)
         b = torch.tensor(rng.standard_normal(shape, dtype=numpy.float32), requires_grad=True)
+        bias = torch.tensor(rng.standard_normal(shape[-1:], dtype=numpy.float32), requires_grad=True)
         dy = torch.randn(shape)
         if name == "relu":
             y = torch.relu(a)
             return lambda: torch.relu(a), lambda: torch.autograd.grad(y, a, dy, retain_graph=True)
+        if name == "bias+relu":
+            y = torch.relu(a + bias)
+            return (lambda: torch.relu(a + bias),
+                    lambda: torch.autograd.grad(y, (a, bias), dy, retain_graph=True))
         y = a + b
         return lambda: a + b, lambda: torch.autograd.grad(y, (a, b), dy, retain_graph=True)
 
@@ -178,7 +192,8 @@ def seed_cases() -> list[Case]:
         cases.append(_conv_case(h, 64, 64, 3, f"conv 3x3 {h}x{h}x64->64"))
         cases.append(_conv_case(h, 64, 64, 1, f"conv 1x1 {h}x{h}x64->64"))
     cases += [_pool_case(h, 64) for h in (32, 16, 8, 4)]
-    cases += [_elementwise_case("relu", (BATCH, 32, 32, 64)), _elementwise_case("add", (BATCH, 8, 8, 64))]
+    cases += [_elementwise_case("relu", (BATCH, 32, 32, 64)), _elementwise_case("bias+relu", (BATCH, 32, 32, 64)),
+              _elementwise_case("add", (BATCH, 8, 8, 64))]
     cases += [_dense_case(256, 128), _dense_case(128, 10), _loss_case()]
     return cases
 
@@ -197,20 +212,36 @@ def available_backends() -> list[str]:
     return names
 
 
+def torch_seconds(repeats: int = 7) -> dict:
+    """{case name: [forward seconds, backward seconds]} for PyTorch (run in its own process,
+    ``torch_process``)."""
+    result = {}
+    for case in seed_cases():
+        forward, backward = case.make_torch()
+        result[case.name] = [median_seconds(forward, repeats), median_seconds(backward, repeats)]
+    return result
+
+
 def run(backends: list[str] | None = None, repeats: int = 7, with_torch: bool = True,
         peak_gflops: float | None = None, log=print) -> list[dict]:
     """Time every case; one row per (case, direction, framework)."""
+    from . import torch_process
+
     backends = backends or available_backends()
-    rows = []
+    per_case = {}
     for case in seed_cases():
-        timings = {}
+        per_case[case.name] = {}
         for name in backends:
             with backend.use_backend(name):
                 forward, backward = case.make_minires()
-                timings[name] = (median_seconds(forward, repeats), median_seconds(backward, repeats))
-        if with_torch:
-            forward, backward = case.make_torch()
-            timings["torch"] = (median_seconds(forward, repeats), median_seconds(backward, repeats))
+                per_case[case.name][name] = (median_seconds(forward, repeats), median_seconds(backward, repeats))
+    if with_torch:
+        for name, pair in torch_process.measure("kernels", repeats).items():
+            if name in per_case:
+                per_case[name]["torch"] = tuple(pair)
+    rows = []
+    for case in seed_cases():
+        timings = per_case[case.name]
         for d, direction in enumerate(("forward", "backward")):
             flops = case.flops_forward * (1 if direction == "forward" else 2)
             torch_time = timings.get("torch", (None, None))[d]

@@ -12,8 +12,9 @@ import json
 import time
 from pathlib import Path
 
+from .. import memory
 from ..data.atomic import atomic_write
-from . import compile_time, kernels, train_step
+from . import compile_time, kernels, torch_process, train_step
 from .timing import machine_description, matmul_peak_gflops
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -88,12 +89,17 @@ def plot_kernels(rows: list[dict], path: Path) -> None:
 
 def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results"), repeats: int = 7,
                    with_torch: bool = True, log=print) -> dict:
+    reuse = memory.reuse_freed_memory()        # PyTorch's process sets it too (torch_process)
+    if with_torch and not torch_process.torch_available():
+        log("minires bench: PyTorch is not installed (pip install torch); timing minires alone")
+        with_torch = False
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "cpu.json"
     results = json.loads(json_path.read_text()) if json_path.exists() else {}
     results["machine"] = machine_description()
     results["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    results["settings"] = {"reuse_freed_memory": reuse, "torch_in_own_process": True}
     backends = kernels.available_backends()
     log(f"minires bench {what}: backends {', '.join(backends)}"
         + (" and PyTorch" if with_torch else "") + f", {results['machine']['cpu_count']} cores")
@@ -110,7 +116,10 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
     _write_text(json_path, json.dumps(results, indent=2) + "\n")
 
     sections = [f"Measured {results['date']} on {results['machine'].get('cpu_model', '?')} "
-                f"({results['machine']['cpu_count']} cores), torch {results['machine'].get('torch')}."]
+                f"({results['machine']['cpu_count']} cores), torch {results['machine'].get('torch')} "
+                f"(timed in a process of its own, see minires/bench/torch_process.py); freed memory "
+                f"kept for reuse (minires.memory) in both processes: "
+                f"{'yes' if results['settings']['reuse_freed_memory'] else 'no'}."]
     if "train" in results:
         sections.append("### The seed's model, batch 64, float32\n\n" + train_table(results["train"]["rows"]))
     if "compile" in results:

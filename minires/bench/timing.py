@@ -7,6 +7,7 @@ run; the ratios are what carry from one run to another.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import statistics
@@ -70,11 +71,8 @@ def machine_description() -> dict:
         info["numba"] = numba.__version__
     except ImportError:
         info["numba"] = None
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
-    except ImportError:
+    try:   # the version only: importing torch here would put its OpenMP runtime in this process
+        info["torch"] = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
         info["torch"] = None
     return info

@@ -2,7 +2,7 @@
 
 minires and PyTorch get the same model (the seed's ResNet, Glorot-uniform kernels, zero
 biases), the same batch of images and Adam with Keras' settings; PyTorch runs in its faster
-CPU memory format (channels-last). The figure is images per second; the ratio is minires'
+CPU memory format (channels-last), in a process of its own (``torch_process`` says why). The figure is images per second; the ratio is minires'
 over PyTorch's (above 1: minires is faster).
 """
 
@@ -74,7 +74,9 @@ def run(backends: list[str], batch_size: int = BATCH, repeats: int = 7, with_tor
         log(f"  minires[{name}] train {batch_size / timings[name]['train_seconds']:8.1f} img/s, "
             f"inference {batch_size / timings[name]['inference_seconds']:8.1f} img/s")
     if with_torch:
-        timings["torch"] = torch_step_seconds(batch_size, repeats)
+        from . import torch_process
+
+        timings["torch"] = torch_process.measure("train", repeats, batch_size)
         log(f"  torch          train {batch_size / timings['torch']['train_seconds']:8.1f} img/s, "
             f"inference {batch_size / timings['torch']['inference_seconds']:8.1f} img/s")
     rows = []

@@ -11,11 +11,13 @@ The rules every kernel follows, so that the code reads the way it does:
 1. **The outer loop is a ``prange`` over independent work**: rows of output images, tiles, or
    flat elements. An iteration writes only to the part of the output it owns, so no two
    threads ever write one element: no atomics, no locks, no races.
-2. **Adjoints are gathers, not scatters.** col2im, the max-pool backward pass and the
-   Winograd input adjoint are written from the receiving side: each input pixel sums the
-   contributions of the windows (or tiles) that read it. That is what makes rule 1 possible
-   for them, and it sums in the same order as the array code, so float64 results agree to
-   the last bit or nearly.
+2. **Adjoints are gathers, not scatters.** col2im and the max-pool backward pass are
+   written from the receiving side: each input pixel sums the contributions of the windows
+   that read it. That is what makes rule 1 possible for them, and it sums in the same order
+   as the array code, so float64 results agree to the last bit or nearly. The one exception
+   is the Winograd input adjoint, where a gather would redo each tile's transform for every
+   pixel it covers; it scatters in two phases (even tile rows, then odd ones) that never
+   share a pixel (``winograd_input_grad``).
 3. **The innermost loop runs over channels**, which NHWC stores contiguously, so LLVM turns
    it into SIMD code; the spatial bounds checks sit outside it.
 4. **Kernels take C-contiguous arrays**; the Python wrappers make them so. Each kernel then
@@ -51,7 +53,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .cpu_threads import matmul  # noqa: F401 (the backend's matrix product: k.matmul)
+from ..ops.pool import argmax_dtype
+from . import cpu_threads
+
+matmul = cpu_threads.matmul      # the backend's matrix product (k.matmul): BLAS, split over threads
 
 _SUMS = {"reassoc", "contract", "nsz"}
 _SMALL = 1 << 15          # outputs below this many elements run on the calling thread alone
@@ -180,7 +185,7 @@ def maxpool2d_forward(x, window):
     """(y, argmax) of a max-pool: argmax[n, oh, ow, c] = i*pw + j of the first maximum."""
     (ph, pw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
     y = np.empty((x.shape[0], h_out, w_out, x.shape[3]), dtype=x.dtype)
-    argmax = np.empty(y.shape, dtype=np.intp)
+    argmax = np.empty(y.shape, dtype=argmax_dtype(window))
     _launch(_maxpool_forward, y.size, _c(x), y, argmax, ph, pw, sh, sw, top, left)
     return y, argmax
 
@@ -526,30 +531,38 @@ def _winograd_output_grad(dy, at, dm, th, tw):
 
 
 @njit(parallel=True, cache=True, fastmath=_SUMS)
-def _winograd_input_grad(dv, bt, dx, m, th, tw, top, left):
+def _winograd_input_grad(dv, bt, dx, m, th, tw, top, left, parity):
     n, h, w, c = dx.shape
     alpha = bt.shape[0]
-    for row in prange(n * h):
-        b, r = row // h, row % h
-        rp = r + top
-        for s in range(w):
-            sp = s + left
-            dx[b, r, s, :] = 0
-            for ty in range(max(0, (rp - alpha) // m + 1), min(th, rp // m + 1)):
-                i = rp - m * ty
-                for tx in range(max(0, (sp - alpha) // m + 1), min(tw, sp // m + 1)):
-                    j = sp - m * tx
-                    tile = (b * th + ty) * tw + tx
-                    for p in range(alpha):
-                        cp = bt[p, i]
-                        if cp == 0:
-                            continue
+    rows = (th - parity + 1) // 2            # tile rows ty = parity, parity + 2, ... per image
+    for item in prange(n * rows):
+        b, ty = item // rows, parity + 2 * (item % rows)
+        f = np.empty((alpha, alpha, c), dtype=dx.dtype)     # f[i, q] = row i of (B dV)
+        for tx in range(tw):
+            tile = (b * th + ty) * tw + tx
+            f[:] = 0
+            for p in range(alpha):
+                for i in range(alpha):
+                    coef = bt[p, i]
+                    if coef != 0:
                         for q in range(alpha):
-                            coef = cp * bt[q, j]
-                            if coef == 0:
-                                continue
                             for ch in range(c):
-                                dx[b, r, s, ch] += coef * dv[p * alpha + q, tile, ch]
+                                f[i, q, ch] += coef * dv[p * alpha + q, tile, ch]
+            # (B dV) B^T, added onto the pixels the tile read; tiles tx of one row overlap,
+            # and are added one after the other by this iteration.
+            for i in range(alpha):
+                r = m * ty + i - top
+                if r < 0 or r >= h:
+                    continue
+                for j in range(alpha):
+                    s = m * tx + j - left
+                    if s < 0 or s >= w:
+                        continue
+                    for q in range(alpha):
+                        coef = bt[q, j]
+                        if coef != 0:
+                            for ch in range(c):
+                                dx[b, r, s, ch] += coef * f[i, q, ch]
 
 
 def _matrix(a, dtype):
@@ -582,10 +595,18 @@ def winograd_output_grad(dy, tiles, f):
 
 
 def winograd_input_grad(dv, x_shape, padding, tiles, f):
-    """Transpose of ``winograd_input``: dx (N, H, W, C) from dV, each pixel gathering
-    (B dV B^T) of the tiles that cover it."""
+    """Transpose of ``winograd_input``: dx (N, H, W, C) from dV, the sum over tiles of
+    B dV B^T added onto the pixels each tile read.
+
+    The one scatter among the kernels (rule 2's exception): a gather would recompute
+    B dV B^T for every pixel a tile covers, 2 to 3 times the arithmetic of transforming each
+    tile once, which made it the slowest Winograd stage. Rule 1 still holds: a tile row
+    reads alpha = m + 2 input rows and the next one starts m rows lower, so only neighbouring
+    tile rows share pixels; the even tile rows run in parallel, then the odd ones.
+    """
     ((top, _), (left, _)) = padding
-    dx = np.empty(x_shape, dtype=dv.dtype)
-    _launch(_winograd_input_grad, dx.size, _c(dv), _matrix(f.BT, dv.dtype), dx, f.m, tiles[0], tiles[1],
-            top, left)
+    dx = np.zeros(x_shape, dtype=dv.dtype)
+    dv, bt = _c(dv), _matrix(f.BT, dv.dtype)
+    for parity in (0, 1):
+        _launch(_winograd_input_grad, dx.size, dv, bt, dx, f.m, tiles[0], tiles[1], top, left, parity)
     return dx

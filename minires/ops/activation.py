@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from ..backend import array_module, kernels_for
 from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape
+from .bias import bias_gradient
 
 _OP = "relu"
 _BIAS_OP = "bias_relu"
@@ -90,5 +91,5 @@ def bias_relu_backward(dy, cache):
         dx, db = k.bias_relu_backward(dy, positive)
         return dx, (db if has_bias else None)
     dx = dy * positive
-    db = dx.sum(axis=tuple(range(dx.ndim - 1))) if has_bias else None
+    db = bias_gradient(dx) if has_bias else None
     return dx, db

@@ -44,6 +44,7 @@ import numpy as np
 from ..backend import get_backend, kernels_for
 from . import winograd
 from .activation import bias_relu_backward, bias_relu_forward
+from .bias import bias_gradient
 from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape, positive_pair
 from .im2col import col2im, im2col, pad_nhwc, unpad_nhwc
 from .windows import Window, plan_windows
@@ -165,7 +166,7 @@ def conv2d_backward(dy, cache: Conv2dCache, input_grad: bool = True):
     if relu is not None:
         dy, db = bias_relu_backward(dy, relu)
     else:
-        db = dy.sum(axis=(0, 1, 2)) if has_bias else None
+        db = bias_gradient(dy) if has_bias else None
 
     if algorithm in _WINOGRAD:
         dx, dw = winograd.backward(dy, *saved, x_shape, window, _WINOGRAD[algorithm], input_grad)

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from ..backend import array_module, kernels_for
 from ._checks import as_float_array, check_dtype, check_shape, positive_pair
 from .im2col import offset_slice, pad_nhwc, unpad_nhwc
@@ -34,10 +36,17 @@ _OP = "maxpool2d"
 
 
 class MaxPool2dCache(NamedTuple):
-    argmax: object               # (N, h_out, w_out, C) int: i*pw + j of each window's first maximum
+    argmax: object               # (N, h_out, w_out, C) argmax_dtype: i*pw + j of the first maximum
     x_shape: tuple[int, ...]
     dtype: object
     window: Window
+
+
+def argmax_dtype(window: Window):
+    """The smallest integer type that numbers a window's elements: uint8 for windows of up to
+    256 elements (every usual pool), whose argmax array is then an eighth of an intp one,
+    and eight times less memory to write and read back."""
+    return np.uint8 if window.kernel[0] * window.kernel[1] <= 256 else np.int32
 
 
 def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
@@ -63,13 +72,14 @@ def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
     # found by walking the offsets backwards so that earlier matches overwrite later ones.
     # Where y is NaN, the first NaN wins, as with NumPy's argmax and the numba kernel.
     has_nan = bool(xp.isnan(y).any())
-    argmax = xp.zeros(y.shape, dtype=xp.intp)
+    index_type = argmax_dtype(window)
+    argmax = xp.zeros(y.shape, dtype=index_type)
     for index in range(len(views) - 1, -1, -1):
         match = views[index] == y
         if has_nan:
             match |= views[index] != views[index]
         argmax *= ~match
-        argmax += match * index
+        argmax += match * index_type(index)      # stays in the small type: no int64 temporary
     return y, MaxPool2dCache(argmax, tuple(x.shape), x.dtype, window)
 
 
@@ -85,10 +95,19 @@ def maxpool2d_backward(dy, cache: MaxPool2dCache):
     xp = array_module(dy)
     n, h, w, c = x_shape
     (top, bottom), (left, right) = window.padding
-    dxpad = xp.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
+    padded_hw = (h + top + bottom, w + left + right)
     ph, pw = window.kernel
+    # Windows that do not overlap (stride >= pool size) write disjoint pixels: assign, don't
+    # add; when they also tile the input exactly, every pixel is written and none needs a zero.
+    disjoint = window.strides[0] >= ph and window.strides[1] >= pw
+    tiling = window.strides == window.kernel and padded_hw == (window.out_hw[0] * ph, window.out_hw[1] * pw)
+    dxpad = (xp.empty if tiling else xp.zeros)((n, *padded_hw, c), dtype=dtype)
     for i in range(ph):
         for j in range(pw):
             # dy * mask rather than where(mask, dy, 0): the same values, several times faster.
-            dxpad[offset_slice(i, j, window)] += dy * (argmax == i * pw + j)
+            share = dy * (argmax == i * pw + j)
+            if disjoint:
+                dxpad[offset_slice(i, j, window)] = share
+            else:
+                dxpad[offset_slice(i, j, window)] += share
     return unpad_nhwc(dxpad, window.padding, (h, w))

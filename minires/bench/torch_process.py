@@ -1,0 +1,52 @@
+"""PyTorch's side of the benchmarks, timed in a child process of its own.
+
+PyTorch and the numba backend cannot share a process fairly: both run their parallel loops
+on an OpenMP runtime, PyTorch's wheel brings its own ``libgomp.so.1``, and once torch is
+imported Numba's kernels run on that same runtime, with its settings. PyTorch is fastest
+with its workers spinning between parallel regions (libgomp's default), minires' numba
+backend with them asleep (``OMP_WAIT_POLICY=PASSIVE``, set by ``minires.backend``), because
+it runs matrix products on threads of its own between kernels. Measured on 2 cores in one
+process: the numba train step fell from 1129 to 899 images/s when torch was imported first,
+and PyTorch's from 1376 to about 1040 when the variable was set before it.
+
+So each framework gets a process with its own best settings. Both processes keep freed
+memory for reuse (``minires.memory``), which speeds PyTorch up as much as minires. The child
+runs right after minires' measurements, on the same machine, in the same benchmark run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+_CHILD = r"""
+import json, sys
+from minires import memory
+memory.reuse_freed_memory()
+import torch
+from minires.bench import kernels, train_step
+what, repeats, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if what == "kernels":
+    result = kernels.torch_seconds(repeats)
+else:
+    result = train_step.torch_step_seconds(batch, repeats)
+result["_torch"] = {"version": torch.__version__, "threads": torch.get_num_threads()}
+print(json.dumps(result))
+"""
+
+
+def torch_available() -> bool:
+    """Whether PyTorch can be imported (checked in a child, so this process never loads it)."""
+    done = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def measure(what: str, repeats: int, batch_size: int = 64) -> dict:
+    """PyTorch timings for ``what`` ("kernels" or "train") from a fresh process."""
+    done = subprocess.run([sys.executable, "-c", _CHILD, what, str(repeats), str(batch_size)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"minires bench: the PyTorch process failed ({what}): {last}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

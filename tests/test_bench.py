@@ -1,0 +1,40 @@
+"""``minires bench``, briefly: the train benchmark writes its files, PyTorch is timed in a
+process of its own, and the ratio is computed from the two."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from minires.bench import report, torch_process
+
+
+@pytest.mark.torch
+def test_train_benchmark_writes_results_with_ratios(tmp_path):
+    (tmp_path / "README.md").write_text("# results\n<!-- results:start -->\nold\n<!-- results:end -->\n")
+    out = tmp_path / "results"
+    report.run_benchmarks("train", out_dir=out, repeats=1, log=lambda *a: None)
+    results = json.loads((out / "cpu.json").read_text())
+    rows = {r["framework"]: r for r in results["train"]["rows"]}
+    assert {"numpy", "torch"} <= set(rows)
+    for row in rows.values():
+        assert row["train_images_per_second"] > 0 and row["inference_images_per_second"] > 0
+        assert row["train_ratio_to_torch"] > 0
+    assert rows["torch"]["train_ratio_to_torch"] == 1.0
+    assert "| torch |" in (out / "cpu.md").read_text()
+    assert "old" not in (tmp_path / "README.md").read_text()
+
+
+def test_benchmark_process_never_imports_torch():
+    """PyTorch's OpenMP runtime must stay out of minires' process (torch_process says why)."""
+    code = ("import sys; from minires.bench import report, timing; timing.machine_description(); "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_a_failing_torch_process_is_reported(monkeypatch):
+    monkeypatch.setattr(torch_process, "_CHILD", "raise SystemExit('no GPU, no torch, nothing')")
+    with pytest.raises(RuntimeError, match="the PyTorch process failed \\(train\\): no GPU, no torch"):
+        torch_process.measure("train", 1)
