@@ -215,6 +215,12 @@ def cmd_predict(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.what == "gpu":
+        # The cupy backend against PyTorch + cuDNN; it chooses its backend itself.
+        from .bench.gpu import run_gpu_benchmarks
+
+        run_gpu_benchmarks(out_dir=Path(args.out), repeats=args.repeats, with_torch=not args.no_torch)
+        return 0
     from .bench.report import run_benchmarks
 
     _set_backend(None, args.threads)
@@ -293,7 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks against PyTorch",
                        description="Time minires against PyTorch on this machine, in one run.")
-    p.add_argument("what", choices=("kernels", "train", "compile", "all"), nargs="?", default="all")
+    p.add_argument("what", choices=("kernels", "train", "compile", "all", "gpu"), nargs="?", default="all",
+                   help="all (default): kernels, train and compile on the CPU; gpu: the cupy backend "
+                        "against PyTorch + cuDNN (needs CuPy and a CUDA GPU; writes gpu.json, gpu.md)")
     p.add_argument("--out", default="benchmarks/results", help="results directory")
     p.add_argument("--repeats", type=_positive_int, default=7)
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch (no ratios)")

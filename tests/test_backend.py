@@ -158,3 +158,28 @@ def test_numba_backend_asks_openmp_workers_to_sleep_unless_told_otherwise(monkey
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     minires.set_backend("numba")
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def _public_names(module_path):
+    """Top-level public functions and assigned names of a module, read from its source."""
+    import ast
+
+    tree = ast.parse(open(module_path, encoding="utf-8").read())
+    names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    names |= {target.id for node in tree.body if isinstance(node, ast.Assign)
+              for target in node.targets if isinstance(target, ast.Name)}
+    return {name for name in names if not name.startswith("_")}
+
+
+def test_cuda_kernels_offer_every_numba_kernel():
+    """Both kernel modules answer the same calls (kernels_for hands either to the ops);
+    checked from the source, so it runs without CuPy."""
+    from pathlib import Path
+
+    import minires.kernels
+
+    folder = Path(minires.kernels.__file__).parent
+    numba_names = _public_names(folder / "cpu_numba.py")
+    cuda_names = _public_names(folder / "gpu_cupy.py")
+    assert "im2col" in numba_names and "bias_relu" in numba_names
+    assert numba_names <= cuda_names, f"missing from gpu_cupy: {sorted(numba_names - cuda_names)}"

@@ -35,7 +35,8 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps) -> None:
         check_shape(_OP, name, arrays[name], param.shape)
     check_same_dtype(_OP, **arrays)
     k = kernels_for(param, grad, m, v)
-    if k and all(a.flags.c_contiguous and a.flags.writeable for a in (param, m, v)):
+    # CuPy arrays have no "writeable" flag: they are always writeable.
+    if k and all(a.flags.c_contiguous and getattr(a.flags, "writeable", True) for a in (param, m, v)):
         k.adam_update(param, grad, m, v, lr_t, beta1, beta2, eps)
         return
     xp = array_module(param)
