@@ -134,7 +134,7 @@ class Layer:
     """Base of all layers: naming, lazy building, parameters, the forward/backward protocol.
 
     Subclasses implement ``build(input_shape)`` (creating parameters with ``add_weight``),
-    ``compute_output_shape(input_shape)``, ``_forward(inputs, return_logits)`` returning
+    ``compute_output_shape(input_shape)``, ``_forward(inputs, return_logits, training)`` returning
     ``(output, cache)`` and ``_backward(dout, cache)`` returning the input gradient(s) and
     writing ``self.grads``.
     """
@@ -228,7 +228,7 @@ class Layer:
             raise ValueError(f"{self._who()}: return_logits=True needs a layer that ends in softmax")
         if not self.built:
             inputs = self._build_for_arrays(inputs)
-        out, cache = self._forward(inputs, return_logits)
+        out, cache = self._forward(inputs, return_logits, training)
         self._cache = cache if training else None
         return out
 
@@ -247,7 +247,7 @@ class Layer:
         self._backward_weights(dout, cache)
         return None
 
-    def _forward(self, inputs, return_logits):
+    def _forward(self, inputs, return_logits, training):
         raise NotImplementedError
 
     def _backward(self, dout, cache):
@@ -372,12 +372,12 @@ class Conv2D(Layer):
     def ends_in_softmax(self):
         return self.activation == "softmax"
 
-    def _forward(self, x, return_logits):
+    def _forward(self, x, return_logits, training):
         act = "linear" if return_logits else self.activation
         fused = "relu" if act == "relu" else None        # bias + ReLU in one pass (ops.bias_relu)
         z, conv_cache = ops.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
                                            stride=self.strides, padding=self.padding,
-                                           activation=fused)
+                                           activation=fused, keep_cache=training)
         if fused:
             return z, (conv_cache, "linear", None)
         y, act_cache = activation_forward(act, z)
@@ -439,7 +439,7 @@ class Dense(Layer):
     def ends_in_softmax(self):
         return self.activation == "softmax"
 
-    def _forward(self, x, return_logits):
+    def _forward(self, x, return_logits, training):
         z, dense_cache = ops.dense_forward(x, self.params["kernel"], self.params.get("bias"))
         act = "linear" if return_logits else self.activation
         y, act_cache = activation_forward(act, z)
@@ -492,7 +492,7 @@ class MaxPooling2D(Layer):
                              f"{input_shape[1:3]} with padding 'valid'")
         return (input_shape[0], h, w, input_shape[3])
 
-    def _forward(self, x, return_logits):
+    def _forward(self, x, return_logits, training):
         return ops.maxpool2d_forward(x, pool_size=self.pool_size, strides=self.strides,
                                      padding=self.padding)
 
@@ -523,7 +523,7 @@ class Flatten(Layer):
         rest = input_shape[1:]
         return (input_shape[0], None if None in rest else math.prod(rest))
 
-    def _forward(self, x, return_logits):
+    def _forward(self, x, return_logits, training):
         return ops.flatten_forward(x)
 
     def _backward(self, dy, cache):
@@ -567,7 +567,7 @@ class Reshape(Layer):
             out = self.target_shape
         return (input_shape[0], *out)
 
-    def _forward(self, x, return_logits):
+    def _forward(self, x, return_logits, training):
         return x.reshape((x.shape[0], *self.target_shape)), tuple(x.shape)
 
     def _backward(self, dy, cache):
@@ -591,7 +591,7 @@ class Activation(Layer):
     def ends_in_softmax(self):
         return self.activation == "softmax"
 
-    def _forward(self, x, return_logits):
+    def _forward(self, x, return_logits, training):
         act = "linear" if return_logits else self.activation
         y, cache = activation_forward(act, x)
         return y, (act, cache)
@@ -619,7 +619,7 @@ class Add(Layer):
                                  f"{', '.join(map(str, input_shape))}")
         return first
 
-    def _forward(self, inputs, return_logits):
+    def _forward(self, inputs, return_logits, training):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
             raise ValueError(f"{self._who()}: needs a list of at least 2 arrays")
         y, caches = inputs[0], []

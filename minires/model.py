@@ -74,7 +74,7 @@ class InputLayer(Layer):
         self.output = KerasTensor(self.batch_shape, self.dtype, self)
         self._nodes.append(self.output)
 
-    def _forward(self, x, return_logits):
+    def _forward(self, x, return_logits, training):
         return x, True
 
     def _backward(self, dy, cache):

@@ -428,72 +428,103 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps):
 # t = (n*th + ty)*tw + tx, then channels, so that each position is one (T, C) matrix for BLAS.
 # Each prange iteration owns one row of tiles (n, ty) and a scratch array for it.
 
+@njit(cache=True, fastmath=_SUMS)
+def _input_tile(x, bt, e, v, slot, b, ty, tx, m, top, left):
+    """V = B^T d B of tile (b, ty, tx) into v[:, slot, :]; e is (alpha, alpha, C) scratch."""
+    _, h, w, c = x.shape
+    alpha = bt.shape[0]
+    r0, s0 = m * ty - top, m * tx - left
+    e[:] = 0                                            # e[i, q] = row i of (d B)
+    for i in range(alpha):
+        r = r0 + i
+        if r < 0 or r >= h:
+            continue
+        for j in range(alpha):
+            s = s0 + j
+            if s < 0 or s >= w:
+                continue
+            for q in range(alpha):
+                coef = bt[q, j]
+                if coef != 0:
+                    for ch in range(c):
+                        e[i, q, ch] += coef * x[b, r, s, ch]
+    for p in range(alpha):
+        for q in range(alpha):
+            k = p * alpha + q
+            v[k, slot, :] = 0
+            for i in range(alpha):
+                coef = bt[p, i]
+                if coef != 0:
+                    for ch in range(c):
+                        v[k, slot, ch] += coef * e[i, q, ch]
+
+
+@njit(cache=True, fastmath=_SUMS)
+def _output_tile(mt, at, f, bias, y, slot, b, ty, tx):
+    """y = A^T M A + bias of the tile in mt[:, slot, :], written to its pixels of y (cropped);
+    f is (m, alpha, C) scratch."""
+    _, h_out, w_out, c = y.shape
+    m, alpha = at.shape
+    f[:] = 0                                            # f[p, j] = row p of (A^T M)
+    for p in range(m):
+        for i in range(alpha):
+            coef = at[p, i]
+            if coef != 0:
+                for j in range(alpha):
+                    for ch in range(c):
+                        f[p, j, ch] += coef * mt[i * alpha + j, slot, ch]
+    for p in range(m):
+        r = m * ty + p
+        if r >= h_out:
+            continue
+        for q in range(m):
+            s = m * tx + q
+            if s >= w_out:
+                continue
+            y[b, r, s, :] = bias
+            for j in range(alpha):
+                coef = at[q, j]
+                if coef != 0:
+                    for ch in range(c):
+                        y[b, r, s, ch] += coef * f[p, j, ch]
+
+
 @njit(parallel=True, cache=True, fastmath=_SUMS)
 def _winograd_input(x, bt, v, m, th, tw, top, left):
-    n, h, w, c = x.shape
-    alpha = bt.shape[0]
+    n, c, alpha = x.shape[0], x.shape[3], bt.shape[0]
     for row in prange(n * th):
-        b, ty = row // th, row % th
-        e = np.empty((alpha, alpha, c), dtype=v.dtype)      # e[i, q] = row i of (d B)
+        e = np.empty((alpha, alpha, c), dtype=v.dtype)
         for tx in range(tw):
-            tile = row * tw + tx
-            r0, s0 = m * ty - top, m * tx - left
-            e[:] = 0
-            for i in range(alpha):
-                r = r0 + i
-                if r < 0 or r >= h:
-                    continue
-                for j in range(alpha):
-                    s = s0 + j
-                    if s < 0 or s >= w:
-                        continue
-                    for q in range(alpha):
-                        coef = bt[q, j]
-                        if coef != 0:
-                            for ch in range(c):
-                                e[i, q, ch] += coef * x[b, r, s, ch]
-            for p in range(alpha):
-                for q in range(alpha):
-                    k = p * alpha + q
-                    v[k, tile, :] = 0
-                    for i in range(alpha):
-                        coef = bt[p, i]
-                        if coef != 0:
-                            for ch in range(c):
-                                v[k, tile, ch] += coef * e[i, q, ch]
+            _input_tile(x, bt, e, v, row * tw + tx, row // th, row % th, tx, m, top, left)
 
 
 @njit(parallel=True, cache=True, fastmath=_SUMS)
 def _winograd_output(mt, at, bias, y, th, tw):
-    n, h_out, w_out, c = y.shape
+    n, c = y.shape[0], y.shape[3]
     m, alpha = at.shape
     for row in prange(n * th):
-        b, ty = row // th, row % th
-        f = np.empty((m, alpha, c), dtype=y.dtype)          # f[p, j] = row p of (A^T M)
+        f = np.empty((m, alpha, c), dtype=y.dtype)
         for tx in range(tw):
-            tile = row * tw + tx
-            f[:] = 0
-            for p in range(m):
-                for i in range(alpha):
-                    coef = at[p, i]
-                    if coef != 0:
-                        for j in range(alpha):
-                            for ch in range(c):
-                                f[p, j, ch] += coef * mt[i * alpha + j, tile, ch]
-            for p in range(m):
-                r = m * ty + p
-                if r >= h_out:
-                    continue
-                for q in range(m):
-                    s = m * tx + q
-                    if s >= w_out:
-                        continue
-                    y[b, r, s, :] = bias
-                    for j in range(alpha):
-                        coef = at[q, j]
-                        if coef != 0:
-                            for ch in range(c):
-                                y[b, r, s, ch] += coef * f[p, j, ch]
+            _output_tile(mt, at, f, bias, y, row * tw + tx, row // th, row % th, tx)
+
+
+# The same two stages for a block of consecutive tiles [t0, t1), on the calling thread
+# without the GIL: the pieces of ``winograd_forward_blocked``.
+
+@njit(nogil=True, cache=True, fastmath=_SUMS)
+def _winograd_input_block(x, bt, v, m, th, tw, top, left, t0, t1):
+    e = np.empty((bt.shape[0], bt.shape[0], x.shape[3]), dtype=v.dtype)
+    for tile in range(t0, t1):
+        row = tile // tw
+        _input_tile(x, bt, e, v, tile - t0, row // th, row % th, tile % tw, m, top, left)
+
+
+@njit(nogil=True, cache=True, fastmath=_SUMS)
+def _winograd_output_block(mt, at, bias, y, th, tw, t0, t1):
+    f = np.empty((at.shape[0], at.shape[1], y.shape[3]), dtype=y.dtype)
+    for tile in range(t0, t1):
+        row = tile // tw
+        _output_tile(mt, at, f, bias, y, tile - t0, row // th, row % th, tile % tw)
 
 
 @njit(parallel=True, cache=True, fastmath=_SUMS)
@@ -584,6 +615,41 @@ def winograd_output(mt, bias, n, tiles, out_hw, f):
     bias = np.zeros(c, dtype=mt.dtype) if bias is None else _c(bias)
     y = np.empty((n, *out_hw, c), dtype=mt.dtype)
     _launch(_winograd_output, y.size, _c(mt), _matrix(f.AT, mt.dtype), bias, y, tiles[0], tiles[1])
+    return y
+
+
+_BLOCK_TILES = 64     # tiles per block: V and M of a block (36 x 64 x 64 floats) stay in L2
+
+
+def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):
+    """y = conv of x with the transformed kernel U, for inference: no V is kept.
+
+    The training forward writes all of V (it is the backward pass's input), multiplies, and
+    writes all of M before the output transform reads it back: four passes over arrays of
+    9 MB at the seed's 16x16 layers. Without a backward pass, each thread takes its share of
+    the tiles in blocks of ``_BLOCK_TILES``, and transforms, multiplies (BLAS, one thread)
+    and transforms back one block at a time, so V and M never leave the cache: 2.4 ms
+    instead of 3.1 at 16x16x64, batch 64, 2 cores.
+    """
+    n, c, c_out = x.shape[0], x.shape[3], u.shape[2]
+    (th, tw), ((top, _), (left, _)) = tiles, padding
+    x, u = _c(x), _c(u)
+    bt, at = _matrix(f.BT, x.dtype), _matrix(f.AT, x.dtype)
+    bias = np.zeros(c_out, dtype=x.dtype) if bias is None else _c(bias)
+    y = np.empty((n, *out_hw, c_out), dtype=x.dtype)
+    positions = f.alpha ** 2
+
+    def tiles_from(lo, hi):
+        v = np.empty((positions, _BLOCK_TILES, c), dtype=x.dtype)
+        mt = np.empty((positions, _BLOCK_TILES, c_out), dtype=x.dtype)
+        for t0 in range(lo, hi, _BLOCK_TILES):
+            t1 = min(t0 + _BLOCK_TILES, hi)
+            vb, mb = v[:, :t1 - t0], mt[:, :t1 - t0]
+            _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1)
+            np.matmul(vb, u, out=mb)
+            _winograd_output_block(mb, at, bias, y, th, tw, t0, t1)
+
+    cpu_threads.run_ranges(tiles_from, n * th * tw)
     return y
 
 

@@ -1,4 +1,5 @@
-"""Matrix products split over threads, for the ``numba`` backend whose BLAS runs on one thread.
+"""Work split over threads, for the ``numba`` backend whose BLAS runs on one thread:
+matrix products (``matmul``) and, with ``run_ranges``, any work on ranges of an array.
 
 On the ``numba`` backend BLAS is held to one thread (``minires.backend.blas_threads_for``:
 OpenBLAS' own threads spin after each product and starve Numba's kernels). A large product
@@ -91,3 +92,13 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         for partial in partials[1:]:
             out += partial
     return out
+
+
+def run_ranges(work, length: int) -> None:
+    """``work(lo, hi)`` over ``get_num_threads()`` nearly equal ranges covering range(length),
+    the first on the calling thread; ``work`` must release the GIL to run in parallel
+    (Numba ``nogil`` kernels, NumPy's BLAS calls) and write only what its range owns."""
+    threads = get_num_threads()
+    tasks = [(work, lo, hi) for lo, hi in _bounds(length, threads)]
+    if tasks:
+        _run(tasks, threads)

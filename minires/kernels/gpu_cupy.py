@@ -645,3 +645,10 @@ def winograd_output_grad(dy, tiles, f):
 def winograd_input_grad(dv, x_shape, padding, tiles, f):
     """Transpose of ``winograd_input``: dx (N, H, W, C) from dV."""
     return _winograd.transform_input_grad(dv, x_shape, padding, tiles, f)
+
+
+def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):
+    """The inference forward of ``minires.ops.winograd`` (no V kept). On the CPU it runs in
+    cache-sized blocks of tiles; on the GPU the three stages of the array code run whole."""
+    v = _winograd.transform_input(x, padding, tiles, f)
+    return _winograd.transform_output(v @ u, bias, x.shape[0], tiles, out_hw, f)

@@ -84,7 +84,8 @@ def choose_algorithm(window: Window, c_in: int, c_out: int, dtype, backend: str 
     return "im2col"
 
 
-def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", activation=None):
+def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", activation=None,
+                   keep_cache=True):
     """y = conv2d(x, w) + b, or max(that, 0) with ``activation="relu"``. See the module
     docstring for shapes and padding forms.
 
@@ -95,6 +96,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
         kernels at stride 1 only); see the module docstring.
     activation: None or "relu": the bias add and the ReLU fused into one pass over the
         output (``ops.bias_relu_forward``); ``conv2d_backward`` then takes dL/d(relu output).
+    keep_cache: False when no backward pass follows (inference): the cache is None, and a
+        path may skip what only the backward pass needs (Winograd's V on numba).
     Returns (y, cache).
     """
     x = as_float_array(_OP, "x", x, ndim=4)
@@ -122,7 +125,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
     # With the ReLU, the bias is added by bias_relu, in the same pass.
     bias_now = b if activation is None else None
     if algorithm in _WINOGRAD:
-        y, v, u = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm])
+        y, v, u = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache)
         saved = (v, u)
     else:
         k = kernels_for(x, w)
@@ -135,6 +138,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
     relu = None
     if activation == "relu":
         y, relu = bias_relu_forward(y, b, overwrite_x=True)
+    if not keep_cache:
+        return y, None
     return y, Conv2dCache(algorithm, saved, w, b is not None, tuple(x.shape), window, relu)
 
 

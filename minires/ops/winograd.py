@@ -189,11 +189,17 @@ def transform_output_grad(dy, tiles, f: WinogradTransform = F2X2_3X3):
 
 # --- forward and backward -------------------------------------------------------------------
 
-def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3):
-    """(y, V, U) of a 3x3 stride-1 convolution; V and U are what the backward pass needs."""
+def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3, keep_cache: bool = True):
+    """(y, V, U) of a 3x3 stride-1 convolution; V and U are what the backward pass needs.
+
+    keep_cache=False (inference) returns (y, None, None) and lets the ``numba`` backend run
+    the blocked forward that never writes V out in full (``winograd_forward_blocked``).
+    """
     k = kernels_for(x)
     tiles = tile_counts(window.out_hw, f.m)
     u = transform_kernel(w, f)
+    if not keep_cache and k:
+        return k.winograd_forward_blocked(x, u, b, window.padding, tiles, window.out_hw, f), None, None
     v = (k.winograd_input if k else transform_input)(x, window.padding, tiles, f)
     matmul = k.matmul if k else operator.matmul
     mt = matmul(v, u)                                   # alpha^2 products (T, C_in) @ (C_in, C_out)

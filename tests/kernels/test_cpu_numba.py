@@ -229,6 +229,29 @@ def test_winograd_kernels_match_the_array_transforms(case, seed, dtype, layout, 
     assert_close(dmt, winograd.transform_output_grad(dy, tiles, f), tol, "dM")
 
 
+@given(case=winograd_cases(max_hw=13, max_batch=3), seed=seeds, dtype=float_dtypes,
+       f=st.sampled_from([winograd.F2X2_3X3, winograd.F4X4_3X3]), block=st.integers(1, 7))
+def test_blocked_winograd_forward_matches_the_array_code(case, seed, dtype, f, block):
+    """Blocks of any size (a last block cut short, blocks split between threads) give the
+    same y as the three array stages."""
+    rng = np.random.default_rng(seed)
+    x = normal(rng, case["x_shape"], dtype)
+    w = normal(rng, case["w_shape"], dtype)
+    bias = normal(rng, case["w_shape"][3:], dtype) if case["bias"] else None
+    window = _conv_window(case)
+    tiles = winograd.tile_counts(window.out_hw, f.m)
+    u = winograd.transform_kernel(w, f)
+    v = winograd.transform_input(x, window.padding, tiles, f)
+    expected = winograd.transform_output(v @ u, bias, x.shape[0], tiles, window.out_hw, f)
+    previous, k._BLOCK_TILES = k._BLOCK_TILES, block
+    try:
+        y = k.winograd_forward_blocked(x, u, bias, window.padding, tiles, window.out_hw, f)
+    finally:
+        k._BLOCK_TILES = previous
+    assert y.dtype == dtype
+    assert_close(y, expected, 1e-12 if dtype == np.float64 else 1e-5, "y")
+
+
 def test_kernel_outputs_are_c_contiguous():
     x = np.asfortranarray(np.random.default_rng(0).standard_normal((2, 5, 4, 3)).astype(np.float32))
     window = plan_windows("conv2d", (5, 4), (3, 3), (1, 1), "same", ("same",))

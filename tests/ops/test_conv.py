@@ -230,3 +230,19 @@ def test_conv2d_backward_without_input_grad_skips_dx_only(on_backend, case, seed
 def test_conv2d_refuses_unknown_activations():
     with pytest.raises(ValueError, match="conv2d: activation must be None or 'relu', got 'tanh'"):
         ops.conv2d_forward(np.zeros((1, 4, 4, 1)), np.zeros((3, 3, 1, 1)), activation="tanh")
+
+
+@given(case=conv_cases(max_hw=9, max_channels=3), seed=seeds, data=st.data(),
+       dtype=float_dtypes)
+def test_conv2d_without_a_cache_gives_the_same_output(on_backend, case, seed, data, dtype):
+    """keep_cache=False (inference) may take another path (numba's blocked Winograd), never
+    another result beyond rounding."""
+    rng, x, w, b = _draw_arrays(case, seed, dtype)
+    algorithm = data.draw(st.sampled_from(_algorithms_for(case)), label="algorithm")
+    activation = data.draw(st.sampled_from([None, "relu"]), label="activation")
+    opts = dict(stride=case["stride"], padding=case["padding"], algorithm=algorithm, activation=activation)
+    put = on_backend.put
+    y, cache = ops.conv2d_forward(put(x), put(w), put(b), **opts)
+    y_inference, no_cache = ops.conv2d_forward(put(x), put(w), put(b), keep_cache=False, **opts)
+    assert no_cache is None and y_inference.dtype == dtype
+    assert_close(y_inference, y, 1e-12 if dtype == np.float64 else 1e-5, "y")
