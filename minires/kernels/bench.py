@@ -273,8 +273,11 @@ def _first_call_times(dtype_name: str) -> dict:
     first("adam_update", lambda: k.adam_update(p, g, m, v2, 1e-3, 0.9, 0.999, 1e-7))
     v = first("winograd_input", lambda: k.winograd_input(x, win.padding, tiles, f))
     first("winograd_output", lambda: k.winograd_output(v, None, 2, tiles, (6, 6), f))
-    first("winograd_output_grad", lambda: k.winograd_output_grad(x, tiles, f))
-    first("winograd_input_grad", lambda: k.winograd_input_grad(v, x.shape, win.padding, tiles, f))
+    u = np.zeros((f.alpha ** 2, x.shape[3], x.shape[3]), dtype=x.dtype)
+    first("winograd_backward_blocked",
+          lambda: k.winograd_backward_blocked(x, v, u, x.shape, win.padding, tiles, f))
+    first("winograd_forward_blocked",
+          lambda: k.winograd_forward_blocked(x, u, None, win.padding, tiles, (6, 6), f))
     return out
 
 

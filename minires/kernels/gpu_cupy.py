@@ -637,14 +637,15 @@ def winograd_output(mt, bias, n, tiles, out_hw, f):
     return _winograd.transform_output(mt, bias, n, tiles, out_hw, f)
 
 
-def winograd_output_grad(dy, tiles, f):
-    """dM = A dY A^T for every m x m tile of dy (zero past its edge): (alpha^2, T, C_out)."""
-    return _winograd.transform_output_grad(dy, tiles, f)
-
-
-def winograd_input_grad(dv, x_shape, padding, tiles, f):
-    """Transpose of ``winograd_input``: dx (N, H, W, C) from dV."""
-    return _winograd.transform_input_grad(dv, x_shape, padding, tiles, f)
+def winograd_backward_blocked(dy, v, u, x_shape, padding, tiles, f, input_grad=True):
+    """(dx, dU) of a Winograd convolution (dx None without ``input_grad``): the array code's
+    stages over whole arrays (the CPU runs them in blocks of tiles)."""
+    dmt = _winograd.transform_output_grad(dy, tiles, f)
+    du = v.transpose(0, 2, 1) @ dmt
+    if not input_grad:
+        return None, du
+    dx = _winograd.transform_input_grad(dmt @ u.transpose(0, 2, 1), x_shape, padding, tiles, f)
+    return dx, du
 
 
 def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):

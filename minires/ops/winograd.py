@@ -27,7 +27,8 @@ U from the forward pass. ``docs/winograd.md`` derives all of this.
 
 Every transform is "a matrix on both sides" of the first two axes (``both_axes``), written
 with the array module ``xp``, so this file runs on NumPy and CuPy alike; the ``numba``
-backend swaps in fused kernels for the four data transforms (``minires.kernels``).
+backend swaps in fused kernels for the data transforms, and runs inference and the backward
+pass in cache-sized blocks of tiles (``minires.kernels.cpu_numba``).
 """
 
 from __future__ import annotations
@@ -212,11 +213,12 @@ def backward(dy, v, u, x_shape, window: Window, f: WinogradTransform = F2X2_3X3,
     without ``input_grad``."""
     k = kernels_for(dy)
     tiles = tile_counts(window.out_hw, f.m)
-    dmt = (k.winograd_output_grad if k else transform_output_grad)(dy, tiles, f)
-    matmul = k.matmul if k else operator.matmul
-    dw = transform_kernel_grad(matmul(v.transpose(0, 2, 1), dmt), f)  # dU = V^T dM
+    if k:
+        dx, du = k.winograd_backward_blocked(dy, v, u, x_shape, window.padding, tiles, f, input_grad)
+        return dx, transform_kernel_grad(du, f)
+    dmt = transform_output_grad(dy, tiles, f)
+    dw = transform_kernel_grad(v.transpose(0, 2, 1) @ dmt, f)         # dU = V^T dM
     if not input_grad:
         return None, dw
-    dv = matmul(dmt, u.transpose(0, 2, 1))                            # dV = dM U^T
-    dx = (k.winograd_input_grad if k else transform_input_grad)(dv, x_shape, window.padding, tiles, f)
-    return dx, dw
+    dv = dmt @ u.transpose(0, 2, 1)                                   # dV = dM U^T
+    return transform_input_grad(dv, x_shape, window.padding, tiles, f), dw

@@ -320,18 +320,24 @@ def test_winograd_functions_match_the_array_transforms(k, case, seed, dtype, f):
     v = k.winograd_input(_device(x), window.padding, tiles, f)
     assert v.dtype == dtype
     assert_close(v, winograd.transform_input(x, window.padding, tiles, f), tol, "V")
-    dv = normal(rng, v.shape, dtype)
-    assert_close(k.winograd_input_grad(_device(dv), x.shape, window.padding, tiles, f),
-                 winograd.transform_input_grad(dv, x.shape, window.padding, tiles, f), tol, "dx")
     c_out, n = case["w_shape"][3], x.shape[0]
     mt = normal(rng, (f.alpha ** 2, v.shape[1], c_out), dtype)
     bias = normal(rng, (c_out,), dtype) if case["bias"] else None
     assert_close(k.winograd_output(_device(mt), None if bias is None else _device(bias), n, tiles,
                                    window.out_hw, f),
                  winograd.transform_output(mt, bias, n, tiles, window.out_hw, f), tol, "y")
+    u = normal(rng, (f.alpha ** 2, x.shape[3], c_out), dtype)
+    assert_close(k.winograd_forward_blocked(_device(x), _device(u), None if bias is None else _device(bias),
+                                            window.padding, tiles, window.out_hw, f),
+                 winograd.transform_output(winograd.transform_input(x, window.padding, tiles, f) @ u,
+                                           bias, n, tiles, window.out_hw, f), tol, "y, blocked")
     dy = normal(rng, (n, *window.out_hw, c_out), dtype)
-    assert_close(k.winograd_output_grad(_device(dy), tiles, f),
-                 winograd.transform_output_grad(dy, tiles, f), tol, "dM")
+    dmt = winograd.transform_output_grad(dy, tiles, f)
+    dx, du = k.winograd_backward_blocked(_device(dy), v, _device(u), x.shape, window.padding, tiles, f)
+    assert_close(du, winograd.transform_input(x, window.padding, tiles, f).transpose(0, 2, 1) @ dmt,
+                 tol, "dU")
+    assert_close(dx, winograd.transform_input_grad(dmt @ u.transpose(0, 2, 1), x.shape, window.padding,
+                                                   tiles, f), tol, "dx")
 
 
 # --- index width, layouts, argument checks ----------------------------------------------------
