@@ -54,6 +54,7 @@ _THREADS_ENV_VAR = "MINIRES_NUM_THREADS"
 _current: str | None = None
 _numba_kernels: ModuleType | None = None
 _cupy_kernels: ModuleType | None = None
+_set_omp_wait_policy = False     # whether OMP_WAIT_POLICY=PASSIVE came from minires (numba)
 _num_threads: int | None = None
 
 
@@ -101,7 +102,12 @@ def _load_numba_kernels() -> ModuleType:
         # it starts, so this only works before the first parallel kernel; a value the user
         # set is kept. PyTorch's OpenMP runtime reads the same variable when torch is first
         # imported: import it before this point to keep its own default.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # The variable stays in os.environ, so child processes inherit it
+        # (``omp_wait_policy_was_set`` lets a launcher take it out again).
+        global _set_omp_wait_policy
+        if "OMP_WAIT_POLICY" not in os.environ:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            _set_omp_wait_policy = True
         try:
             importlib.import_module("numba")
         except ImportError as exc:
@@ -112,6 +118,12 @@ def _load_numba_kernels() -> ModuleType:
         _numba_kernels = importlib.import_module("minires.kernels.cpu_numba")
         _apply_num_threads()
     return _numba_kernels
+
+
+def omp_wait_policy_was_set() -> bool:
+    """Whether ``OMP_WAIT_POLICY`` in this process' environment was set by the numba backend
+    (not by the user): a child process that runs PyTorch should not inherit it."""
+    return _set_omp_wait_policy
 
 
 def set_backend(name: str) -> None:

@@ -263,6 +263,8 @@ def _first_call_times(dtype_name: str) -> dict:
     first("maxpool2d_backward", lambda: k.maxpool2d_backward(y, argmax, x.shape, pool))
     _, positive = first("relu_forward", lambda: k.relu_forward(x))
     first("relu_backward", lambda: k.relu_backward(x, positive))
+    first("bias_relu", lambda: k.bias_relu(x.copy(), None))
+    first("bias_relu_backward", lambda: k.bias_relu_backward(x, positive))
     _, probs = first("softmax_cross_entropy_forward (ids)",
                      lambda: k.softmax_cross_entropy_forward(z, ids, True))
     first("softmax_cross_entropy_forward (rows)", lambda: k.softmax_cross_entropy_forward(z, rows, False))
@@ -271,13 +273,11 @@ def _first_call_times(dtype_name: str) -> dict:
     first("softmax_cross_entropy_backward (rows)",
           lambda: k.softmax_cross_entropy_backward(1.0, probs, rows, False))
     first("adam_update", lambda: k.adam_update(p, g, m, v2, 1e-3, 0.9, 0.999, 1e-7))
-    v = first("winograd_input", lambda: k.winograd_input(x, win.padding, tiles, f))
-    first("winograd_output", lambda: k.winograd_output(v, None, 2, tiles, (6, 6), f))
     u = np.zeros((f.alpha ** 2, x.shape[3], x.shape[3]), dtype=x.dtype)
-    first("winograd_backward_blocked",
-          lambda: k.winograd_backward_blocked(x, v, u, x.shape, win.padding, tiles, f))
     first("winograd_forward_blocked",
           lambda: k.winograd_forward_blocked(x, u, None, win.padding, tiles, (6, 6), f))
+    first("winograd_backward_blocked",
+          lambda: k.winograd_backward_blocked(x, x, u, win.padding, tiles, f))
     return out
 
 

@@ -428,9 +428,9 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps):
 # loop, so F(2x2, 3x3)'s sparse B^T costs only its additions. Transformed arrays are
 # (alpha^2, T, C): tile position (p, q) at index p*alpha + q, then the tile
 # t = (n*th + ty)*tw + tx, then channels, so that each position is one (T, C) matrix for BLAS.
-# The training forward's two kernels are pranges in which each iteration owns one row of
-# tiles (n, ty) and a scratch array for it; inference and the backward pass run in blocks
-# of tiles on threads of their own (``winograd_forward_blocked``, ``winograd_backward_blocked``).
+# Both passes run one cache-sized block of tiles at a time, each thread over a range of
+# tiles of its own (``winograd_forward_blocked``, ``winograd_backward_blocked``), so the
+# transformed arrays (V, M, dM, dV) never exist in full.
 
 @njit(cache=True, fastmath=_SUMS)
 def _input_tile(x, bt, e, v, slot, b, ty, tx, m, top, left):
@@ -493,27 +493,8 @@ def _output_tile(mt, at, f, bias, y, slot, b, ty, tx):
                         y[b, r, s, ch] += coef * f[p, j, ch]
 
 
-@njit(parallel=True, cache=True, fastmath=_SUMS)
-def _winograd_input(x, bt, v, m, th, tw, top, left):
-    n, c, alpha = x.shape[0], x.shape[3], bt.shape[0]
-    for row in prange(n * th):
-        e = np.empty((alpha, alpha, c), dtype=v.dtype)
-        for tx in range(tw):
-            _input_tile(x, bt, e, v, row * tw + tx, row // th, row % th, tx, m, top, left)
-
-
-@njit(parallel=True, cache=True, fastmath=_SUMS)
-def _winograd_output(mt, at, bias, y, th, tw):
-    n, c = y.shape[0], y.shape[3]
-    m, alpha = at.shape
-    for row in prange(n * th):
-        f = np.empty((m, alpha, c), dtype=y.dtype)
-        for tx in range(tw):
-            _output_tile(mt, at, f, bias, y, row * tw + tx, row // th, row % th, tx)
-
-
-# The same two stages for a block of consecutive tiles [t0, t1), on the calling thread
-# without the GIL: the pieces of ``winograd_forward_blocked``.
+# The stages for a block of consecutive tiles [t0, t1), on the calling thread without the
+# GIL: the pieces of ``winograd_forward_blocked`` and ``winograd_backward_blocked``.
 
 @njit(nogil=True, cache=True, fastmath=_SUMS)
 def _winograd_input_block(x, bt, v, m, th, tw, top, left, t0, t1):
@@ -614,37 +595,19 @@ def _matrix(a, dtype):
     return np.ascontiguousarray(a, dtype=dtype)
 
 
-def winograd_input(x, padding, tiles, f):
-    """V = B^T d B for every alpha x alpha tile d of x padded by ``padding`` (zeros read past
-    every edge): (alpha^2, T, C), T = N * th * tw. ``f`` is a ``winograd.WinogradTransform``."""
-    (th, tw), ((top, _), (left, _)) = tiles, padding
-    v = np.empty((f.alpha ** 2, x.shape[0] * th * tw, x.shape[3]), dtype=x.dtype)
-    _launch(_winograd_input, v.size, _c(x), _matrix(f.BT, x.dtype), v, f.m, th, tw, top, left)
-    return v
-
-
-def winograd_output(mt, bias, n, tiles, out_hw, f):
-    """y = A^T M A (+ bias) for every tile, assembled and cropped: (N, h_out, w_out, C_out)."""
-    c = mt.shape[2]
-    bias = np.zeros(c, dtype=mt.dtype) if bias is None else _c(bias)
-    y = np.empty((n, *out_hw, c), dtype=mt.dtype)
-    _launch(_winograd_output, y.size, _c(mt), _matrix(f.AT, mt.dtype), bias, y, tiles[0], tiles[1])
-    return y
-
-
 _BLOCK_TILES = 64             # tiles per block: V and M of a block (36 x 64 x 64 floats) stay in L2
 _BLOCK_TILES_BACKWARD = 128   # measured best for the backward pass at the seed's shapes
 
 
 def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):
-    """y = conv of x with the transformed kernel U, for inference: no V is kept.
+    """y = conv of x with the transformed kernel U (+ bias): (N, h_out, w_out, C_out).
 
-    The training forward writes all of V (it is the backward pass's input), multiplies, and
-    writes all of M before the output transform reads it back: four passes over arrays of
-    9 MB at the seed's 16x16 layers. Without a backward pass, each thread takes its share of
-    the tiles in blocks of ``_BLOCK_TILES``, and transforms, multiplies (BLAS, one thread)
-    and transforms back one block at a time, so V and M never leave the cache: 2.4 ms
-    instead of 3.1 at 16x16x64, batch 64, 2 cores.
+    The array code writes all of V, multiplies, and writes all of M before the output
+    transform reads it back: four passes over arrays of 9 MB at the seed's 16x16 layers.
+    Here each thread takes its share of the tiles in blocks of ``_BLOCK_TILES``, and
+    transforms, multiplies (BLAS, one thread) and transforms back one block at a time, so V
+    and M never leave the cache: 2.4 ms instead of 3.1 at 16x16x64, batch 64, 2 cores. The
+    backward pass recomputes V from x the same way (``winograd_backward_blocked``).
     """
     n, c, c_out = x.shape[0], x.shape[3], u.shape[2]
     (th, tw), ((top, _), (left, _)) = tiles, padding
@@ -668,21 +631,23 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):
     return y
 
 
-def winograd_backward_blocked(dy, v, u, x_shape, padding, tiles, f, input_grad=True):
-    """(dx, dU) of a Winograd convolution from dy and the forward's V and U; dx is None
+def winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad=True):
+    """(dx, dU) of a Winograd convolution from dy, the forward's input x and U; dx is None
     without ``input_grad``. ``dw = transform_kernel_grad(dU)`` is left to the caller.
 
-    The array code runs four stages over whole arrays: dM = A dY A^T (9 MB at the seed's
-    16x16 layers), dU = V^T dM, dV = dM U^T (9 MB more) and the overlap-add of B dV B^T onto
-    dx. Here each thread takes whole images, and runs the stages one block of
-    ``_BLOCK_TILES_BACKWARD`` tiles at a time, so dM and dV stay in the cache; dU is summed
-    per thread, then over threads. Whole images per thread make the overlap-add race-free:
-    tiles of different images never share a pixel, and one thread adds its tiles one after
-    the other. 4.6 ms instead of 5.9 for a 16x16x64 layer, batch 64, 2 cores.
+    The array code runs its stages over whole arrays: dM = A dY A^T (9 MB at the seed's
+    16x16 layers), dU = V^T dM with the V kept from the forward pass (9 MB), dV = dM U^T
+    (9 MB more) and the overlap-add of B dV B^T onto dx. Here each thread takes whole images
+    and runs the stages one block of ``_BLOCK_TILES_BACKWARD`` tiles at a time, V recomputed
+    from x for the block, so no transformed array leaves the cache; dU is summed per thread,
+    then over threads in a fixed order. Whole images per thread make the overlap-add
+    race-free: tiles of different images never share a pixel, and one thread adds its tiles
+    one after the other.
     """
+    x_shape = x.shape
     n, c_in, c_out = dy.shape[0], x_shape[3], dy.shape[3]
     (th, tw), ((top, _), (left, _)) = tiles, padding
-    dy = _c(dy)
+    dy, x = _c(dy), _c(x)
     at, bt = _matrix(f.AT, dy.dtype), _matrix(f.BT, dy.dtype)
     u_t = np.ascontiguousarray(u.transpose(0, 2, 1))
     positions, per_image = f.alpha ** 2, th * tw
@@ -690,15 +655,17 @@ def winograd_backward_blocked(dy, v, u, x_shape, padding, tiles, f, input_grad=T
     partial_du = {}
 
     def images_from(lo, hi):
+        v = np.empty((positions, _BLOCK_TILES_BACKWARD, c_in), dtype=dy.dtype)
         dm = np.empty((positions, _BLOCK_TILES_BACKWARD, c_out), dtype=dy.dtype)
         dv = np.empty((positions, _BLOCK_TILES_BACKWARD, c_in), dtype=dy.dtype)
         du = np.zeros((positions, c_in, c_out), dtype=dy.dtype)
         du_block = np.empty_like(du)
         for t0 in range(lo * per_image, hi * per_image, _BLOCK_TILES_BACKWARD):
             t1 = min(t0 + _BLOCK_TILES_BACKWARD, hi * per_image)
-            dmb = dm[:, :t1 - t0]
+            vb, dmb = v[:, :t1 - t0], dm[:, :t1 - t0]
+            _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1)
             _winograd_output_grad_block(dy, at, dmb, th, tw, t0, t1)
-            np.matmul(v[:, t0:t1].transpose(0, 2, 1), dmb, out=du_block)     # dU += V^T dM
+            np.matmul(vb.transpose(0, 2, 1), dmb, out=du_block)               # dU += V^T dM
             du += du_block
             if input_grad:
                 dvb = dv[:, :t1 - t0]

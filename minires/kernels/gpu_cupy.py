@@ -627,24 +627,16 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps):
 # products, element-wise adds), so these delegate to them; conv2d's "auto" does not choose
 # Winograd on this backend (see the module docstring), only algorithm="winograd" asks for it.
 
-def winograd_input(x, padding, tiles, f):
-    """V = B^T d B for every alpha x alpha tile d of x padded by ``padding``: (alpha^2, T, C)."""
-    return _winograd.transform_input(x, padding, tiles, f)
-
-
-def winograd_output(mt, bias, n, tiles, out_hw, f):
-    """y = A^T M A (+ bias) for every tile, assembled and cropped: (N, h_out, w_out, C_out)."""
-    return _winograd.transform_output(mt, bias, n, tiles, out_hw, f)
-
-
-def winograd_backward_blocked(dy, v, u, x_shape, padding, tiles, f, input_grad=True):
-    """(dx, dU) of a Winograd convolution (dx None without ``input_grad``): the array code's
-    stages over whole arrays (the CPU runs them in blocks of tiles)."""
+def winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad=True):
+    """(dx, dU) of a Winograd convolution from dy, the forward's input x and U (dx None
+    without ``input_grad``): the array code's stages over whole arrays, V recomputed from x
+    (the CPU runs them in blocks of tiles)."""
+    v = _winograd.transform_input(x, padding, tiles, f)
     dmt = _winograd.transform_output_grad(dy, tiles, f)
     du = v.transpose(0, 2, 1) @ dmt
     if not input_grad:
         return None, du
-    dx = _winograd.transform_input_grad(dmt @ u.transpose(0, 2, 1), x_shape, padding, tiles, f)
+    dx = _winograd.transform_input_grad(dmt @ u.transpose(0, 2, 1), x.shape, padding, tiles, f)
     return dx, du
 
 

@@ -56,7 +56,7 @@ _WINOGRAD = {"winograd": winograd.F2X2_3X3, "winograd4x4": winograd.F4X4_3X3}
 
 class Conv2dCache(NamedTuple):
     algorithm: str               # "im2col", "winograd" or "winograd4x4"
-    saved: object                # im2col: cols (N, h_out, w_out, kh, kw, C_in); winograd: (V, U)
+    saved: object                # im2col: cols (N, h_out, w_out, kh, kw, C_in); winograd: winograd.Saved
     w: object                    # (kh, kw, C_in, C_out)
     has_bias: bool
     x_shape: tuple[int, ...]
@@ -125,8 +125,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
     # With the ReLU, the bias is added by bias_relu, in the same pass.
     bias_now = b if activation is None else None
     if algorithm in _WINOGRAD:
-        y, v, u = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache)
-        saved = (v, u)
+        y, saved = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache)
     else:
         k = kernels_for(x, w)
         matmul = k.matmul if k else operator.matmul
@@ -174,7 +173,7 @@ def conv2d_backward(dy, cache: Conv2dCache, input_grad: bool = True):
         db = bias_gradient(dy) if has_bias else None
 
     if algorithm in _WINOGRAD:
-        dx, dw = winograd.backward(dy, *saved, x_shape, window, _WINOGRAD[algorithm], input_grad)
+        dx, dw = winograd.backward(dy, saved, x_shape, window, _WINOGRAD[algorithm], input_grad)
         return dx, dw, db
 
     cols = saved

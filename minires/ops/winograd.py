@@ -33,7 +33,6 @@ pass in cache-sized blocks of tiles (``minires.kernels.cpu_numba``).
 
 from __future__ import annotations
 
-import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -190,35 +189,46 @@ def transform_output_grad(dy, tiles, f: WinogradTransform = F2X2_3X3):
 
 # --- forward and backward -------------------------------------------------------------------
 
-def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3, keep_cache: bool = True):
-    """(y, V, U) of a 3x3 stride-1 convolution; V and U are what the backward pass needs.
+class Saved(NamedTuple):
+    """What the backward pass needs from the forward: U, and V or the input it came from.
 
-    keep_cache=False (inference) returns (y, None, None) and lets the ``numba`` backend run
-    the blocked forward that never writes V out in full (``winograd_forward_blocked``).
+    The array code keeps V. The ``numba`` backend keeps x instead and recomputes V one block
+    of tiles at a time in the backward pass, where it is used at once from the cache: writing
+    all of V (9 MB at the seed's 16x16 layers) and reading it back cost more than
+    transforming the input twice.
     """
+
+    u: object                    # (alpha^2, C_in, C_out)  U = G w G^T
+    v: object                    # (alpha^2, T, C_in)      V = B^T d B, or None
+    x: object                    # (N, H, W, C_in)         the input, when v is None
+
+
+def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3, keep_cache: bool = True):
+    """(y, saved) of a 3x3 stride-1 convolution; ``saved`` (a ``Saved``) is what the backward
+    pass needs, None with keep_cache=False (inference)."""
     k = kernels_for(x)
     tiles = tile_counts(window.out_hw, f.m)
     u = transform_kernel(w, f)
-    if not keep_cache and k:
-        return k.winograd_forward_blocked(x, u, b, window.padding, tiles, window.out_hw, f), None, None
-    v = (k.winograd_input if k else transform_input)(x, window.padding, tiles, f)
-    matmul = k.matmul if k else operator.matmul
-    mt = matmul(v, u)                                   # alpha^2 products (T, C_in) @ (C_in, C_out)
-    y = (k.winograd_output if k else transform_output)(mt, b, x.shape[0], tiles, window.out_hw, f)
-    return y, v, u
+    if k:
+        y = k.winograd_forward_blocked(x, u, b, window.padding, tiles, window.out_hw, f)
+        return y, (Saved(u, None, x) if keep_cache else None)
+    v = transform_input(x, window.padding, tiles, f)
+    y = transform_output(v @ u, b, x.shape[0], tiles, window.out_hw, f)   # alpha^2 products V @ U
+    return y, (Saved(u, v, None) if keep_cache else None)
 
 
-def backward(dy, v, u, x_shape, window: Window, f: WinogradTransform = F2X2_3X3, input_grad=True):
-    """(dx, dw) from dy and the forward's transformed input V and kernel U; dx is None
-    without ``input_grad``."""
+def backward(dy, saved: Saved, x_shape, window: Window, f: WinogradTransform = F2X2_3X3, input_grad=True):
+    """(dx, dw) from dy and the forward's ``saved``; dx is None without ``input_grad``."""
     k = kernels_for(dy)
     tiles = tile_counts(window.out_hw, f.m)
-    if k:
-        dx, du = k.winograd_backward_blocked(dy, v, u, x_shape, window.padding, tiles, f, input_grad)
+    if k and saved.x is not None:
+        dx, du = k.winograd_backward_blocked(dy, saved.x, saved.u, window.padding, tiles, f, input_grad)
         return dx, transform_kernel_grad(du, f)
+    # The backend may have changed since the forward pass: V is made here if it was not kept.
+    v = saved.v if saved.v is not None else transform_input(saved.x, window.padding, tiles, f)
     dmt = transform_output_grad(dy, tiles, f)
     dw = transform_kernel_grad(v.transpose(0, 2, 1) @ dmt, f)         # dU = V^T dM
     if not input_grad:
         return None, dw
-    dv = dmt @ u.transpose(0, 2, 1)                                   # dV = dM U^T
+    dv = dmt @ saved.u.transpose(0, 2, 1)                             # dV = dM U^T
     return transform_input_grad(dv, x_shape, window.padding, tiles, f), dw

@@ -317,15 +317,8 @@ def test_winograd_functions_match_the_array_transforms(k, case, seed, dtype, f):
     window = _conv_window(case)
     tiles = winograd.tile_counts(window.out_hw, f.m)
     tol = 1e-12 if dtype == np.float64 else 1e-5
-    v = k.winograd_input(_device(x), window.padding, tiles, f)
-    assert v.dtype == dtype
-    assert_close(v, winograd.transform_input(x, window.padding, tiles, f), tol, "V")
     c_out, n = case["w_shape"][3], x.shape[0]
-    mt = normal(rng, (f.alpha ** 2, v.shape[1], c_out), dtype)
     bias = normal(rng, (c_out,), dtype) if case["bias"] else None
-    assert_close(k.winograd_output(_device(mt), None if bias is None else _device(bias), n, tiles,
-                                   window.out_hw, f),
-                 winograd.transform_output(mt, bias, n, tiles, window.out_hw, f), tol, "y")
     u = normal(rng, (f.alpha ** 2, x.shape[3], c_out), dtype)
     assert_close(k.winograd_forward_blocked(_device(x), _device(u), None if bias is None else _device(bias),
                                             window.padding, tiles, window.out_hw, f),
@@ -333,7 +326,7 @@ def test_winograd_functions_match_the_array_transforms(k, case, seed, dtype, f):
                                            bias, n, tiles, window.out_hw, f), tol, "y, blocked")
     dy = normal(rng, (n, *window.out_hw, c_out), dtype)
     dmt = winograd.transform_output_grad(dy, tiles, f)
-    dx, du = k.winograd_backward_blocked(_device(dy), v, _device(u), x.shape, window.padding, tiles, f)
+    dx, du = k.winograd_backward_blocked(_device(dy), _device(x), _device(u), window.padding, tiles, f)
     assert_close(du, winograd.transform_input(x, window.padding, tiles, f).transpose(0, 2, 1) @ dmt,
                  tol, "dU")
     assert_close(dx, winograd.transform_input_grad(dmt @ u.transpose(0, 2, 1), x.shape, window.padding,
