@@ -151,13 +151,15 @@ def test_freed_memory_is_kept_on_glibc(monkeypatch):
 
 def test_numba_backend_asks_openmp_workers_to_sleep_unless_told_otherwise(monkeypatch):
     monkeypatch.setattr(backend, "_numba_kernels", None)
+    monkeypatch.setattr(backend, "_set_omp_wait_policy", False)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     minires.set_backend("numba")
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE" and backend.omp_wait_policy_was_set()
     monkeypatch.setattr(backend, "_numba_kernels", None)
+    monkeypatch.setattr(backend, "_set_omp_wait_policy", False)
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     minires.set_backend("numba")
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and not backend.omp_wait_policy_was_set()
 
 
 def _public_names(module_path):

@@ -38,3 +38,14 @@ def test_a_failing_torch_process_is_reported(monkeypatch):
     monkeypatch.setattr(torch_process, "_CHILD", "raise SystemExit('no GPU, no torch, nothing')")
     with pytest.raises(RuntimeError, match="the PyTorch process failed \\(train\\): no GPU, no torch"):
         torch_process.measure("train", 1)
+
+
+def test_pytorch_process_does_not_inherit_the_numba_wait_policy(monkeypatch):
+    """PyTorch reads OMP_WAIT_POLICY too; the numba backend's PASSIVE would slow it down."""
+    from minires import backend
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setattr(backend, "_set_omp_wait_policy", True)
+    assert "OMP_WAIT_POLICY" not in torch_process._child_environment()
+    monkeypatch.setattr(backend, "_set_omp_wait_policy", False)      # the user's own setting stays
+    assert torch_process._child_environment()["OMP_WAIT_POLICY"] == "PASSIVE"
