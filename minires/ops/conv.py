@@ -72,6 +72,10 @@ def choose_algorithm(window: Window, c_in: int, c_out: int, dtype, backend: str 
       its forward + backward is 2x to 2.6x faster than im2col's (with the ``numba``
       backend's fused transform kernels, level with PyTorch on one core), and its float32
       error (below 1e-5 relative there) is far inside float32 training noise;
+    - "winograd" (F(2x2, 3x3)) instead on ``numba`` when the output is smaller than 8 on a
+      side: one 4x4 tile per image leaves too little work per block, and at the seed's
+      4x4x64 layers F(2x2) took 0.44 + 0.79 ms (forward + backward) against 0.52 + 0.92
+      (on ``numpy`` F(4x4) stays ahead there, 0.45 + 0.63 against 0.67 + 1.05);
     - "im2col" everywhere else: for float64, the dtype of checks, where the last digits
       matter more than speed; for other kernels and strides; with fewer than 16 channels (the
       seed's first layer, 3 -> 64, where the transforms cost more than the products they
@@ -80,7 +84,8 @@ def choose_algorithm(window: Window, c_in: int, c_out: int, dtype, backend: str 
     backend = get_backend() if backend is None else backend
     if (winograd.applies(window) and min(c_in, c_out) >= 16 and dtype == np.float32
             and backend in ("numpy", "numba")):
-        return "winograd4x4"
+        small = min(window.out_hw) < 8
+        return "winograd" if small and backend == "numba" else "winograd4x4"
     return "im2col"
 
 

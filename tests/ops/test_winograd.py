@@ -154,8 +154,16 @@ def test_each_transform_is_the_transpose_of_its_gradient(on_backend, f, padding)
 
 # --- which algorithm "auto" picks -------------------------------------------------------------
 
-def _window(kernel=(3, 3), stride=(1, 1)):
-    return plan_windows("conv2d", (16, 16), kernel, stride, "same", ("same",))
+def _window(kernel=(3, 3), stride=(1, 1), side=16):
+    return plan_windows("conv2d", (side, side), kernel, stride, "same", ("same",))
+
+
+@pytest.mark.parametrize("backend, side, expected", [
+    ("numba", 8, "winograd4x4"), ("numba", 7, "winograd"), ("numba", 4, "winograd"),
+    ("numpy", 4, "winograd4x4"),
+])
+def test_auto_rule_for_small_images(backend, side, expected):
+    assert choose_algorithm(_window(side=side), 64, 64, np.dtype(np.float32), backend) == expected
 
 
 @pytest.mark.parametrize("backend, c_in, dtype, kernel, stride, expected", [
