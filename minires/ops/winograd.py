@@ -23,7 +23,8 @@ Backward, stage by stage in reverse: every stage is linear, so its gradient is i
     dV = dM @ U^T   ->  dx = overlap-add of B dV B^T over the tiles, cropped to x
 
 so both gradients cost alpha^2 multiplications per tile and channel pair too, and reuse V and
-U from the forward pass. ``docs/winograd.md`` derives all of this.
+U from the forward pass (``Saved``; the numba backend recomputes V from x instead).
+``docs/winograd.md`` derives all of this.
 
 Every transform is "a matrix on both sides" of the first two axes (``both_axes``), written
 with the array module ``xp``, so this file runs on NumPy and CuPy alike; the ``numba``
