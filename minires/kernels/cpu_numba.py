@@ -157,6 +157,100 @@ def col2im(cols, x_shape, window):
     return dx
 
 
+# --- im2col convolution in blocks of output pixels -------------------------------------------
+# The array code writes all of cols (7 MB for the seed's first layer), multiplies, then adds
+# the bias and applies the ReLU in more passes over the 16 MB output. Here each thread takes
+# a range of output pixels and, one block of them at a time, builds that block's cols,
+# multiplies it (BLAS, one thread) and finishes its rows of the output while they are in the
+# cache: 2.5 ms instead of 2.9 for the seed's first layer with its ReLU, batch 64, 2 cores.
+
+_BLOCK_VALUES = 1 << 17    # cols values per block (512 KB in float32): block rows = this / K
+
+
+@njit(nogil=True, cache=True)
+def _im2col_rows(x, cols, c, h_out, w_out, sh, sw, top, left, p0, p1):
+    """cols[p - p0] = the window of output pixel p (flat over n, oh, ow), p0 <= p < p1.
+
+    x is (N, H, W*C) and cols (rows, kh, kw*C): a window row that lies inside the image is
+    one contiguous run of kw*C values in both (at stride 1 along W), copied in one go; the
+    seed's first layer has C = 3, where a loop per channel would copy 3 values at a time.
+    """
+    _, h, wc = x.shape
+    w = wc // c
+    _, kh, kwc = cols.shape
+    kw = kwc // c
+    for p in range(p0, p1):
+        b, rest = p // (h_out * w_out), p % (h_out * w_out)
+        oh, ow = rest // w_out, rest % w_out
+        s0 = ow * sw - left
+        slot = p - p0
+        for i in range(kh):
+            r = oh * sh + i - top
+            if r < 0 or r >= h:
+                for t in range(kwc):
+                    cols[slot, i, t] = 0
+            elif s0 >= 0 and s0 + kw <= w:
+                start = s0 * c
+                for t in range(kwc):
+                    cols[slot, i, t] = x[b, r, start + t]
+            else:
+                for j in range(kw):
+                    s = s0 + j
+                    inside = 0 <= s < w
+                    for ch in range(c):
+                        cols[slot, i, j * c + ch] = x[b, r, s * c + ch] if inside else 0
+
+
+@njit(nogil=True, cache=True)
+def _bias_activation_rows(y, bias, positive, relu):
+    """y += bias, then (relu) y = max(y, 0) with NaN kept and positive = y > 0; in place."""
+    rows, c = y.shape
+    for row in range(rows):
+        for ch in range(c):
+            v = y[row, ch] + bias[ch]
+            if relu:
+                positive[row, ch] = v > 0
+                v = v if (v > 0 or v != v) else 0
+            y[row, ch] = v
+
+
+def _block_rows(k_values):
+    return max(16, _BLOCK_VALUES // max(k_values, 1))
+
+
+def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
+    """(y, positive, cols) of an im2col convolution: y = cols(x) @ w2d + bias, and with
+    ``relu`` y = max(that, 0) and its mask (else positive is None). y is (N, h_out, w_out,
+    C_out); cols (N, h_out, w_out, kh, kw, C), as ``im2col`` gives it, with ``keep_cols``
+    (training: the backward pass needs them), else None, and then each thread reuses one
+    block-sized buffer."""
+    (kh, kw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
+    n, c = x.shape[0], x.shape[3]
+    k_values, c_out = w2d.shape
+    pixels = n * h_out * w_out
+    x, w2d = _c(x).reshape(n, x.shape[1], -1), _c(w2d)
+    bias = np.zeros(c_out, dtype=x.dtype) if bias is None else _c(bias)
+    y = np.empty((pixels, c_out), dtype=x.dtype)
+    positive = np.empty((pixels, c_out), dtype=np.bool_) if relu else np.empty((0, 0), dtype=np.bool_)
+    rows = _block_rows(k_values)
+    kept = np.empty((pixels, kh, kw * c), dtype=x.dtype) if keep_cols else None
+
+    def pixels_from(lo, hi):
+        cols = None if keep_cols else np.empty((rows, kh, kw * c), dtype=x.dtype)
+        for p0 in range(lo, hi, rows):
+            p1 = min(p0 + rows, hi)
+            block = kept[p0:p1] if keep_cols else cols[:p1 - p0]
+            _im2col_rows(x, block, c, h_out, w_out, sh, sw, top, left, p0, p1)
+            np.matmul(block.reshape(p1 - p0, k_values), w2d, out=y[p0:p1])
+            _bias_activation_rows(y[p0:p1], bias, positive[p0:p1] if relu else positive, relu)
+
+    cpu_threads.run_ranges(pixels_from, pixels)
+    shape = (n, h_out, w_out, c_out)
+    cols_shape = (n, h_out, w_out, kh, kw, c)
+    return (y.reshape(shape), (positive.reshape(shape) if relu else None),
+            None if kept is None else kept.reshape(cols_shape))
+
+
 # --- max-pool -------------------------------------------------------------------------------
 
 @njit(parallel=True, cache=True)

@@ -622,6 +622,25 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps):
             t(lr_t), b1, b2, t(1) - b1, t(1) - b2, t(eps))
 
 
+# --- im2col convolution -----------------------------------------------------------------------
+
+def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
+    """(y, positive, cols) of an im2col convolution, as the numba backend's blocked kernel
+    returns them: y = cols(x) @ w2d + bias, with ``relu`` max(that, 0) and its mask (else
+    None), cols only with ``keep_cols``. On the GPU whole arrays at a time: the im2col
+    kernel, one cuBLAS product, then the bias (and ReLU) in one elementwise kernel."""
+    cols = im2col(x, window)
+    n, (h_out, w_out), c_out = x.shape[0], window.out_hw, w2d.shape[1]
+    y = matmul(cols.reshape(-1, w2d.shape[0]), w2d)
+    positive = None
+    if relu:
+        y, positive = bias_relu(y, bias)
+        positive = positive.reshape(n, h_out, w_out, c_out)
+    elif bias is not None:
+        y += bias
+    return y.reshape(n, h_out, w_out, c_out), positive, (cols if keep_cols else None)
+
+
 # --- Winograd F(m x m, 3 x 3) -----------------------------------------------------------------
 # The array transforms of minires.ops.winograd run on CuPy as they are (slices, small matrix
 # products, element-wise adds), so these delegate to them; conv2d's "auto" does not choose

@@ -127,24 +127,37 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
                           allowed=("same", "valid", "explicit"))
     algorithm = _resolve_algorithm(algorithm, window, c_in, c_out, x.dtype)
 
-    # With the ReLU, the bias is added by bias_relu, in the same pass.
-    bias_now = b if activation is None else None
-    if algorithm in _WINOGRAD:
-        y, saved = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache)
-    else:
-        k = kernels_for(x, w)
-        matmul = k.matmul if k else operator.matmul
-        saved = k.im2col(x, window) if k else im2col(pad_nhwc(x, window.padding), window)
-        y = matmul(saved.reshape(-1, kh * kw * c_in), w.reshape(-1, c_out))
-        if bias_now is not None:
-            y += bias_now
-        y = y.reshape(x.shape[0], *window.out_hw, c_out)
+    k = kernels_for(x, w)
     relu = None
-    if activation == "relu":
-        y, relu = bias_relu_forward(y, b, overwrite_x=True)
+    if algorithm == "im2col" and k and not _is_pointwise(window):
+        # numba: cols built, multiplied and finished block by block, bias and ReLU included.
+        y, positive, saved = k.im2col_conv_forward(x, w.reshape(-1, c_out), b, window,
+                                                   activation == "relu", keep_cache)
+        if activation == "relu":
+            relu = (positive, x.dtype, b is not None)     # bias_relu's cache
+    else:
+        # With the ReLU, the bias is added by bias_relu, in the same pass.
+        bias_now = b if activation is None else None
+        if algorithm in _WINOGRAD:
+            y, saved = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache)
+        else:
+            matmul = k.matmul if k else operator.matmul
+            cols = k.im2col(x, window) if k else im2col(pad_nhwc(x, window.padding), window)
+            y = matmul(cols.reshape(-1, kh * kw * c_in), w.reshape(-1, c_out))
+            if bias_now is not None:
+                y += bias_now
+            y = y.reshape(x.shape[0], *window.out_hw, c_out)
+            saved = cols
+        if activation == "relu":
+            y, relu = bias_relu_forward(y, b, overwrite_x=True)
     if not keep_cache:
         return y, None
     return y, Conv2dCache(algorithm, saved, w, b is not None, tuple(x.shape), window, relu)
+
+
+def _is_pointwise(window: Window) -> bool:
+    """A 1x1 window at stride 1 without padding: cols is x itself, a view, on every path."""
+    return window.kernel == (1, 1) and window.strides == (1, 1) and window.padding == ((0, 0), (0, 0))
 
 
 def _resolve_algorithm(algorithm, window: Window, c_in: int, c_out: int, dtype) -> str:

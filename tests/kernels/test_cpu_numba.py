@@ -48,6 +48,39 @@ def test_im2col_and_col2im_match_the_array_code(case, seed, dtype, layout):
     np.testing.assert_array_equal(dx, expected_dx)
 
 
+@given(case=conv_cases(), seed=seeds, dtype=float_dtypes, layout=layouts, relu=st.booleans(),
+       with_bias=st.booleans(), block_values=st.integers(1, 200), keep_cols=st.booleans())
+def test_blocked_im2col_convolution_matches_the_array_code(case, seed, dtype, layout, relu, with_bias,
+                                                           block_values, keep_cols):
+    """Blocks of any number of pixels (one pixel, a last block cut short, ranges split between
+    threads): the array code's y, ReLU mask and cols."""
+    rng = np.random.default_rng(seed)
+    x = as_layout(normal(rng, case["x_shape"], dtype), layout)
+    w = normal(rng, case["w_shape"], dtype)
+    bias = normal(rng, case["w_shape"][3:], dtype) if with_bias else None
+    window = _conv_window(case)
+    k_values, c_out = int(np.prod(case["w_shape"][:3])), case["w_shape"][3]
+    cols = im2col(pad_nhwc(x, window.padding), window)
+    z = cols.reshape(-1, k_values) @ w.reshape(k_values, c_out) + (0 if bias is None else bias)
+    previous, k._BLOCK_VALUES = k._BLOCK_VALUES, block_values
+    try:
+        y, positive, kept = k.im2col_conv_forward(x, w.reshape(k_values, c_out), bias, window, relu,
+                                                  keep_cols)
+    finally:
+        k._BLOCK_VALUES = previous
+    assert y.dtype == dtype and y.shape == (*cols.shape[:3], c_out)
+    assert_close(y.reshape(-1, c_out), np.maximum(z, 0) if relu else z,
+                 1e-12 if dtype == np.float64 else 1e-5, "y")
+    if relu:
+        np.testing.assert_array_equal(positive.reshape(-1, c_out), z > 0)
+    else:
+        assert positive is None
+    if keep_cols:
+        np.testing.assert_array_equal(kept, cols)
+    else:
+        assert kept is None
+
+
 @given(case=pool_cases(), seed=seeds, dtype=float_dtypes, layout=layouts, tied=st.booleans())
 def test_maxpool_kernels_match_the_array_code(case, seed, dtype, layout, tied):
     from minires import backend, ops

@@ -309,6 +309,31 @@ def test_matmul_matches_numpy_for_plain_transposed_and_batched_operands(k, dtype
     assert_close(out, batch_a @ batch_b, TOL[dtype], "batched")
 
 
+@given(case=conv_cases(), seed=seeds, dtype=float_dtypes, relu=st.booleans(), with_bias=st.booleans(),
+       keep_cols=st.booleans())
+def test_im2col_convolution_matches_the_array_code(k, case, seed, dtype, relu, with_bias, keep_cols):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, case["x_shape"], dtype)
+    w = normal(rng, case["w_shape"], dtype)
+    bias = normal(rng, case["w_shape"][3:], dtype) if with_bias else None
+    window = _conv_window(case)
+    k_values, c_out = int(np.prod(case["w_shape"][:3])), case["w_shape"][3]
+    cols = im2col(pad_nhwc(x, window.padding), window)
+    z = cols.reshape(-1, k_values) @ w.reshape(k_values, c_out) + (0 if bias is None else bias)
+    y, positive, kept = k.im2col_conv_forward(_device(x), _device(w.reshape(k_values, c_out)),
+                                              None if bias is None else _device(bias), window, relu, keep_cols)
+    assert y.dtype == dtype and y.shape == (*cols.shape[:3], c_out)
+    assert_close(_host(y).reshape(-1, c_out), np.maximum(z, 0) if relu else z, TOL[dtype], "y")
+    if relu:
+        np.testing.assert_array_equal(_host(positive).reshape(-1, c_out), z > 0)
+    else:
+        assert positive is None
+    if keep_cols:
+        np.testing.assert_array_equal(_host(kept), cols)
+    else:
+        assert kept is None
+
+
 @given(case=winograd_cases(), seed=seeds, dtype=float_dtypes,
        f=st.sampled_from([winograd.F2X2_3X3, winograd.F4X4_3X3]))
 def test_winograd_functions_match_the_array_transforms(k, case, seed, dtype, f):

@@ -197,7 +197,8 @@ def test_conv2d_with_fused_relu_equals_conv_then_relu(on_backend, case, seed, da
     z, plain = ops.conv2d_forward(put(x), put(w), put(b), **opts)
     expected, relu = ops.relu_forward(z)
     y, fused = ops.conv2d_forward(put(x), put(w), put(b), activation="relu", **opts)
-    assert_close(y, expected, 0.0, "forward")
+    # Rounding only: a kernel may add the bias inside a sum (Winograd's output transform).
+    assert_close(y, expected, 1e-12, "forward")
     dy = normal(rng, y.shape)
     for got, want, name in zip(ops.conv2d_backward(put(dy), fused),
                                ops.conv2d_backward(ops.relu_backward(put(dy), relu), plain),
