@@ -202,14 +202,16 @@ def _im2col_rows(x, cols, c, h_out, w_out, sh, sw, top, left, p0, p1):
 
 
 @njit(nogil=True, cache=True)
-def _bias_activation_rows(y, bias, positive, relu):
-    """y += bias, then (relu) y = max(y, 0) with NaN kept and positive = y > 0; in place."""
+def _bias_activation_rows(y, bias, positive, relu, keep_mask):
+    """y += bias, then (relu) y = max(y, 0) with NaN kept and (keep_mask) positive = y > 0;
+    in place."""
     rows, c = y.shape
     for row in range(rows):
         for ch in range(c):
             v = y[row, ch] + bias[ch]
             if relu:
-                positive[row, ch] = v > 0
+                if keep_mask:
+                    positive[row, ch] = v > 0
                 v = v if (v > 0 or v != v) else 0
             y[row, ch] = v
 
@@ -220,35 +222,44 @@ def _block_rows(k_values):
 
 def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
     """(y, positive, cols) of an im2col convolution: y = cols(x) @ w2d + bias, and with
-    ``relu`` y = max(that, 0) and its mask (else positive is None). y is (N, h_out, w_out,
-    C_out); cols (N, h_out, w_out, kh, kw, C), as ``im2col`` gives it, with ``keep_cols``
-    (training: the backward pass needs them), else None, and then each thread reuses one
-    block-sized buffer."""
+    ``relu`` y = max(that, 0). y is (N, h_out, w_out, C_out). With ``keep_cols`` (training),
+    positive is the ReLU's mask (None without relu) and cols (N, h_out, w_out, kh, kw, C) as
+    ``im2col`` gives it, for the backward pass; without (inference) both are None, and each
+    thread reuses one block-sized buffer. A 1x1 window at stride 1 without padding needs no
+    cols: its blocks are rows of x (and its cols a view of x)."""
     (kh, kw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
     n, c = x.shape[0], x.shape[3]
     k_values, c_out = w2d.shape
     pixels = n * h_out * w_out
-    x, w2d = _c(x).reshape(n, x.shape[1], -1), _c(w2d)
+    pointwise = _is_pointwise(window)
+    x, w2d = _c(x), _c(w2d)
+    x_rows = x.reshape(n, x.shape[1], -1)           # (N, H, W*C): window rows are runs
     bias = np.zeros(c_out, dtype=x.dtype) if bias is None else _c(bias)
     y = np.empty((pixels, c_out), dtype=x.dtype)
-    positive = np.empty((pixels, c_out), dtype=np.bool_) if relu else np.empty((0, 0), dtype=np.bool_)
+    keep_mask = relu and keep_cols
+    positive = np.empty((pixels if keep_mask else 0, c_out), dtype=np.bool_)
     rows = _block_rows(k_values)
-    kept = np.empty((pixels, kh, kw * c), dtype=x.dtype) if keep_cols else None
+    kept = np.empty((pixels, kh, kw * c), dtype=x.dtype) if keep_cols and not pointwise else None
 
     def pixels_from(lo, hi):
-        cols = None if keep_cols else np.empty((rows, kh, kw * c), dtype=x.dtype)
+        cols = np.empty((rows, kh, kw * c), dtype=x.dtype) if kept is None and not pointwise else None
         for p0 in range(lo, hi, rows):
             p1 = min(p0 + rows, hi)
-            block = kept[p0:p1] if keep_cols else cols[:p1 - p0]
-            _im2col_rows(x, block, c, h_out, w_out, sh, sw, top, left, p0, p1)
+            if pointwise:
+                block = x.reshape(pixels, c)[p0:p1]
+            else:
+                block = kept[p0:p1] if kept is not None else cols[:p1 - p0]
+                _im2col_rows(x_rows, block, c, h_out, w_out, sh, sw, top, left, p0, p1)
             np.matmul(block.reshape(p1 - p0, k_values), w2d, out=y[p0:p1])
-            _bias_activation_rows(y[p0:p1], bias, positive[p0:p1] if relu else positive, relu)
+            _bias_activation_rows(y[p0:p1], bias, positive[p0:p1] if keep_mask else positive, relu,
+                                  keep_mask)
 
     cpu_threads.run_ranges(pixels_from, pixels)
     shape = (n, h_out, w_out, c_out)
-    cols_shape = (n, h_out, w_out, kh, kw, c)
-    return (y.reshape(shape), (positive.reshape(shape) if relu else None),
-            None if kept is None else kept.reshape(cols_shape))
+    if not keep_cols:
+        return y.reshape(shape), None, None
+    cols = x[:, :, :, None, None, :] if pointwise else kept.reshape(n, h_out, w_out, kh, kw, c)
+    return y.reshape(shape), (positive.reshape(shape) if relu else None), cols
 
 
 # --- max-pool -------------------------------------------------------------------------------

@@ -626,9 +626,10 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps):
 
 def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
     """(y, positive, cols) of an im2col convolution, as the numba backend's blocked kernel
-    returns them: y = cols(x) @ w2d + bias, with ``relu`` max(that, 0) and its mask (else
-    None), cols only with ``keep_cols``. On the GPU whole arrays at a time: the im2col
-    kernel, one cuBLAS product, then the bias (and ReLU) in one elementwise kernel."""
+    returns them: y = cols(x) @ w2d + bias, with ``relu`` max(that, 0); with ``keep_cols``
+    the ReLU's mask (None without relu) and cols, else None for both. On the GPU whole
+    arrays at a time: the im2col kernel, one cuBLAS product, then the bias (and ReLU) in
+    one elementwise kernel."""
     cols = im2col(x, window)
     n, (h_out, w_out), c_out = x.shape[0], window.out_hw, w2d.shape[1]
     y = matmul(cols.reshape(-1, w2d.shape[0]), w2d)
@@ -638,7 +639,9 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
         positive = positive.reshape(n, h_out, w_out, c_out)
     elif bias is not None:
         y += bias
-    return y.reshape(n, h_out, w_out, c_out), positive, (cols if keep_cols else None)
+    if not keep_cols:
+        return y.reshape(n, h_out, w_out, c_out), None, None
+    return y.reshape(n, h_out, w_out, c_out), positive, cols
 
 
 # --- Winograd F(m x m, 3 x 3) -----------------------------------------------------------------

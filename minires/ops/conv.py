@@ -129,7 +129,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
 
     k = kernels_for(x, w)
     relu = None
-    if algorithm == "im2col" and k and not _is_pointwise(window):
+    if algorithm == "im2col" and k:
         # numba: cols built, multiplied and finished block by block, bias and ReLU included.
         y, positive, saved = k.im2col_conv_forward(x, w.reshape(-1, c_out), b, window,
                                                    activation == "relu", keep_cache)
@@ -153,11 +153,6 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
     if not keep_cache:
         return y, None
     return y, Conv2dCache(algorithm, saved, w, b is not None, tuple(x.shape), window, relu)
-
-
-def _is_pointwise(window: Window) -> bool:
-    """A 1x1 window at stride 1 without padding: cols is x itself, a view, on every path."""
-    return window.kernel == (1, 1) and window.strides == (1, 1) and window.padding == ((0, 0), (0, 0))
 
 
 def _resolve_algorithm(algorithm, window: Window, c_in: int, c_out: int, dtype) -> str:

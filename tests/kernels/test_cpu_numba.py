@@ -71,12 +71,15 @@ def test_blocked_im2col_convolution_matches_the_array_code(case, seed, dtype, la
     assert y.dtype == dtype and y.shape == (*cols.shape[:3], c_out)
     assert_close(y.reshape(-1, c_out), np.maximum(z, 0) if relu else z,
                  1e-12 if dtype == np.float64 else 1e-5, "y")
-    if relu:
+    if relu and keep_cols:
         np.testing.assert_array_equal(positive.reshape(-1, c_out), z > 0)
     else:
         assert positive is None
     if keep_cols:
         np.testing.assert_array_equal(kept, cols)
+        pointwise = case["w_shape"][:2] == (1, 1) and window.strides == (1, 1) and window.padding == ((0, 0), (0, 0))
+        if pointwise and x.flags.c_contiguous:
+            assert np.shares_memory(kept, x)           # a 1x1 window's cols are x itself
     else:
         assert kept is None
 
