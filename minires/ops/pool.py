@@ -68,18 +68,19 @@ def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
     y = views[0].copy()
     for view in views[1:]:
         xp.maximum(y, view, out=y)
-    # The first maximum in row-major (i, j) order: the first offset whose value equals y,
-    # found by walking the offsets backwards so that earlier matches overwrite later ones.
-    # Where y is NaN, the first NaN wins, as with NumPy's argmax and the numba kernel.
+    # The first maximum in row-major (i, j) order: the first offset k whose value equals y,
+    # in Horner form, innermost offset first:  argmax = [v0 != y] * (1 + [v1 != y] * (1 + ...))
+    # which is 0 where v0 matches, 1 where v0 does not and v1 does, and so on; the last
+    # offset needs no comparison (if no other matched, it did). Where y is NaN, the first NaN
+    # wins, as with NumPy's argmax and the numba kernel.
     has_nan = bool(xp.isnan(y).any())
-    index_type = argmax_dtype(window)
-    argmax = xp.zeros(y.shape, dtype=index_type)
-    for index in range(len(views) - 1, -1, -1):
-        match = views[index] == y
+    argmax = xp.zeros(y.shape, dtype=argmax_dtype(window))
+    for view in reversed(views[:-1]):
+        differs = view != y
         if has_nan:
-            match |= views[index] != views[index]
-        argmax *= ~match
-        argmax += match * index_type(index)      # stays in the small type: no int64 temporary
+            differs &= view == view               # a NaN offset counts as a match
+        argmax += 1
+        argmax *= differs
     return y, MaxPool2dCache(argmax, tuple(x.shape), x.dtype, window)
 
 
