@@ -254,7 +254,7 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
             _bias_activation_rows(y[p0:p1], bias, positive[p0:p1] if keep_mask else positive, relu,
                                   keep_mask)
 
-    cpu_threads.run_ranges(pixels_from, pixels)
+    cpu_threads.run_ranges(pixels_from, pixels, pixels * k_values * c_out)
     shape = (n, h_out, w_out, c_out)
     if not keep_cols:
         return y.reshape(shape), None, None
@@ -732,7 +732,7 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):
             np.matmul(vb, u, out=mb)
             _winograd_output_block(mb, at, bias, y, th, tw, t0, t1)
 
-    cpu_threads.run_ranges(tiles_from, n * th * tw)
+    cpu_threads.run_ranges(tiles_from, n * th * tw, positions * n * th * tw * c * c_out)
     return y
 
 
@@ -778,7 +778,7 @@ def winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad=True):
                 _winograd_input_grad_block(dvb, bt, dx, f.m, th, tw, top, left, t0, t1)
         partial_du[lo] = du
 
-    cpu_threads.run_ranges(images_from, n)
+    cpu_threads.run_ranges(images_from, n, 2 * positions * n * per_image * c_in * c_out)
     parts = [partial_du[lo] for lo in sorted(partial_du)]    # a fixed order: reproducible sums
     du = parts[0]
     for part in parts[1:]:

@@ -94,11 +94,14 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def run_ranges(work, length: int) -> None:
+def run_ranges(work, length: int, macs: int) -> None:
     """``work(lo, hi)`` over ``get_num_threads()`` nearly equal ranges covering range(length),
     the first on the calling thread; ``work`` must release the GIL to run in parallel
-    (Numba ``nogil`` kernels, NumPy's BLAS calls) and write only what its range owns."""
-    threads = get_num_threads()
+    (Numba ``nogil`` kernels, NumPy's BLAS calls) and write only what its range owns.
+    ``macs``, the multiply-adds of all the work, keeps small jobs on the calling thread
+    alone, as ``matmul`` does (a 1x1 convolution at 4x4x64, batch 64, took 0.16 ms on two
+    threads and 0.08 on one)."""
+    threads = 1 if macs < _SPLIT_MACS else get_num_threads()
     tasks = [(work, lo, hi) for lo, hi in _bounds(length, threads)]
     if tasks:
         _run(tasks, threads)

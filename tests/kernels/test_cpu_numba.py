@@ -6,6 +6,8 @@ every window geometry and memory layout, float32 in and out, NaN where NumPy has
 formula, and the Winograd transforms against minires.ops.winograd's.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -14,12 +16,31 @@ from hypothesis import strategies as st
 pytest.importorskip("numba")
 
 from minires.kernels import cpu_numba as k  # noqa: E402
+from minires.kernels import cpu_threads  # noqa: E402
 from minires.ops import update, winograd  # noqa: E402
 from minires.ops.im2col import col2im, im2col, pad_nhwc, unpad_nhwc  # noqa: E402
 from minires.ops.windows import plan_windows  # noqa: E402
 from tests.gradcheck import assert_close  # noqa: E402
 from tests.strategies import (as_layout, conv_cases, float_dtypes, layouts, normal, pool_cases,  # noqa: E402
                               seeds, shapes, winograd_cases)
+
+
+@contextlib.contextmanager
+def _small_blocks(**sizes):
+    """Set the blocked kernels' block sizes (k._BLOCK_*) and split even the smallest job over
+    threads, so that small test shapes take every path: many blocks, a last one cut short,
+    ranges on different threads."""
+    previous = {name: getattr(k, name) for name in sizes}
+    split = cpu_threads._SPLIT_MACS
+    try:
+        for name, value in sizes.items():
+            setattr(k, name, value)
+        cpu_threads._SPLIT_MACS = 0
+        yield
+    finally:
+        for name, value in previous.items():
+            setattr(k, name, value)
+        cpu_threads._SPLIT_MACS = split
 
 
 def _conv_window(case):
@@ -62,12 +83,9 @@ def test_blocked_im2col_convolution_matches_the_array_code(case, seed, dtype, la
     k_values, c_out = int(np.prod(case["w_shape"][:3])), case["w_shape"][3]
     cols = im2col(pad_nhwc(x, window.padding), window)
     z = cols.reshape(-1, k_values) @ w.reshape(k_values, c_out) + (0 if bias is None else bias)
-    previous, k._BLOCK_VALUES = k._BLOCK_VALUES, block_values
-    try:
+    with _small_blocks(_BLOCK_VALUES=block_values):
         y, positive, kept = k.im2col_conv_forward(x, w.reshape(k_values, c_out), bias, window, relu,
                                                   keep_cols)
-    finally:
-        k._BLOCK_VALUES = previous
     assert y.dtype == dtype and y.shape == (*cols.shape[:3], c_out)
     assert_close(y.reshape(-1, c_out), np.maximum(z, 0) if relu else z,
                  1e-12 if dtype == np.float64 else 1e-5, "y")
@@ -253,11 +271,8 @@ def test_blocked_winograd_backward_matches_the_array_code(case, seed, dtype, lay
     expected_du = v.transpose(0, 2, 1) @ dmt
     expected_dx = winograd.transform_input_grad(dmt @ u.transpose(0, 2, 1), case["x_shape"],
                                                 window.padding, tiles, f)
-    previous, k._BLOCK_TILES_BACKWARD = k._BLOCK_TILES_BACKWARD, block
-    try:
+    with _small_blocks(_BLOCK_TILES_BACKWARD=block):
         dx, du = k.winograd_backward_blocked(dy, x, u, window.padding, tiles, f, input_grad)
-    finally:
-        k._BLOCK_TILES_BACKWARD = previous
     tol = 1e-12 if dtype == np.float64 else 1e-5
     assert du.dtype == dtype
     assert_close(du, expected_du, tol, "dU")
@@ -282,11 +297,8 @@ def test_blocked_winograd_forward_matches_the_array_code(case, seed, dtype, f, b
     u = winograd.transform_kernel(w, f)
     v = winograd.transform_input(x, window.padding, tiles, f)
     expected = winograd.transform_output(v @ u, bias, x.shape[0], tiles, window.out_hw, f)
-    previous, k._BLOCK_TILES = k._BLOCK_TILES, block
-    try:
+    with _small_blocks(_BLOCK_TILES=block):
         y = k.winograd_forward_blocked(x, u, bias, window.padding, tiles, window.out_hw, f)
-    finally:
-        k._BLOCK_TILES = previous
     assert y.dtype == dtype
     assert_close(y, expected, 1e-12 if dtype == np.float64 else 1e-5, "y")
 

@@ -64,3 +64,25 @@ def test_small_products_and_one_thread_stay_whole(monkeypatch):
 def test_mismatched_shapes_fail_as_matmul_does(always_split):
     with pytest.raises(ValueError):
         cpu_threads.matmul(np.ones((3, 4)), np.ones((5, 2)))
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 100])
+def test_run_ranges_covers_every_index_once(always_split, length):
+    seen = []
+    lock = __import__("threading").Lock()
+
+    def work(lo, hi):
+        with lock:
+            seen.extend(range(lo, hi))
+
+    cpu_threads.run_ranges(work, length, macs=10**9)
+    assert sorted(seen) == list(range(length))
+
+
+def test_run_ranges_keeps_small_jobs_on_the_calling_thread(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(backend, "_num_threads", 2)
+    threads = []
+    cpu_threads.run_ranges(lambda lo, hi: threads.append((threading.get_ident(), lo, hi)), 100, macs=1)
+    assert threads == [(threading.get_ident(), 0, 100)]
