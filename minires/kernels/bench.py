@@ -259,6 +259,8 @@ def _first_call_times(dtype_name: str) -> dict:
 
     cols = first("im2col", lambda: k.im2col(x, win))
     first("col2im", lambda: k.col2im(cols, x.shape, win))
+    w2d = rng.standard_normal((9 * x.shape[3], 4)).astype(dtype)
+    first("im2col_conv_forward", lambda: k.im2col_conv_forward(x, w2d, None, win, True, True))
     y, argmax = first("maxpool2d_forward", lambda: k.maxpool2d_forward(x, pool))
     first("maxpool2d_backward", lambda: k.maxpool2d_backward(y, argmax, x.shape, pool))
     _, positive = first("relu_forward", lambda: k.relu_forward(x))
