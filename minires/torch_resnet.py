@@ -78,6 +78,24 @@ def keras_adam(model: nn.Module) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
 
 
+def step_functions(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[Callable, Callable]:
+    """(train_step, infer) for benchmarks: one Adam step (Keras' settings) on the batch (x, y)
+    with cross-entropy on class ids, and one forward pass without gradients."""
+    optimizer = keras_adam(model)
+
+    def train_step():
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer():
+        with torch.no_grad():
+            model(x)
+
+    return train_step, infer
+
+
 def to_tensor(x_nhwc: np.ndarray, channels_last: bool = True) -> torch.Tensor:
     """NHWC float array -> NCHW tensor (stored channels-last when asked: no copy then)."""
     t = torch.from_numpy(np.ascontiguousarray(x_nhwc)).permute(0, 3, 1, 2)

@@ -411,24 +411,11 @@ def minires_train_seconds(batch: int, repeats: int) -> dict:
 
 def torch_train_seconds(torch, batch: int, repeats: int) -> dict:
     """The same for PyTorch + cuDNN (channels-last), with the same model and recipe."""
-    from ..torch_resnet import build_seed_resnet, keras_adam
+    from ..torch_resnet import build_seed_resnet, step_functions
 
-    F = torch.nn.functional
     x, y = _train_batch(batch)
     model = build_seed_resnet(seed=0, channels_last=True).cuda()
-    optimizer = keras_adam(model)
-    xt, yt = _nchw(torch, x, grad=False), torch.from_numpy(y).cuda()
-
-    def step():
-        loss = F.cross_entropy(model(xt), yt)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    def infer():
-        with torch.no_grad():
-            model(xt)
-
+    step, infer = step_functions(model, _nchw(torch, x, grad=False), torch.from_numpy(y).cuda())
     train = torch_seconds(step, repeats)
     model.eval()
     inference = torch_seconds(infer, repeats)

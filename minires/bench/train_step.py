@@ -40,25 +40,12 @@ def minires_step_seconds(backend_name: str, batch_size: int = BATCH, repeats: in
 def torch_step_seconds(batch_size: int = BATCH, repeats: int = 7) -> dict:
     """The same for PyTorch (channels-last), with the same model and recipe."""
     import torch
-    import torch.nn.functional as F
 
-    from ..torch_resnet import build_seed_resnet, keras_adam, to_tensor
+    from ..torch_resnet import build_seed_resnet, step_functions, to_tensor
 
     x, y = _batch(batch_size)
     model = build_seed_resnet(seed=0, channels_last=True)
-    optimizer = keras_adam(model)
-    xt, yt = to_tensor(x), torch.from_numpy(y)
-
-    def step():
-        loss = F.cross_entropy(model(xt), yt)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    def infer():
-        with torch.no_grad():
-            model(xt)
-
+    step, infer = step_functions(model, to_tensor(x), torch.from_numpy(y))
     train = median_seconds(step, repeats=repeats, warmup=2, min_seconds=0.0)
     model.eval()
     inference = median_seconds(infer, repeats=repeats, warmup=2, min_seconds=0.0)
