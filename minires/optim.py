@@ -44,7 +44,7 @@ import math
 import numpy
 
 from .backend import array_module, kernels_for, to_numpy
-from .ops.update import adam_update
+from .ops.update import adam_update_many
 
 
 class Optimizer:
@@ -95,16 +95,19 @@ class Optimizer:
                 raise ValueError(f"{self._who()}: parameter {i} has shape {tuple(p.shape)} and its "
                                  f"gradient {tuple(g.shape)}; the optimizer was built for {self._shapes[i]}")
         step = self.iterations + 1
-        for i, (p, g) in enumerate(zip(params, grads)):
-            if g.dtype != p.dtype:
-                g = g.astype(p.dtype)
-            self._update(i, p, g, step)
+        grads = [g if g.dtype == p.dtype else g.astype(p.dtype) for p, g in zip(params, grads)]
+        self._update_all(params, grads, step)
         self.iterations = step
 
     def apply_gradients(self, grads_and_vars) -> None:
         """Keras' spelling: a list of (gradient, parameter) pairs."""
         pairs = list(grads_and_vars)
         self.apply([p for _, p in pairs], [g for g, _ in pairs])
+
+    def _update_all(self, params, grads, step: int) -> None:
+        """Update every parameter; an optimizer with a many-array kernel overrides this."""
+        for i, (p, g) in enumerate(zip(params, grads)):
+            self._update(i, p, g, step)
 
     def _update(self, index: int, p, g, step: int) -> None:
         raise NotImplementedError
@@ -192,15 +195,21 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: epsilon_placement must be 'keras' or 'torch', got {epsilon_placement!r}")
         self.epsilon_placement = epsilon_placement
 
+    def _update_all(self, params, grads, step):
+        b1, b2 = self.beta_1, self.beta_2
+        if self.epsilon_placement == "keras" and params and kernels_for(*params, *grads):
+            # The kernels: one fused pass over each p, m and v instead of five array passes,
+            # and on numba one call for all the parameters.
+            alpha = self.learning_rate * math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
+            adam_update_many(params, grads, self._slots["m"], self._slots["v"], alpha, b1, b2,
+                             self.epsilon)
+            return
+        super()._update_all(params, grads, step)
+
     def _update(self, i, p, g, step):
         xp = array_module(p)
         m, v = self._slots["m"][i], self._slots["v"][i]
         b1, b2 = self.beta_1, self.beta_2
-        if self.epsilon_placement == "keras" and kernels_for(p, g, m, v):
-            # The numba backend: one fused pass over p, m and v instead of five array passes.
-            alpha = self.learning_rate * math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
-            adam_update(p, g, m, v, alpha, b1, b2, self.epsilon)
-            return
         m += (g - m) * (1 - b1)
         v += (g * g - v) * (1 - b2)
         correction1, correction2 = 1 - b1 ** step, 1 - b2 ** step

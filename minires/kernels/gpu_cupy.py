@@ -622,6 +622,13 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps):
             t(lr_t), b1, b2, t(1) - b1, t(1) - b2, t(eps))
 
 
+def adam_update_many(params, grads, ms, vs, lr_t, beta1, beta2, eps):
+    """``adam_update`` for every (param, grad, m, v) of the lists. On the GPU one launch per
+    array: the kernels queue without a host round trip, so their launches overlap."""
+    for p, g, m, v in zip(params, grads, ms, vs):
+        adam_update(p, g, m, v, lr_t, beta1, beta2, eps)
+
+
 # --- im2col convolution -----------------------------------------------------------------------
 
 def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):

@@ -21,11 +21,11 @@ from .dense import dense_backward, dense_forward
 from .flatten import flatten_backward, flatten_forward
 from .loss import softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .pool import maxpool2d_backward, maxpool2d_forward
-from .update import adam_update
+from .update import adam_update, adam_update_many
 from .windows import same_padding
 
 __all__ = [
-    "adam_update",
+    "adam_update", "adam_update_many",
     "add_backward", "add_forward",
     "bias_relu_backward", "bias_relu_forward",
     "conv2d_backward", "conv2d_forward",
