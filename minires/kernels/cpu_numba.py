@@ -82,11 +82,6 @@ def _launch(kernel, work, *args):
 
 # --- im2col / col2im ------------------------------------------------------------------------
 
-def _is_pointwise(window):
-    """A 1x1 window at stride 1 without padding: im2col is x itself."""
-    return window.kernel == (1, 1) and window.strides == (1, 1) and window.padding == ((0, 0), (0, 0))
-
-
 @njit(parallel=True, cache=True)
 def _im2col(x, cols, sh, sw, top, left):
     n, h, w, c = x.shape
@@ -112,7 +107,7 @@ def im2col(x, window):
     The same array as ``ops.im2col.im2col(pad_nhwc(x, window.padding), window)``, without
     building the padded copy: reads that fall on the padding give 0.
     """
-    if _is_pointwise(window):
+    if window.pointwise:
         return x[:, :, :, None, None, :]         # each window is one pixel: a view, no copy
     (kh, kw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
     cols = np.empty((x.shape[0], h_out, w_out, kh, kw, x.shape[3]), dtype=x.dtype)
@@ -149,7 +144,7 @@ def col2im(cols, x_shape, window):
     The same as ``unpad_nhwc(col2im(cols, padded_shape, window), ...)`` of the array code, as a
     gather: each input pixel sums the window rows that read it, in the same (i, j) order.
     """
-    if _is_pointwise(window):
+    if window.pointwise:
         return cols[:, :, :, 0, 0, :]
     _, (sh, sw), ((top, _), (left, _)), _ = window
     dx = np.empty(x_shape, dtype=cols.dtype)
@@ -216,6 +211,19 @@ def _bias_activation_rows(y, bias, positive, relu, keep_mask):
             y[row, ch] = v
 
 
+@njit(nogil=True, cache=True, fastmath=_SUMS)
+def _mask_and_sum_rows(dy, positive, dz, db, relu):
+    """dz = dy, masked by positive with ``relu``, and db += the column sums of dz."""
+    rows, c = dy.shape
+    for row in range(rows):
+        for ch in range(c):
+            v = dy[row, ch]
+            if relu and not positive[row, ch]:
+                v = 0
+            dz[row, ch] = v
+            db[ch] += v
+
+
 def _block_rows(k_values):
     return max(16, _BLOCK_VALUES // max(k_values, 1))
 
@@ -231,7 +239,7 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
     n, c = x.shape[0], x.shape[3]
     k_values, c_out = w2d.shape
     pixels = n * h_out * w_out
-    pointwise = _is_pointwise(window)
+    pointwise = window.pointwise
     x, w2d = _c(x), _c(w2d)
     x_rows = x.reshape(n, x.shape[1], -1)           # (N, H, W*C): window rows are runs
     bias = np.zeros(c_out, dtype=x.dtype) if bias is None else _c(bias)
@@ -260,6 +268,53 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
         return y.reshape(shape), None, None
     cols = x[:, :, :, None, None, :] if pointwise else kept.reshape(n, h_out, w_out, kh, kw, c)
     return y.reshape(shape), (positive.reshape(shape) if relu else None), cols
+
+
+def im2col_conv_backward(dy, cols, positive, w2d, window, input_grad):
+    """(dz or dx, dW, db) of ``im2col_conv_forward`` from dy and its cols (and mask, with
+    its ReLU), block by block: dz = dy masked, db its column sums, dW = cols^T dz summed per
+    thread, then over threads in a fixed order, without dz ever leaving the cache. The first
+    result is None without ``input_grad``; for a 1x1 window at stride 1 without padding it is
+    dx itself (dx = dz W^T, row by row, no overlap); for other windows it is dz, whose dx the
+    caller makes with col2im (windows overlap across blocks)."""
+    n, h_out, w_out, kh, kw, c = cols.shape
+    k_values, c_out = w2d.shape
+    pixels = n * h_out * w_out
+    pointwise = window.pointwise
+    cols2d, dy2d = _c(cols).reshape(pixels, k_values), _c(dy).reshape(pixels, c_out)
+    relu = positive is not None
+    mask = _c(positive).reshape(pixels, c_out) if relu else np.empty((0, 0), dtype=np.bool_)
+    w_t = np.ascontiguousarray(w2d.T)
+    first = None
+    if input_grad:
+        first = np.empty((pixels, k_values if pointwise else c_out), dtype=dy.dtype)
+    rows = _block_rows(max(k_values, c_out))
+    partial = {}
+
+    def pixels_from(lo, hi):
+        scratch = np.empty((rows, c_out), dtype=dy.dtype)
+        dw = np.zeros((k_values, c_out), dtype=dy.dtype)
+        dw_block = np.empty_like(dw)
+        db = np.zeros(c_out, dtype=dy.dtype)
+        for p0 in range(lo, hi, rows):
+            p1 = min(p0 + rows, hi)
+            dz = first[p0:p1] if input_grad and not pointwise else scratch[:p1 - p0]
+            _mask_and_sum_rows(dy2d[p0:p1], mask[p0:p1] if relu else mask, dz, db, relu)
+            np.matmul(cols2d[p0:p1].T, dz, out=dw_block)
+            dw += dw_block
+            if input_grad and pointwise:
+                np.matmul(dz, w_t, out=first[p0:p1])                 # dx rows = dz W^T
+        partial[lo] = (dw, db)
+
+    cpu_threads.run_ranges(pixels_from, pixels, (2 if input_grad else 1) * pixels * k_values * c_out)
+    parts = [partial[lo] for lo in sorted(partial)]          # a fixed order: reproducible sums
+    dw, db = parts[0]
+    for more_dw, more_db in parts[1:]:
+        dw += more_dw
+        db += more_db
+    if first is not None:
+        first = first.reshape(n, h_out, w_out, -1)
+    return first, dw, db
 
 
 # --- max-pool -------------------------------------------------------------------------------

@@ -405,18 +405,13 @@ def matmul(a, b):
 
 # --- im2col / col2im --------------------------------------------------------------------------
 
-def _is_pointwise(window):
-    """A 1x1 window at stride 1 without padding: im2col is x itself."""
-    return window.kernel == (1, 1) and window.strides == (1, 1) and window.padding == ((0, 0), (0, 0))
-
-
 def im2col(x, window):
     """Windows of x, padded with zeros as ``window.padding`` says: (N, h_out, w_out, kh, kw, C).
 
     The same array as ``ops.im2col.im2col(pad_nhwc(x, window.padding), window)``, without
     building the padded copy: reads that fall on the padding give 0.
     """
-    if _is_pointwise(window):
+    if window.pointwise:
         return x[:, :, :, None, None, :]         # each window is one pixel: a view, no copy
     x = _float_array("im2col", "x", x)
     n, h, w, c = _nhwc_shape("im2col", "x", x.shape)
@@ -433,7 +428,7 @@ def col2im(cols, x_shape, window):
     The same as ``unpad_nhwc(col2im(cols, padded_shape, window), ...)`` of the array code, as a
     gather: each input pixel sums the window rows that read it, in the same (i, j) order.
     """
-    if _is_pointwise(window):
+    if window.pointwise:
         return cols[:, :, :, 0, 0, :]
     cols = _float_array("col2im", "cols", cols)
     n, h, w, c = _nhwc_shape("col2im", "x_shape", x_shape)
@@ -649,6 +644,26 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
     if not keep_cols:
         return y.reshape(n, h_out, w_out, c_out), None, None
     return y.reshape(n, h_out, w_out, c_out), positive, cols
+
+
+def im2col_conv_backward(dy, cols, positive, w2d, window, input_grad):
+    """(dz or dx, dW, db) as the numba backend's blocked kernel returns them: dz = dy masked
+    by the ReLU's ``positive`` (dy itself when None), db its column sums, dW = cols^T dz; the
+    first result is None without ``input_grad``, dx = dz W^T for a 1x1 window at stride 1
+    without padding, else dz. On the GPU whole arrays at a time (kernels and cuBLAS)."""
+    c_out = w2d.shape[1]
+    if positive is not None:
+        dz, db = bias_relu_backward(dy, positive)
+    else:
+        dz = cupy.ascontiguousarray(dy)
+        db = cupy.ones(dz.size // c_out, dtype=dz.dtype) @ dz.reshape(-1, c_out)
+    dz2d = dz.reshape(-1, c_out)
+    dw = matmul(cols.reshape(dz2d.shape[0], -1).T, dz2d)
+    if not input_grad:
+        return None, dw, db
+    if window.pointwise:
+        return matmul(dz2d, w2d.T).reshape(*dz.shape[:3], -1), dw, db
+    return dz, dw, db
 
 
 # --- Winograd F(m x m, 3 x 3) -----------------------------------------------------------------

@@ -180,6 +180,16 @@ def conv2d_backward(dy, cache: Conv2dCache, input_grad: bool = True):
     dy = as_float_array(f"{_OP}_backward", "dy", dy, ndim=4)
     check_shape(f"{_OP}_backward", "dy", dy, (n, *window.out_hw, c_out))
     check_dtype(f"{_OP}_backward", "dy", dy, w.dtype)
+    k = kernels_for(dy, w)
+    if algorithm == "im2col" and k:
+        # numba: the mask, db and dW block by block, and for a 1x1 window dx too.
+        first, dw, db = k.im2col_conv_backward(dy, saved, None if relu is None else relu[0],
+                                               w.reshape(-1, c_out), window, input_grad)
+        dw, db = dw.reshape(w.shape), (db if has_bias else None)
+        if not input_grad or window.pointwise:
+            return first, dw, db                                  # first: None, or dx
+        dcols = k.matmul(first.reshape(-1, c_out), w.reshape(-1, c_out).T)     # first: dz
+        return k.col2im(dcols.reshape(saved.shape), x_shape, window), dw, db
     if relu is not None:
         dy, db = bias_relu_backward(dy, relu)
     else:
@@ -190,7 +200,6 @@ def conv2d_backward(dy, cache: Conv2dCache, input_grad: bool = True):
         return dx, dw, db
 
     cols = saved
-    k = kernels_for(dy, cols)
     matmul = k.matmul if k else operator.matmul
     dy2d = dy.reshape(-1, c_out)
     dw = matmul(cols.reshape(-1, kh * kw * c_in).T, dy2d).reshape(w.shape)

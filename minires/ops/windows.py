@@ -36,6 +36,12 @@ class Window(NamedTuple):
     padding: Padding             # ((top, bottom), (left, right))
     out_hw: tuple[int, int]      # (h_out, w_out)
 
+    @property
+    def pointwise(self) -> bool:
+        """A 1x1 window at stride 1 without padding: output pixel p reads input pixel p alone,
+        so im2col's cols is the input itself."""
+        return self.kernel == (1, 1) and self.strides == (1, 1) and self.padding == ((0, 0), (0, 0))
+
 
 def same_padding(n: int, k: int, s: int) -> tuple[int, int]:
     """Keras 'same' padding of one axis: (before, after), the odd pixel after."""

@@ -102,6 +102,35 @@ def test_blocked_im2col_convolution_matches_the_array_code(case, seed, dtype, la
         assert kept is None
 
 
+@given(case=conv_cases(), seed=seeds, dtype=float_dtypes, layout=layouts, relu=st.booleans(),
+       input_grad=st.booleans(), block_values=st.integers(1, 200))
+def test_blocked_im2col_backward_matches_the_array_code(case, seed, dtype, layout, relu, input_grad,
+                                                        block_values):
+    """Blocks of any size, ranges split between threads: dz (or, for a 1x1 window, dx), dW and
+    db of the array code's products."""
+    rng = np.random.default_rng(seed)
+    x = normal(rng, case["x_shape"], dtype)
+    w2d = normal(rng, (int(np.prod(case["w_shape"][:3])), case["w_shape"][3]), dtype)
+    window = _conv_window(case)
+    cols = im2col(pad_nhwc(x, window.padding), window)
+    c_out = w2d.shape[1]
+    dy = as_layout(normal(rng, (*cols.shape[:3], c_out), dtype), layout)
+    positive = rng.random(dy.shape) < 0.6 if relu else None
+    expected_dz = dy * positive if relu else dy
+    with _small_blocks(_BLOCK_VALUES=block_values):
+        first, dw, db = k.im2col_conv_backward(dy, cols, positive, w2d, window, input_grad)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert dw.dtype == db.dtype == dtype
+    assert_close(dw, cols.reshape(-1, w2d.shape[0]).T @ expected_dz.reshape(-1, c_out), tol, "dW")
+    assert_close(db, expected_dz.reshape(-1, c_out).sum(axis=0), tol, "db")
+    if not input_grad:
+        assert first is None
+    elif window.pointwise:
+        assert_close(first, expected_dz @ w2d.T, tol, "dx")
+    else:
+        assert_close(first, expected_dz, 0.0, "dz")
+
+
 @given(case=pool_cases(), seed=seeds, dtype=float_dtypes, layout=layouts, tied=st.booleans())
 def test_maxpool_kernels_match_the_array_code(case, seed, dtype, layout, tied):
     from minires import backend, ops

@@ -334,6 +334,29 @@ def test_im2col_convolution_matches_the_array_code(k, case, seed, dtype, relu, w
         assert kept is None
 
 
+@given(case=conv_cases(), seed=seeds, dtype=float_dtypes, relu=st.booleans(), input_grad=st.booleans())
+def test_im2col_backward_matches_the_array_code(k, case, seed, dtype, relu, input_grad):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, case["x_shape"], dtype)
+    w2d = normal(rng, (int(np.prod(case["w_shape"][:3])), case["w_shape"][3]), dtype)
+    window = _conv_window(case)
+    cols = im2col(pad_nhwc(x, window.padding), window)
+    c_out = w2d.shape[1]
+    dy = normal(rng, (*cols.shape[:3], c_out), dtype)
+    positive = rng.random(dy.shape) < 0.6 if relu else None
+    expected_dz = dy * positive if relu else dy
+    first, dw, db = k.im2col_conv_backward(_device(dy), _device(cols), None if positive is None else _device(positive),
+                                           _device(w2d), window, input_grad)
+    assert_close(dw, cols.reshape(-1, w2d.shape[0]).T @ expected_dz.reshape(-1, c_out), TOL[dtype], "dW")
+    assert_close(db, expected_dz.reshape(-1, c_out).sum(axis=0), TOL[dtype], "db")
+    if not input_grad:
+        assert first is None
+    elif window.pointwise:
+        assert_close(first, expected_dz @ w2d.T, TOL[dtype], "dx")
+    else:
+        assert_close(first, expected_dz, 0.0, "dz")
+
+
 @given(case=winograd_cases(), seed=seeds, dtype=float_dtypes,
        f=st.sampled_from([winograd.F2X2_3X3, winograd.F4X4_3X3]))
 def test_winograd_functions_match_the_array_transforms(k, case, seed, dtype, f):
