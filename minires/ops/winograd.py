@@ -170,10 +170,20 @@ def transform_input_grad(dv, x_shape, padding, tiles, f: WinogradTransform = F2X
 def transform_output(mt, bias, n, tiles, out_hw, f: WinogradTransform = F2X2_3X3):
     """y = A^T M A (+ bias) for every tile, assembled and cropped: (N, h_out, w_out, C_out)."""
     xp = array_module(mt)
-    (th, tw), c = tiles, mt.shape[-1]
-    y = both_axes(f.AT, mt.reshape(f.alpha, f.alpha, -1)).reshape(f.m, f.m, n, th, tw, c)
-    y = y.transpose(2, 3, 0, 4, 1, 5).reshape(n, th * f.m, tw * f.m, c)[:, :out_hw[0], :out_hw[1], :]
-    return y + bias if bias is not None else xp.ascontiguousarray(y)
+    (th, tw), c, m = tiles, mt.shape[-1], f.m
+    y = both_axes(f.AT, mt.reshape(f.alpha, f.alpha, -1)).reshape(m, m, n, th, tw, c)
+    # One pass from tile order to NHWC, the bias added on the way (a copy, then a sum, would
+    # be two passes over the output).
+    tiled = xp.empty((n, th, m, tw, m, c), dtype=mt.dtype)
+    y = y.transpose(2, 3, 0, 4, 1, 5)
+    if bias is None:
+        tiled[...] = y
+    else:
+        xp.add(y, bias, out=tiled)
+    y = tiled.reshape(n, th * m, tw * m, c)
+    if (th * m, tw * m) == tuple(out_hw):
+        return y
+    return xp.ascontiguousarray(y[:, :out_hw[0], :out_hw[1], :])
 
 
 def transform_output_grad(dy, tiles, f: WinogradTransform = F2X2_3X3):
@@ -182,8 +192,11 @@ def transform_output_grad(dy, tiles, f: WinogradTransform = F2X2_3X3):
     xp = array_module(dy)
     n, h_out, w_out, c = dy.shape
     (th, tw), m = tiles, f.m
-    dyp = xp.zeros((n, th * m, tw * m, c), dtype=dy.dtype)
-    dyp[:, :h_out, :w_out, :] = dy
+    if (h_out, w_out) == (th * m, tw * m):
+        dyp = dy                                        # the tiles cover dy exactly: no padding
+    else:
+        dyp = xp.zeros((n, th * m, tw * m, c), dtype=dy.dtype)
+        dyp[:, :h_out, :w_out, :] = dy
     tiles_first = dyp.reshape(n, th, m, tw, m, c).transpose(2, 4, 0, 1, 3, 5)
     return both_axes(f.AT.T, xp.ascontiguousarray(tiles_first)).reshape(f.alpha ** 2, -1, c)
 
