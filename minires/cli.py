@@ -224,7 +224,8 @@ def cmd_bench(args) -> int:
     from .bench.report import run_benchmarks
 
     _set_backend(None, args.threads)
-    run_benchmarks(args.what, out_dir=Path(args.out), repeats=args.repeats, with_torch=not args.no_torch)
+    run_benchmarks(args.what, out_dir=Path(args.out), repeats=args.repeats, with_torch=not args.no_torch,
+                   rounds=args.rounds)
     return 0
 
 
@@ -304,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "against PyTorch + cuDNN (needs CuPy and a CUDA GPU; writes gpu.json, gpu.md)")
     p.add_argument("--out", default="benchmarks/results", help="results directory")
     p.add_argument("--repeats", type=_positive_int, default=7)
+    p.add_argument("--rounds", type=_positive_int, default=3,
+                   help="train benchmark: turns the frameworks take, each figure the median (default 3)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch (no ratios)")
     p.add_argument("--threads", type=_positive_int)
     p.set_defaults(func=cmd_bench)

@@ -14,12 +14,13 @@ from minires.bench import report, torch_process
 def test_train_benchmark_writes_results_with_ratios(tmp_path):
     (tmp_path / "README.md").write_text("# results\n<!-- results:start -->\nold\n<!-- results:end -->\n")
     out = tmp_path / "results"
-    report.run_benchmarks("train", out_dir=out, repeats=1, log=lambda *a: None)
+    report.run_benchmarks("train", out_dir=out, repeats=1, rounds=2, log=lambda *a: None)
     results = json.loads((out / "cpu.json").read_text())
     rows = {r["framework"]: r for r in results["train"]["rows"]}
     assert {"numpy", "torch"} <= set(rows)
     for row in rows.values():
         assert row["train_images_per_second"] > 0 and row["inference_images_per_second"] > 0
+        assert len(row["train_images_per_second_by_round"]) == 2 and row["rounds"] == 2
         assert row["train_ratio_to_torch"] > 0
     assert rows["torch"]["train_ratio_to_torch"] == 1.0
     assert "| torch |" in (out / "cpu.md").read_text()

@@ -88,7 +88,7 @@ def plot_kernels(rows: list[dict], path: Path) -> None:
 
 
 def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results"), repeats: int = 7,
-                   with_torch: bool = True, log=print) -> dict:
+                   with_torch: bool = True, rounds: int = train_step.ROUNDS, log=print) -> dict:
     reuse = memory.reuse_freed_memory()        # PyTorch's process sets it too (torch_process)
     if with_torch and not torch_process.torch_available():
         log("minires bench: PyTorch is not installed (pip install torch); timing minires alone")
@@ -110,7 +110,8 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
         results["kernels"] = {"matmul_peak_gflops": peak, "rows": rows}
         plot_kernels(rows, out_dir / "cpu-kernels.png")
     if what in ("train", "all"):
-        results["train"] = {"rows": train_step.run(backends, repeats=repeats, with_torch=with_torch, log=log)}
+        results["train"] = {"rows": train_step.run(backends, repeats=repeats, with_torch=with_torch,
+                                                    rounds=rounds, log=log)}
     if what in ("compile", "all") and "numba" in backends:
         results["compile"] = compile_time.run(log=log)
     _write_text(json_path, json.dumps(results, indent=2) + "\n")
@@ -121,7 +122,9 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
                 f"kept for reuse (minires.memory) in both processes: "
                 f"{'yes' if results['settings']['reuse_freed_memory'] else 'no'}."]
     if "train" in results:
-        sections.append("### The seed's model, batch 64, float32\n\n" + train_table(results["train"]["rows"]))
+        rounds_done = results["train"]["rows"][0].get("rounds", 1)
+        sections.append(f"### The seed's model, batch 64, float32 (median of {rounds_done} rounds, "
+                        f"the frameworks taking turns)\n\n" + train_table(results["train"]["rows"]))
     if "compile" in results:
         sections.append("### JIT compile time\n\n" + compile_table(results["compile"]))
     if "kernels" in results:

@@ -8,6 +8,8 @@ over PyTorch's (above 1: minires is faster).
 
 from __future__ import annotations
 
+import statistics
+
 import numpy
 
 from .. import backend
@@ -52,27 +54,48 @@ def torch_step_seconds(batch_size: int = BATCH, repeats: int = 7) -> dict:
     return dict(train_seconds=train, inference_seconds=inference)
 
 
+ROUNDS = 3
+
+
 def run(backends: list[str], batch_size: int = BATCH, repeats: int = 7, with_torch: bool = True,
-        log=print) -> list[dict]:
-    """One row per framework: images/s for training and inference, and the ratio to PyTorch."""
-    timings = {}
-    for name in backends:
-        timings[name] = minires_step_seconds(name, batch_size, repeats)
-        log(f"  minires[{name}] train {batch_size / timings[name]['train_seconds']:8.1f} img/s, "
-            f"inference {batch_size / timings[name]['inference_seconds']:8.1f} img/s")
+        rounds: int = ROUNDS, log=print) -> list[dict]:
+    """One row per framework: images/s for training and inference, and the ratio to PyTorch.
+
+    The frameworks take turns, ``rounds`` times (minires' backends, then PyTorch's process,
+    then again), and each figure is the median over the rounds: on a shared machine the
+    speed of both drifts by several percent from one minute to the next (PyTorch's train step
+    measured 1389 to 1628 images/s in five runs of a few minutes each), and taking turns puts
+    every framework through the same drift. Each row keeps the rounds' figures too.
+    """
+    samples: dict[str, list[dict]] = {name: [] for name in backends}
     if with_torch:
         from . import torch_process
 
-        timings["torch"] = torch_process.measure("train", repeats, batch_size)
-        log(f"  torch          train {batch_size / timings['torch']['train_seconds']:8.1f} img/s, "
-            f"inference {batch_size / timings['torch']['inference_seconds']:8.1f} img/s")
+        samples["torch"] = []
+    for round_index in range(rounds):
+        for name in backends:
+            samples[name].append(minires_step_seconds(name, batch_size, repeats))
+        if with_torch:
+            samples["torch"].append(torch_process.measure("train", repeats, batch_size))
+        log(f"  round {round_index + 1}/{rounds}: " + ", ".join(
+            f"{name} {batch_size / s[-1]['train_seconds']:.0f} / {batch_size / s[-1]['inference_seconds']:.0f}"
+            for name, s in samples.items()) + " img/s (train / inference)")
+    timings = {name: {key: statistics.median(sample[key] for sample in s)
+                      for key in ("train_seconds", "inference_seconds")}
+               for name, s in samples.items()}
     rows = []
     for framework, t in timings.items():
-        row = dict(framework=framework, batch_size=batch_size,
+        row = dict(framework=framework, batch_size=batch_size, rounds=rounds,
                    train_images_per_second=batch_size / t["train_seconds"],
-                   inference_images_per_second=batch_size / t["inference_seconds"])
+                   inference_images_per_second=batch_size / t["inference_seconds"],
+                   train_images_per_second_by_round=[batch_size / s["train_seconds"] for s in samples[framework]],
+                   inference_images_per_second_by_round=[batch_size / s["inference_seconds"]
+                                                         for s in samples[framework]])
         if "torch" in timings:
             row["train_ratio_to_torch"] = timings["torch"]["train_seconds"] / t["train_seconds"]
             row["inference_ratio_to_torch"] = timings["torch"]["inference_seconds"] / t["inference_seconds"]
         rows.append(row)
+    for row in rows:
+        log(f"  {row['framework']:7s} train {row['train_images_per_second']:8.1f} img/s, "
+            f"inference {row['inference_images_per_second']:8.1f} img/s (median of {rounds} rounds)")
     return rows
