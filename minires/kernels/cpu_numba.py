@@ -241,7 +241,7 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
     pixels = n * h_out * w_out
     pointwise = window.pointwise
     x, w2d = _c(x), _c(w2d)
-    x_rows = x.reshape(n, x.shape[1], -1)           # (N, H, W*C): window rows are runs
+    x_rows = x.reshape(n, x.shape[1], x.shape[2] * c)       # (N, H, W*C): window rows are runs
     bias = np.zeros(c_out, dtype=x.dtype) if bias is None else _c(bias)
     y = np.empty((pixels, c_out), dtype=x.dtype)
     keep_mask = relu and keep_cols
@@ -308,12 +308,14 @@ def im2col_conv_backward(dy, cols, positive, w2d, window, input_grad):
 
     cpu_threads.run_ranges(pixels_from, pixels, (2 if input_grad else 1) * pixels * k_values * c_out)
     parts = [partial[lo] for lo in sorted(partial)]          # a fixed order: reproducible sums
+    if not parts:                                            # an empty batch
+        parts = [(np.zeros((k_values, c_out), dtype=dy.dtype), np.zeros(c_out, dtype=dy.dtype))]
     dw, db = parts[0]
     for more_dw, more_db in parts[1:]:
         dw += more_dw
         db += more_db
     if first is not None:
-        first = first.reshape(n, h_out, w_out, -1)
+        first = first.reshape(n, h_out, w_out, first.shape[1])
     return first, dw, db
 
 
@@ -859,6 +861,8 @@ def winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad=True):
 
     cpu_threads.run_ranges(images_from, n, 2 * positions * n * per_image * c_in * c_out)
     parts = [partial_du[lo] for lo in sorted(partial_du)]    # a fixed order: reproducible sums
+    if not parts:                                            # an empty batch
+        parts = [np.zeros((positions, c_in, c_out), dtype=dy.dtype)]
     du = parts[0]
     for part in parts[1:]:
         du += part

@@ -247,3 +247,19 @@ def test_conv2d_without_a_cache_gives_the_same_output(on_backend, case, seed, da
     y_inference, no_cache = ops.conv2d_forward(put(x), put(w), put(b), keep_cache=False, **opts)
     assert no_cache is None and y_inference.dtype == dtype
     assert_close(y_inference, y, 1e-12 if dtype == np.float64 else 1e-5, "y")
+
+
+@pytest.mark.parametrize("kernel, c_in, algorithm", [(3, 16, "auto"), (3, 3, "auto"), (1, 16, "auto"),
+                                                     (3, 4, "winograd"), (3, 4, "im2col")])
+def test_conv2d_of_an_empty_batch(on_backend, kernel, c_in, algorithm):
+    """A batch of 0 images gives empty outputs and zero weight gradients on every path."""
+    x = on_backend.put(np.zeros((0, 8, 8, c_in), np.float32))
+    w = on_backend.put(np.ones((kernel, kernel, c_in, 5), np.float32))
+    b = on_backend.put(np.zeros(5, np.float32))
+    y, cache = ops.conv2d_forward(x, w, b, algorithm=algorithm, activation="relu")
+    assert y.shape == (0, 8, 8, 5)
+    assert ops.conv2d_forward(x, w, b, algorithm=algorithm, keep_cache=False)[0].shape == (0, 8, 8, 5)
+    dx, dw, db = ops.conv2d_backward(on_backend.put(np.zeros(y.shape, np.float32)), cache)
+    assert dx.shape == (0, 8, 8, c_in)
+    assert_close(dw, np.zeros((kernel, kernel, c_in, 5)), 0.0, "dw")
+    assert_close(db, np.zeros(5), 0.0, "db")
