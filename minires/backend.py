@@ -10,7 +10,7 @@ Code above the kernels never imports numpy or cupy for its array work. It asks t
   default comes from the ``MINIRES_BACKEND`` environment variable;
 - ``kernels_for(*arrays)`` gives the kernel module that replaces parts of an op's array code
   for those arrays on the current backend, or None: the one line with which an op picks its
-  path (``k = kernels_for(x)`` ... ``k.im2col(x, window) if k else im2col(...)``);
+  path (``k = kernels_for(dy, mask)`` ... ``k.relu_backward(dy, mask) if k else dy * mask``);
 - ``set_num_threads`` / ``get_num_threads`` set how many threads the CPU work uses.
 
 A backend is a name for an array module plus the device-specific kernels that replace parts

@@ -183,5 +183,5 @@ def test_cuda_kernels_offer_every_numba_kernel():
     folder = Path(minires.kernels.__file__).parent
     numba_names = _public_names(folder / "cpu_numba.py")
     cuda_names = _public_names(folder / "gpu_cupy.py")
-    assert "im2col" in numba_names and "bias_relu" in numba_names
+    assert "col2im" in numba_names and "bias_relu" in numba_names
     assert numba_names <= cuda_names, f"missing from gpu_cupy: {sorted(numba_names - cuda_names)}"

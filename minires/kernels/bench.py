@@ -83,7 +83,7 @@ def _compare(fn, repeats: int) -> tuple[float, float]:
 
 def kernel_speedups(batch: int = 64, dtype=np.float32, repeats: int = 7) -> list[dict]:
     """One row per op and seed shape: the op's time on backend numpy and on numba (ms), the
-    speedup numpy/numba. Conv rows use algorithm="im2col", so they time im2col/col2im."""
+    speedup numpy/numba. Conv rows use algorithm="im2col", so they time the im2col path."""
     rng = np.random.default_rng(0)
     rows = []
 
@@ -257,10 +257,11 @@ def _first_call_times(dtype_name: str) -> dict:
         out[name] = time.perf_counter() - start
         return result
 
-    cols = first("im2col", lambda: k.im2col(x, win))
-    first("col2im", lambda: k.col2im(cols, x.shape, win))
+    first("col2im", lambda: k.col2im(np.ones((2, 6, 6, 3, 3, x.shape[3]), dtype), x.shape, win))
     w2d = rng.standard_normal((9 * x.shape[3], 4)).astype(dtype)
-    first("im2col_conv_forward", lambda: k.im2col_conv_forward(x, w2d, None, win, True, True))
+    y_conv, mask, cols = first("im2col_conv_forward",
+                               lambda: k.im2col_conv_forward(x, w2d, None, win, True, True))
+    first("im2col_conv_backward", lambda: k.im2col_conv_backward(y_conv, cols, mask, w2d, win, False))
     y, argmax = first("maxpool2d_forward", lambda: k.maxpool2d_forward(x, pool))
     first("maxpool2d_backward", lambda: k.maxpool2d_backward(y, argmax, x.shape, pool))
     _, positive = first("relu_forward", lambda: k.relu_forward(x))
@@ -275,6 +276,7 @@ def _first_call_times(dtype_name: str) -> dict:
     first("softmax_cross_entropy_backward (rows)",
           lambda: k.softmax_cross_entropy_backward(1.0, probs, rows, False))
     first("adam_update", lambda: k.adam_update(p, g, m, v2, 1e-3, 0.9, 0.999, 1e-7))
+    first("adam_update_many", lambda: k.adam_update_many([p], [g], [m], [v2], 1e-3, 0.9, 0.999, 1e-7))
     u = np.zeros((f.alpha ** 2, x.shape[3], x.shape[3]), dtype=x.dtype)
     first("winograd_forward_blocked",
           lambda: k.winograd_forward_blocked(x, u, None, win.padding, tiles, (6, 6), f))

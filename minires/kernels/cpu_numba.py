@@ -1,7 +1,7 @@
 """Numba JIT kernels for the CPU: the fast paths of the ``numba`` backend.
 
 Each public function here has the same inputs and outputs as a piece of array code in
-``minires.ops`` (``im2col`` returns the same ``cols``, ``maxpool2d_forward`` the same ``y`` and
+``minires.ops`` (``col2im`` returns the same ``dx``, ``maxpool2d_forward`` the same ``y`` and
 ``argmax``), so the op can take either path and its cache stays the same. An op asks
 ``minires.backend.kernels_for(*arrays)`` for this module and calls it only where it measured
 faster than the array code at the seed model's shapes (numbers in docs/kernels.md).
@@ -35,8 +35,8 @@ The rules every kernel follows, so that the code reads the way it does:
    ReLU, whose NaN behaviour must match NumPy's exactly.
 8. **Outputs are allocated by NumPy, in the Python wrapper, and passed in**: NumPy asks the
    OS for huge pages on large arrays, Numba's allocator does not, and the first-touch page
-   faults of a fresh 37 MB ``cols`` then cost more than filling it (im2col at 16x16x64,
-   batch 64: 24 ms with the array made inside the kernel, 9 ms with NumPy's). Accumulating
+   faults of a fresh 37 MB ``cols`` then cost more than filling it (an im2col kernel at
+   16x16x64, batch 64: 24 ms with the array made inside the kernel, 9 ms with NumPy's). Accumulating
    kernels zero their own output as they go, so ``np.empty`` suffices.
 9. **Small problems run on the calling thread alone** (``_launch``: fewer than 32768 output
    elements). Waking the pool costs about 10 us on an idle machine and milliseconds on a busy
@@ -80,40 +80,7 @@ def _launch(kernel, work, *args):
         numba.set_num_threads(threads)
 
 
-# --- im2col / col2im ------------------------------------------------------------------------
-
-@njit(parallel=True, cache=True)
-def _im2col(x, cols, sh, sw, top, left):
-    n, h, w, c = x.shape
-    _, h_out, w_out, kh, kw, _ = cols.shape
-    for row in prange(n * h_out):
-        b, oh = row // h_out, row % h_out
-        for ow in range(w_out):
-            for i in range(kh):
-                r = oh * sh + i - top
-                for j in range(kw):
-                    s = ow * sw + j - left
-                    if 0 <= r < h and 0 <= s < w:
-                        for ch in range(c):
-                            cols[b, oh, ow, i, j, ch] = x[b, r, s, ch]
-                    else:
-                        for ch in range(c):
-                            cols[b, oh, ow, i, j, ch] = 0
-
-
-def im2col(x, window):
-    """Windows of x, padded with zeros as ``window.padding`` says: (N, h_out, w_out, kh, kw, C).
-
-    The same array as ``ops.im2col.im2col(pad_nhwc(x, window.padding), window)``, without
-    building the padded copy: reads that fall on the padding give 0.
-    """
-    if window.pointwise:
-        return x[:, :, :, None, None, :]         # each window is one pixel: a view, no copy
-    (kh, kw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
-    cols = np.empty((x.shape[0], h_out, w_out, kh, kw, x.shape[3]), dtype=x.dtype)
-    _launch(_im2col, cols.size, _c(x), cols, sh, sw, top, left)
-    return cols
-
+# --- col2im ---------------------------------------------------------------------------------
 
 @njit(parallel=True, cache=True)
 def _col2im(cols, dx, sh, sw, top, left):
@@ -139,7 +106,7 @@ def _col2im(cols, dx, sh, sw, top, left):
 
 
 def col2im(cols, x_shape, window):
-    """Adjoint of ``im2col``, cropped to the input: dx (N, H, W, C), the padding's share dropped.
+    """Adjoint of im2col, cropped to the input: dx (N, H, W, C), the padding's share dropped.
 
     The same as ``unpad_nhwc(col2im(cols, padded_shape, window), ...)`` of the array code, as a
     gather: each input pixel sums the window rows that read it, in the same (i, j) order.

@@ -18,12 +18,20 @@ and one pass instead of two backward.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from ..backend import array_module, kernels_for
 from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape
 from .bias import bias_gradient
 
 _OP = "relu"
 _BIAS_OP = "bias_relu"
+
+
+class BiasReluCache(NamedTuple):
+    positive: object             # the mask x + b > 0
+    dtype: object
+    has_bias: bool
 
 
 def relu_forward(x):
@@ -75,7 +83,7 @@ def bias_relu_forward(x, b=None, *, overwrite_x: bool = False):
             z += b
         positive = z > 0
         y = xp.maximum(z, xp.zeros((), dtype=z.dtype), out=z)     # NaN kept, as relu's
-    return y, (positive, x.dtype, b is not None)
+    return y, BiasReluCache(positive, x.dtype, b is not None)
 
 
 def bias_relu_backward(dy, cache):
