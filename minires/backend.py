@@ -100,8 +100,9 @@ def _load_numba_kernels() -> ModuleType:
         # (``minires.kernels.cpu_threads``): on 2 cores the spinning took the seed's train step
         # from 1020 to 778 images/s. PASSIVE makes them sleep at once. libgomp reads it when
         # it starts, so this only works before the first parallel kernel; a value the user
-        # set is kept. PyTorch's OpenMP runtime reads the same variable when torch is first
-        # imported: import it before this point to keep its own default.
+        # set is kept. PyTorch's wheel ships a libgomp of the same name: with torch imported
+        # first, Numba's kernels run on torch's runtime, started with its own policy
+        # (docs/kernels.md).
         # The variable stays in os.environ, so child processes inherit it
         # (``omp_wait_policy_was_set`` lets a launcher take it out again).
         global _set_omp_wait_policy

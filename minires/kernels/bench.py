@@ -92,6 +92,14 @@ def kernel_speedups(batch: int = 64, dtype=np.float32, repeats: int = 7) -> list
         rows.append(dict(op=op, shape=shape, numpy_ms=1e3 * t_np, numba_ms=1e3 * t_nb,
                          speedup=t_np / t_nb))
 
+    def caches_per_backend(forward):
+        """Each backend's own forward cache, for timing its backward pass."""
+        caches = {}
+        for name in ("numpy", "numba"):
+            with backend.use_backend(name):
+                caches[name] = forward()[1]
+        return caches
+
     for layer in SEED_LAYERS:
         x = rng.standard_normal((batch, layer.hw, layer.hw, layer.c_in)).astype(dtype)
         w = (0.1 * rng.standard_normal((layer.k, layer.k, layer.c_in, layer.c_out))).astype(dtype)
@@ -117,10 +125,7 @@ def kernel_speedups(batch: int = 64, dtype=np.float32, repeats: int = 7) -> list
         dy = rng.standard_normal(y.shape).astype(dtype)
         shape = f"{hw}x{hw}x64 pool 2"
         row("maxpool2d_forward", shape, lambda: ops.maxpool2d_forward(x))
-        caches = {}
-        for name in ("numpy", "numba"):
-            with backend.use_backend(name):
-                caches[name] = ops.maxpool2d_forward(x)[1]
+        caches = caches_per_backend(lambda: ops.maxpool2d_forward(x))
         row("maxpool2d_backward", shape,
             lambda: ops.maxpool2d_backward(dy, caches[backend.get_backend()]))
 
@@ -128,10 +133,7 @@ def kernel_speedups(batch: int = 64, dtype=np.float32, repeats: int = 7) -> list
         x = rng.standard_normal((batch, hw, hw, 64)).astype(dtype)
         shape = f"{hw}x{hw}x64"
         row("relu_forward", shape, lambda: ops.relu_forward(x))
-        caches = {}
-        for name in ("numpy", "numba"):
-            with backend.use_backend(name):
-                caches[name] = ops.relu_forward(x)[1]
+        caches = caches_per_backend(lambda: ops.relu_forward(x))
         row("relu_backward", shape, lambda: ops.relu_backward(x, caches[backend.get_backend()]))
 
     logits = rng.standard_normal((batch, 10)).astype(dtype)
@@ -140,10 +142,7 @@ def kernel_speedups(batch: int = 64, dtype=np.float32, repeats: int = 7) -> list
     for kind, t in (("class ids", labels), ("one-hot", one_hot)):
         shape = f"{batch}x10 {kind}"
         row("softmax_cross_entropy_forward", shape, lambda: ops.softmax_cross_entropy_forward(logits, t))
-        caches = {}
-        for name in ("numpy", "numba"):
-            with backend.use_backend(name):
-                caches[name] = ops.softmax_cross_entropy_forward(logits, t)[1]
+        caches = caches_per_backend(lambda: ops.softmax_cross_entropy_forward(logits, t))
         row("softmax_cross_entropy_backward", shape,
             lambda: ops.softmax_cross_entropy_backward(1.0, caches[backend.get_backend()]))
 

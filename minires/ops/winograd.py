@@ -28,8 +28,8 @@ U from the forward pass (``Saved``; the numba backend recomputes V from x instea
 
 Every transform is "a matrix on both sides" of the first two axes (``both_axes``), written
 with the array module ``xp``, so this file runs on NumPy and CuPy alike; the ``numba``
-backend swaps in fused kernels for the data transforms, and runs inference and the backward
-pass in cache-sized blocks of tiles (``minires.kernels.cpu_numba``).
+backend swaps in fused kernels that run every stage of both passes one cache-sized block of
+tiles at a time (``minires.kernels.cpu_numba``).
 """
 
 from __future__ import annotations
