@@ -163,34 +163,6 @@ def _im2col_rows(x, cols, c, h_out, w_out, sh, sw, top, left, p0, p1):
                         cols[slot, i, j * c + ch] = x[b, r, s * c + ch] if inside else 0
 
 
-@njit(nogil=True, cache=True)
-def _bias_activation_rows(y, bias, positive, relu, keep_mask):
-    """y += bias, then (relu) y = max(y, 0) with NaN kept and (keep_mask) positive = y > 0;
-    in place."""
-    rows, c = y.shape
-    for row in range(rows):
-        for ch in range(c):
-            v = y[row, ch] + bias[ch]
-            if relu:
-                if keep_mask:
-                    positive[row, ch] = v > 0
-                v = v if (v > 0 or v != v) else 0
-            y[row, ch] = v
-
-
-@njit(nogil=True, cache=True, fastmath=_SUMS)
-def _mask_and_sum_rows(dy, positive, dz, db, relu):
-    """dz = dy, masked by positive with ``relu``, and db += the column sums of dz."""
-    rows, c = dy.shape
-    for row in range(rows):
-        for ch in range(c):
-            v = dy[row, ch]
-            if relu and not positive[row, ch]:
-                v = 0
-            dz[row, ch] = v
-            db[ch] += v
-
-
 def _block_rows(k_values):
     return max(16, _BLOCK_VALUES // max(k_values, 1))
 
@@ -387,16 +359,32 @@ def relu_backward(dy, positive):
 # --- bias + ReLU, fused ---------------------------------------------------------------------
 # A conv layer's output gets its bias and its ReLU in one pass over memory instead of three
 # (add, compare, max), and its backward pass masks the gradient and sums the bias gradient
-# in one pass instead of two.
+# in one pass instead of two. The row loops below serve the blocked convolutions too.
+
+_BIAS_CHUNKS = 64    # fixed, so the bias gradient's summation order does not depend on threads
+
+
+@njit(nogil=True, cache=True)
+def _bias_activation_rows(y, bias, positive, relu, keep_mask):
+    """y += bias, then (relu) y = max(y, 0) with NaN kept and (keep_mask) positive = y > 0;
+    in place."""
+    rows, c = y.shape
+    for row in range(rows):
+        for ch in range(c):
+            v = y[row, ch] + bias[ch]
+            if relu:
+                if keep_mask:
+                    positive[row, ch] = v > 0
+                v = v if (v > 0 or v != v) else 0
+            y[row, ch] = v
+
 
 @njit(parallel=True, cache=True)
 def _bias_relu(z, b, positive):
-    rows, c = z.shape
-    for row in prange(rows):
-        for ch in range(c):
-            v = z[row, ch] + b[ch]
-            positive[row, ch] = v > 0
-            z[row, ch] = v if (v > 0 or v != v) else 0      # max(v, 0), NaN kept
+    rows = z.shape[0]
+    for chunk in prange(_BIAS_CHUNKS):
+        lo, hi = rows * chunk // _BIAS_CHUNKS, rows * (chunk + 1) // _BIAS_CHUNKS
+        _bias_activation_rows(z[lo:hi], b, positive[lo:hi], True, True)
 
 
 def bias_relu(z, b):
@@ -410,21 +398,26 @@ def bias_relu(z, b):
     return z, positive
 
 
-_BIAS_CHUNKS = 64    # fixed, so the bias gradient's summation order does not depend on threads
-
-
-@njit(parallel=True, cache=True, fastmath=_SUMS)
-def _bias_relu_backward(dy, positive, dz, partial):
+@njit(nogil=True, cache=True, fastmath=_SUMS)
+def _mask_and_sum_rows(dy, positive, dz, db, relu):
+    """dz = dy, masked by positive with ``relu``, and db += the column sums of dz."""
     rows, c = dy.shape
-    chunks = partial.shape[0]
-    for chunk in prange(chunks):
+    for row in range(rows):
         for ch in range(c):
-            partial[chunk, ch] = 0
-        for row in range(rows * chunk // chunks, rows * (chunk + 1) // chunks):
-            for ch in range(c):
-                v = dy[row, ch] if positive[row, ch] else 0
-                dz[row, ch] = v
-                partial[chunk, ch] += v
+            v = dy[row, ch]
+            if relu and not positive[row, ch]:
+                v = 0
+            dz[row, ch] = v
+            db[ch] += v
+
+
+@njit(parallel=True, cache=True)
+def _bias_relu_backward(dy, positive, dz, partial):
+    rows, chunks = dy.shape[0], partial.shape[0]
+    for chunk in prange(chunks):
+        partial[chunk, :] = 0
+        lo, hi = rows * chunk // chunks, rows * (chunk + 1) // chunks
+        _mask_and_sum_rows(dy[lo:hi], positive[lo:hi], dz[lo:hi], partial[chunk], True)
 
 
 def bias_relu_backward(dy, positive):
