@@ -9,27 +9,24 @@
 ``minires.ops`` holds the vectorized ops, ``minires.reference`` their naive loop references,
 and ``minires.backend`` the choice of backend: ``numpy``, ``numba`` (NumPy arrays with Numba
 JIT kernels where they are faster) or ``cupy``; ``set_num_threads`` sizes the CPU thread pools.
+
+Importing minires changes nothing in the process (environment, allocator, thread pools).
+``tune_process()`` makes the process-wide settings that speed up the CPU backends, when asked
+(``minires.process``); the command line asks.
 """
 
-import os as _os
-
-# MINIRES_NUM_THREADS sizes the BLAS pool too. BLAS reads its own variables once, when NumPy
-# loads it, so they are set here, before minires imports NumPy (set_num_threads can change
-# the pool later only through the optional package threadpoolctl).
-if _os.environ.get("MINIRES_NUM_THREADS", "").strip():
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        _os.environ.setdefault(_var, _os.environ["MINIRES_NUM_THREADS"].strip())
-
-from . import keras, ops, reference  # noqa: E402
+from . import keras, ops, reference
 from .backend import (array_module, get_backend, get_num_threads, set_backend, set_num_threads,
                       to_numpy, use_backend, xp)
 from .model import Input, Model
 from .models import build_resnet
+from .process import tune_process
 from .serialization import load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Input", "Model", "array_module", "build_resnet", "get_backend", "get_num_threads", "keras",
-    "load_model", "ops", "reference", "set_backend", "set_num_threads", "to_numpy", "use_backend", "xp",
+    "load_model", "ops", "reference", "set_backend", "set_num_threads", "to_numpy", "tune_process",
+    "use_backend", "xp",
 ]

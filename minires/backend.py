@@ -23,15 +23,15 @@ of the vectorized code:
   ``minires.kernels.gpu_cupy`` swapped in (matrix products in cuBLAS).
 
 Threads: one setting, ``MINIRES_NUM_THREADS`` or ``set_num_threads(n)`` (default: the cores
-this process may run on), sizes both Numba's thread pool and, through threadpoolctl, the BLAS
-pool; on the numba backend BLAS runs on one thread (``blas_threads_for`` says why) and
-large products are split over threads by minires itself (``minires.kernels.cpu_threads``).
-Without threadpoolctl, BLAS keeps its own setting (``OPENBLAS_NUM_THREADS`` and the like, read
-when NumPy loads).
+this process may run on; the number itself lives in ``minires.threads``), sizes both Numba's
+thread pool and, through threadpoolctl, the BLAS pool; on the numba backend BLAS runs on one
+thread (``blas_threads_for`` says why) and large products are split over threads by minires
+itself (``minires.kernels.cpu_threads``). The pools are sized when a backend is first chosen
+or resolved, never on import.
 
-Two process-wide settings come with the CPU backends, each documented where it is made:
-``minires.memory.reuse_freed_memory`` (glibc keeps freed large arrays for reuse) and, for
-numba, ``OMP_WAIT_POLICY=PASSIVE`` (``_load_numba_kernels``).
+Choosing a backend changes nothing else in the process: no environment variable, no allocator
+setting. The process-wide settings that make the CPU backends faster are one explicit call,
+``minires.tune_process()`` (``minires.process``), which the command line makes for itself.
 """
 
 from __future__ import annotations
@@ -45,26 +45,21 @@ from typing import Iterator
 
 import numpy
 
-from .memory import reuse_freed_memory
+from . import threads as _threads
 
 BACKENDS = ("numpy", "numba", "cupy")
 _ENV_VAR = "MINIRES_BACKEND"
-_THREADS_ENV_VAR = "MINIRES_NUM_THREADS"
 
 _current: str | None = None
 _numba_kernels: ModuleType | None = None
 _cupy_kernels: ModuleType | None = None
-_set_omp_wait_policy = False     # whether OMP_WAIT_POLICY=PASSIVE came from minires (numba)
-_num_threads: int | None = None
 
 
 def _load_module(name: str) -> ModuleType:
     """Import the array module of backend ``name``, or explain why it cannot be used."""
     if name == "numpy":
-        reuse_freed_memory()
         return numpy
     if name == "numba":
-        reuse_freed_memory()
         _load_numba_kernels()
         return numpy
     try:
@@ -95,20 +90,8 @@ def _load_numba_kernels() -> ModuleType:
     """The Numba kernel module, imported (not compiled: each kernel compiles on first use)."""
     global _numba_kernels
     if _numba_kernels is None:
-        # Numba's OpenMP workers spin for a while after each parallel kernel (libgomp's
-        # default), and minires runs its matrix products on other threads right after one
-        # (``minires.kernels.cpu_threads``): on 2 cores the spinning took the seed's train step
-        # from 1020 to 778 images/s. PASSIVE makes them sleep at once. libgomp reads it when
-        # it starts, so this only works before the first parallel kernel; a value the user
-        # set is kept. PyTorch's wheel ships a libgomp of the same name: with torch imported
-        # first, Numba's kernels run on torch's runtime, started with its own policy
-        # (docs/kernels.md).
-        # The variable stays in os.environ, so child processes inherit it
-        # (``omp_wait_policy_was_set`` lets a launcher take it out again).
-        global _set_omp_wait_policy
-        if "OMP_WAIT_POLICY" not in os.environ:
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-            _set_omp_wait_policy = True
+        # Numba's OpenMP workers run faster asleep between kernels (OMP_WAIT_POLICY=PASSIVE),
+        # but that is the process' setting to make: minires.tune_process() makes it.
         try:
             importlib.import_module("numba")
         except ImportError as exc:
@@ -119,12 +102,6 @@ def _load_numba_kernels() -> ModuleType:
         _numba_kernels = importlib.import_module("minires.kernels.cpu_numba")
         _apply_num_threads()
     return _numba_kernels
-
-
-def omp_wait_policy_was_set() -> bool:
-    """Whether ``OMP_WAIT_POLICY`` in this process' environment was set by the numba backend
-    (not by the user): a child process that runs PyTorch should not inherit it."""
-    return _set_omp_wait_policy
 
 
 def set_backend(name: str) -> None:
@@ -148,8 +125,7 @@ def get_backend() -> str:
             )
         _load_module(requested)
         _current = requested
-        if requested == "numba":
-            _apply_num_threads()
+        _apply_num_threads()
     return _current
 
 
@@ -220,31 +196,10 @@ def to_numpy(array: object) -> numpy.ndarray:
 
 # --- threads ----------------------------------------------------------------------------------
 
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _check_threads(who: str, n: object) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, numpy.integer)) or n < 1:
-        raise ValueError(f"{who} must be a positive int, got {n!r}")
-    return int(n)
-
-
 def get_num_threads() -> int:
     """Threads for CPU work: ``set_num_threads``' value, else ``MINIRES_NUM_THREADS``, else the
     number of cores this process may run on."""
-    if _num_threads is not None:
-        return _num_threads
-    requested = os.environ.get(_THREADS_ENV_VAR, "").strip()
-    if requested:
-        try:
-            return _check_threads(_THREADS_ENV_VAR, int(requested))
-        except ValueError:
-            raise ValueError(f"{_THREADS_ENV_VAR} must be a positive int, got {requested!r}") from None
-    return _usable_cores()
+    return _threads.get_num_threads()
 
 
 def set_num_threads(n: int | None = None) -> int:
@@ -255,8 +210,7 @@ def set_num_threads(n: int | None = None) -> int:
     count by default), so a larger ``n`` is capped there; its setting is per calling thread,
     so call this from the thread that trains.
     """
-    global _num_threads
-    _num_threads = None if n is None else _check_threads("set_num_threads: n", n)
+    _threads.set_requested(n)
     _apply_num_threads()
     return get_num_threads()
 
@@ -266,23 +220,43 @@ def blas_threads_for(backend: str | None, n: int) -> int:
 
     On the numba backend, Numba's kernels take the cores between matrix products, and BLAS
     threads that are left spinning after each product (as OpenBLAS' do) fight them for the
-    cores: on 2 cores the seed's train step ran at 246 images/s with 2 BLAS threads and 799
-    with 1 (the products themselves lose little, being small and many).
+    cores; minires splits the large products over threads itself instead
+    (``minires.kernels.cpu_threads``), and the small ones lose little on one thread.
+    docs/kernels.md has the measurement.
     """
     return 1 if backend == "numba" else n
 
 
 def _apply_num_threads() -> None:
+    """Size Numba's pool and the BLAS pool. The BLAS pool is left as the process set it up
+    unless a thread count was asked for or the backend is numba (which needs BLAS on one
+    thread): a library does not resize someone else's pools unasked."""
     n = get_num_threads()
     numba = sys.modules.get("numba")
     if numba is not None and hasattr(numba, "set_num_threads"):
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-    except ImportError:
+    if _current != "numba" and not _threads.is_requested():
+        return
+    threadpoolctl = _import_threadpoolctl()
+    if threadpoolctl is None:
         return
     threadpoolctl.threadpool_limits(limits=blas_threads_for(_current, n), user_api="blas")
 
 
-if os.environ.get(_THREADS_ENV_VAR, "").strip():
-    _apply_num_threads()
+def _import_threadpoolctl() -> ModuleType | None:
+    """threadpoolctl, or None when it is not installed, imported without a trace in os.environ.
+
+    Importing threadpoolctl sets ``KMP_DUPLICATE_LIB_OK=True`` (Intel's OpenMP then tolerates
+    being loaded twice) for the whole process and its children; minires uses it only to size
+    the BLAS pool, so the variable is taken out again unless it was there before.
+    """
+    if "threadpoolctl" in sys.modules:
+        return sys.modules["threadpoolctl"]
+    before = os.environ.get("KMP_DUPLICATE_LIB_OK")
+    try:
+        return importlib.import_module("threadpoolctl")
+    except ImportError:
+        return None
+    finally:
+        if before is None:
+            os.environ.pop("KMP_DUPLICATE_LIB_OK", None)

@@ -321,6 +321,11 @@ def main(argv=None) -> int:
         synthetic = args.data is None and args.dataset in (None, "synthetic")
         args.split = "test" if cifar or synthetic else "all"
     try:
+        # The command line owns its process, so it takes the process-wide speed settings
+        # that the library never makes unasked (minires.process).
+        from .process import tune_process
+
+        tune_process(threads=getattr(args, "threads", None))
         return args.func(args)
     except KeyboardInterrupt:
         print("minires: interrupted", file=sys.stderr)

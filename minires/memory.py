@@ -5,14 +5,14 @@ and its im2col or Winograd buffers are megabytes each. glibc's malloc serves blo
 threshold (128 KiB, rising to at most 32 MiB as it adapts) with fresh ``mmap`` calls and
 returns them with ``munmap``, and trims the top of its heap when more than a threshold is
 free, so each step gets new pages from the OS and pays a page fault, and the zeroing of a
-page, for every 4 KiB it touches first. On 2 cores this was 12 ms of the seed's 75 ms
-numba train step (and PyTorch, in the same process, gains as much from it).
+page, for every 4 KiB it touches first (PyTorch, in a process of its own, gains as much from
+it; docs/kernels.md has the measurement).
 
 ``reuse_freed_memory`` raises both thresholds to 1 GiB with ``mallopt``, so freed blocks
 stay in the heap and the next step's arrays reuse pages that are already mapped. The cost:
-the process keeps its peak memory instead of shrinking after a large step. The CPU backends
-call it once when they are first selected; ``MINIRES_REUSE_MEMORY=0`` in the environment
-turns it off. It does nothing where malloc is not glibc's (macOS, Windows, musl).
+the process keeps its peak memory instead of shrinking after a large step. It is a setting
+of the whole process, so minires makes it only when asked: ``minires.tune_process()`` calls
+it (the command line does); ``MINIRES_REUSE_MEMORY=0`` in the environment turns it off. It does nothing where malloc is not glibc's (macOS, Windows, musl).
 """
 
 from __future__ import annotations

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 import minires
-from minires import backend
+from minires import backend, threads
 
 
 @pytest.fixture(autouse=True)
 def _restore_backend():
     previous = backend._current
-    threads = backend._num_threads
+    requested = threads._requested
     yield
     backend._current = previous
-    backend.set_num_threads(threads)
+    backend.set_num_threads(requested)
 
 
 def test_numpy_is_the_default():
@@ -119,7 +119,7 @@ def test_numba_backend_runs_blas_on_one_thread_and_numpy_on_all(monkeypatch):
         return {info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"}
 
     monkeypatch.setenv("MINIRES_NUM_THREADS", "2")
-    backend._num_threads = None
+    backend.set_num_threads(None)
     minires.set_backend("numpy")
     backend._apply_num_threads()
     assert blas_threads() == {2}
@@ -147,19 +147,6 @@ def test_freed_memory_is_kept_on_glibc(monkeypatch):
 
     monkeypatch.delenv("MINIRES_REUSE_MEMORY", raising=False)
     assert memory._apply() is (platform.libc_ver()[0] == "glibc")
-
-
-def test_numba_backend_asks_openmp_workers_to_sleep_unless_told_otherwise(monkeypatch):
-    monkeypatch.setattr(backend, "_numba_kernels", None)
-    monkeypatch.setattr(backend, "_set_omp_wait_policy", False)
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    minires.set_backend("numba")
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE" and backend.omp_wait_policy_was_set()
-    monkeypatch.setattr(backend, "_numba_kernels", None)
-    monkeypatch.setattr(backend, "_set_omp_wait_policy", False)
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    minires.set_backend("numba")
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and not backend.omp_wait_policy_was_set()
 
 
 def _public_names(module_path):

@@ -42,11 +42,11 @@ def test_a_failing_torch_process_is_reported(monkeypatch):
 
 
 def test_pytorch_process_does_not_inherit_the_numba_wait_policy(monkeypatch):
-    """PyTorch reads OMP_WAIT_POLICY too; the numba backend's PASSIVE would slow it down."""
-    from minires import backend
+    """PyTorch reads OMP_WAIT_POLICY too; tune_process' PASSIVE would slow it down."""
+    from minires import process
 
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
-    monkeypatch.setattr(backend, "_set_omp_wait_policy", True)
+    monkeypatch.setattr(process, "_made", {"OMP_WAIT_POLICY": "PASSIVE"})
     assert "OMP_WAIT_POLICY" not in torch_process._child_environment()
-    monkeypatch.setattr(backend, "_set_omp_wait_policy", False)      # the user's own setting stays
+    monkeypatch.setattr(process, "_made", {})      # the user's own setting stays
     assert torch_process._child_environment()["OMP_WAIT_POLICY"] == "PASSIVE"

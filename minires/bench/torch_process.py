@@ -4,10 +4,9 @@ PyTorch and the numba backend cannot share a process fairly: both run their para
 on an OpenMP runtime, PyTorch's wheel brings its own ``libgomp.so.1``, and once torch is
 imported Numba's kernels run on that same runtime, with its settings. PyTorch is fastest
 with its workers spinning between parallel regions (libgomp's default), minires' numba
-backend with them asleep (``OMP_WAIT_POLICY=PASSIVE``, set by ``minires.backend``), because
-it runs matrix products on threads of its own between kernels. Measured on 2 cores in one
-process: the numba train step fell from 1129 to 899 images/s when torch was imported first,
-and PyTorch's from 1376 to about 1040 when the variable was set before it.
+backend with them asleep (``OMP_WAIT_POLICY=PASSIVE``, set by ``minires.tune_process``),
+because it runs matrix products on threads of its own between kernels; each loses speed
+under the other's setting (docs/kernels.md has the figures).
 
 So each framework gets a process with its own best settings. Both processes keep freed
 memory for reuse (``minires.memory``), which speeds PyTorch up as much as minires. The child
@@ -21,7 +20,7 @@ import os
 import subprocess
 import sys
 
-from .. import backend
+from .. import process
 
 _CHILD = r"""
 import json, sys
@@ -46,10 +45,10 @@ def torch_available() -> bool:
 
 
 def _child_environment() -> dict:
-    """This process' environment, less the OMP_WAIT_POLICY that the numba backend set: PyTorch
-    reads it too, and with it ran at 1051 instead of 1334 images/s."""
+    """This process' environment, less the OMP_WAIT_POLICY that ``tune_process`` set: PyTorch
+    reads it too, and runs slower with its workers asleep."""
     env = dict(os.environ)
-    if backend.omp_wait_policy_was_set():
+    if "OMP_WAIT_POLICY" in process.made_settings():
         env.pop("OMP_WAIT_POLICY", None)
     return env
 

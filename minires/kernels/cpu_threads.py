@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..backend import get_num_threads
+from ..threads import get_num_threads
 
 _SPLIT_MACS = 1 << 25     # multiply-adds below which a product runs whole on the calling thread
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minires import backend
+from minires import threads
 from minires.kernels import cpu_threads
 from tests.gradcheck import assert_close
 from tests.strategies import seeds
@@ -15,10 +15,8 @@ from tests.strategies import seeds
 def always_split(monkeypatch):
     """Split every product, however small, over 3 threads (more than the pieces of some)."""
     monkeypatch.setattr(cpu_threads, "_SPLIT_MACS", 0)
-    previous = backend._num_threads
-    backend._num_threads = 3
+    monkeypatch.setattr(threads, "_requested", 3)
     yield
-    backend._num_threads = previous
 
 
 @given(stack=st.one_of(st.none(), st.integers(1, 5)), rows=st.integers(1, 9), inner=st.integers(1, 9),
@@ -57,7 +55,7 @@ def test_small_products_and_one_thread_stay_whole(monkeypatch):
     a, b = np.ones((8, 8)), np.ones((8, 8))
     np.testing.assert_array_equal(cpu_threads.matmul(a, b), a @ b)
     monkeypatch.setattr(cpu_threads, "_SPLIT_MACS", 0)
-    monkeypatch.setattr(backend, "_num_threads", 1)
+    monkeypatch.setattr(threads, "_requested", 1)
     np.testing.assert_array_equal(cpu_threads.matmul(a, b), a @ b)
 
 
@@ -82,7 +80,7 @@ def test_run_ranges_covers_every_index_once(always_split, length):
 def test_run_ranges_keeps_small_jobs_on_the_calling_thread(monkeypatch):
     import threading
 
-    monkeypatch.setattr(backend, "_num_threads", 2)
-    threads = []
-    cpu_threads.run_ranges(lambda lo, hi: threads.append((threading.get_ident(), lo, hi)), 100, macs=1)
-    assert threads == [(threading.get_ident(), 0, 100)]
+    monkeypatch.setattr(threads, "_requested", 2)
+    calls = []
+    cpu_threads.run_ranges(lambda lo, hi: calls.append((threading.get_ident(), lo, hi)), 100, macs=1)
+    assert calls == [(threading.get_ident(), 0, 100)]

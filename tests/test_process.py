@@ -1,0 +1,99 @@
+"""Nothing process-wide happens on import or backend choice; tune_process makes it, when asked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from minires import process
+
+_UNTOUCHED = textwrap.dedent("""
+    import json, os, sys
+    before = dict(os.environ)
+    import numpy as np
+    import minires
+    from minires import memory, ops
+    minires.set_backend("numba")
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((3, 3, 3, 4)).astype(np.float32)
+    y, cache = ops.conv2d_forward(x, w, np.zeros(4, np.float32))
+    ops.conv2d_backward(np.ones_like(y), cache)
+    model = minires.build_resnet(input_shape=(16, 16, 3), num_classes=3, seed=0)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.train_on_batch(np.random.default_rng(2).random((4, 16, 16, 3), np.float32), np.array([0, 1, 2, 0]))
+    after = dict(os.environ)
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    print(json.dumps({"changed": changed, "malloc_tuned": memory._applied is not None,
+                      "tuned": minires.process.is_tuned()}))
+""")
+
+
+def test_import_backend_op_and_train_step_leave_the_process_alone():
+    pytest.importorskip("numba")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["MINIRES_NUM_THREADS"] = "2"
+    done = subprocess.run([sys.executable, "-c", _UNTOUCHED], capture_output=True, text=True,
+                          check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"changed": [], "malloc_tuned": False, "tuned": False}
+
+
+_CLI = textwrap.dedent("""
+    import json, os
+    from minires import cli, memory, process
+    code = cli.main(["predict", "no-such-model.npz", "no-such-image.png"])
+    print(json.dumps({"code": code, "omp": os.environ.get("OMP_WAIT_POLICY"),
+                      "blas": os.environ.get("OPENBLAS_NUM_THREADS"),
+                      "malloc_tried": memory._applied is not None, "made": process.made_settings()}))
+""")
+
+
+def test_the_command_line_tunes_its_own_process():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["MINIRES_NUM_THREADS"] = "2"
+    done = subprocess.run([sys.executable, "-c", _CLI], capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["code"] == 1                       # the missing model: one line, exit 1
+    assert result["omp"] == "PASSIVE" and result["blas"] == "2" and result["malloc_tried"]
+    assert result["made"] == {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "2",
+                              "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+
+
+def test_tune_process_keeps_what_the_user_set(monkeypatch):
+    monkeypatch.setattr(process, "_made", {})
+    monkeypatch.setattr(process, "_tuned", None)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.delenv("MINIRES_NUM_THREADS", raising=False)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    tuned = process.tune_process()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and tuned["environment"] == {}
+    assert "OPENBLAS_NUM_THREADS" not in os.environ          # no thread count asked for
+    tuned = process.tune_process(threads=3)
+    assert tuned["environment"] == {"OPENBLAS_NUM_THREADS": "3", "OMP_NUM_THREADS": "3",
+                                    "MKL_NUM_THREADS": "3"}
+    assert process.made_settings() == tuned["environment"] and process.is_tuned()
+
+
+def test_tune_process_sets_the_wait_policy_when_unset(monkeypatch):
+    monkeypatch.setattr(process, "_made", {})
+    monkeypatch.setattr(process, "_tuned", None)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("MINIRES_NUM_THREADS", raising=False)
+    assert process.tune_process()["environment"] == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
+def test_tune_process_refuses_a_bad_thread_count(bad):
+    with pytest.raises(ValueError, match="tune_process: threads must be a positive int"):
+        process.tune_process(threads=bad)
