@@ -300,8 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks against PyTorch",
                        description="Time minires against PyTorch on this machine, in one run.")
-    p.add_argument("what", choices=("kernels", "train", "compile", "all", "gpu"), nargs="?", default="all",
-                   help="all (default): kernels, train and compile on the CPU; gpu: the cupy backend "
+    p.add_argument("what", choices=("kernels", "train", "compile", "all", "algorithms", "gpu"), nargs="?",
+                   default="all",
+                   help="all (default): kernels, train and compile on the CPU; algorithms: each seed "
+                        "conv layer by im2col and Winograd on each backend; gpu: the cupy backend "
                         "against PyTorch + cuDNN (needs CuPy and a CUDA GPU; writes gpu.json, gpu.md)")
     p.add_argument("--out", default="benchmarks/results", help="results directory")
     p.add_argument("--repeats", type=_positive_int, default=7)

@@ -50,3 +50,17 @@ def test_pytorch_process_does_not_inherit_the_numba_wait_policy(monkeypatch):
     assert "OMP_WAIT_POLICY" not in torch_process._child_environment()
     monkeypatch.setattr(process, "_made", {})      # the user's own setting stays
     assert torch_process._child_environment()["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+@pytest.mark.torch
+def test_algorithms_benchmark_times_every_algorithm_where_it_applies(monkeypatch):
+    from minires.bench import algorithms
+
+    rows = algorithms.run(["numpy"], repeats=1, batch=1, log=lambda *a: None)
+    assert [r["layer"] for r in rows] == [layer.name for layer in algorithms.SEED_LAYERS]
+    for row, layer in zip(rows, algorithms.SEED_LAYERS):
+        assert row["numpy im2col"] > 0 and row["numpy auto"] > 0 and row["torch"] > 0
+        winograd = (row["numpy winograd"], row["numpy winograd4x4"])
+        assert (all(t > 0 for t in winograd) if layer.k == 3 else winograd == (None, None))
+    table = report.algorithms_table(rows)
+    assert table.count("\n") == len(rows) + 1 and "| conv 1x1 4x4 64->64 |" in table

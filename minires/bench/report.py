@@ -12,9 +12,9 @@ import json
 import time
 from pathlib import Path
 
-from .. import memory
+from .. import backend, memory
 from ..data.atomic import atomic_write
-from . import compile_time, kernels, torch_process, train_step
+from . import algorithms, compile_time, kernels, torch_process, train_step
 from .timing import machine_description, matmul_peak_gflops
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -35,6 +35,9 @@ def kernels_table(rows: list[dict]) -> str:
     head = ["op", "pass"] + [f"{f} ms" for f in frameworks]
     head += [f"{f} GFLOP/s" for f in minires_names] + [f"torch/{f}" for f in minires_names]
     head += [f"{f} % peak" for f in minires_names]
+    speedup = {"numpy", "numba"} <= set(frameworks)        # what the numba kernels gain
+    if speedup:
+        head.append("numpy/numba")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     keyed = {(r["case"], r["direction"], r["framework"]): r for r in rows}
     for case, direction in dict.fromkeys((r["case"], r["direction"]) for r in rows):
@@ -43,6 +46,9 @@ def kernels_table(rows: list[dict]) -> str:
         cells += [_fmt(keyed[(case, direction, f)]["gflops"], ".1f") for f in minires_names]
         cells += [_fmt(keyed[(case, direction, f)]["torch_over_this"], ".2f") for f in minires_names]
         cells += [_fmt(keyed[(case, direction, f)]["percent_of_peak"], ".0f") for f in minires_names]
+        if speedup:
+            cells.append(format(keyed[(case, direction, "numpy")]["seconds"]
+                                / keyed[(case, direction, "numba")]["seconds"], ".2f"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -54,6 +60,14 @@ def train_table(rows: list[dict]) -> str:
         lines.append(f"| {r['framework']} | {r['train_images_per_second']:.1f} | "
                      f"{_fmt(r.get('train_ratio_to_torch'), '.2f')} | "
                      f"{r['inference_images_per_second']:.1f} | {_fmt(r.get('inference_ratio_to_torch'), '.2f')} |")
+    return "\n".join(lines)
+
+
+def algorithms_table(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join([row["layer"]] + [_fmt(row.get(c), ".2f") for c in columns[1:]]) + " |")
     return "\n".join(lines)
 
 
@@ -114,6 +128,10 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
                                                     rounds=rounds, log=log)}
     if what in ("compile", "all") and "numba" in backends:
         results["compile"] = compile_time.run(log=log)
+    if what == "algorithms":
+        results["algorithms"] = {"threads": backend.get_num_threads(),
+                                 "rows": algorithms.run(backends, repeats=repeats, with_torch=with_torch,
+                                                        log=log)}
     _write_text(json_path, json.dumps(results, indent=2) + "\n")
 
     sections = [f"Measured {results['date']} on {results['machine'].get('cpu_model', '?')} "
@@ -127,6 +145,10 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
                         f"the frameworks taking turns)\n\n" + train_table(results["train"]["rows"]))
     if "compile" in results:
         sections.append("### JIT compile time\n\n" + compile_table(results["compile"]))
+    if "algorithms" in results:
+        sections.append(f"### Convolution algorithms: forward + backward per seed layer, ms, "
+                        f"{results['algorithms']['threads']} thread(s)\n\n"
+                        + algorithms_table(results["algorithms"]["rows"]))
     if "kernels" in results:
         sections.append(f"### Ops at the seed's shapes, batch 64, float32 "
                         f"(matmul peak {results['kernels']['matmul_peak_gflops']:.1f} GFLOP/s)\n\n"

@@ -27,10 +27,12 @@ import json, sys
 from minires import memory
 memory.reuse_freed_memory()
 import torch
-from minires.bench import kernels, train_step
+from minires.bench import algorithms, kernels, train_step
 what, repeats, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 if what == "kernels":
     result = kernels.torch_seconds(repeats)
+elif what == "algorithms":
+    result = algorithms.torch_milliseconds(batch, repeats)
 else:
     result = train_step.torch_step_seconds(batch, repeats)
 result["_torch"] = {"version": torch.__version__, "threads": torch.get_num_threads()}
@@ -54,7 +56,7 @@ def _child_environment() -> dict:
 
 
 def measure(what: str, repeats: int, batch_size: int = 64) -> dict:
-    """PyTorch timings for ``what`` ("kernels" or "train") from a fresh process."""
+    """PyTorch timings for ``what`` ("kernels", "algorithms" or "train") from a fresh process."""
     done = subprocess.run([sys.executable, "-c", _CHILD, what, str(repeats), str(batch_size)],
                           capture_output=True, text=True, check=False, env=_child_environment())
     if done.returncode != 0:

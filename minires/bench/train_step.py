@@ -2,8 +2,9 @@
 
 minires and PyTorch get the same model (the seed's ResNet, Glorot-uniform kernels, zero
 biases), the same batch of images and Adam with Keras' settings; PyTorch runs in its faster
-CPU memory format (channels-last), in a process of its own (``torch_process`` says why). The figure is images per second; the ratio is minires'
-over PyTorch's (above 1: minires is faster).
+CPU memory format (channels-last), in a process of its own (``torch_process`` says why).
+The figure is images per second; the ratio is minires' over PyTorch's (above 1: minires is
+faster).
 """
 
 from __future__ import annotations
@@ -63,9 +64,8 @@ def run(backends: list[str], batch_size: int = BATCH, repeats: int = 7, with_tor
 
     The frameworks take turns, ``rounds`` times (minires' backends, then PyTorch's process,
     then again), and each figure is the median over the rounds: on a shared machine the
-    speed of both drifts by several percent from one minute to the next (PyTorch's train step
-    measured 1389 to 1628 images/s in five runs of a few minutes each), and taking turns puts
-    every framework through the same drift. Each row keeps the rounds' figures too.
+    speed of both drifts by several percent from one minute to the next, and taking turns
+    puts every framework through the same drift. Each row keeps the rounds' figures too.
     """
     samples: dict[str, list[dict]] = {name: [] for name in backends}
     if with_torch:
