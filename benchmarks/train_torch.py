@@ -5,7 +5,7 @@
 
 The data goes through minires' own loaders and ``stratified_split`` with the same seed, so
 both frameworks see the same 45,000 training and 5,000 validation images; pixels are scaled
-by 1/255 as in the seed; no augmentation. See minires/torch_resnet.py for the model and recipe.
+by 1/255 as in the seed; no augmentation. See minires/frameworks/torch_resnet.py for the model and recipe.
 Like ``minires train`` on a CPU backend, the process keeps freed memory for reuse
 (``minires.memory``), which PyTorch gains from as much as minires.
 """
@@ -23,7 +23,7 @@ from minires import memory
 from minires.cli import load_source
 from minires.data.split import stratified_split
 from minires.data.transforms import scale_pixels
-from minires.torch_resnet import train
+from minires.frameworks.torch_resnet import train
 
 
 def main() -> None:

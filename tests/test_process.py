@@ -97,3 +97,10 @@ def test_tune_process_sets_the_wait_policy_when_unset(monkeypatch):
 def test_tune_process_refuses_a_bad_thread_count(bad):
     with pytest.raises(ValueError, match="tune_process: threads must be a positive int"):
         process.tune_process(threads=bad)
+
+
+def test_import_minires_loads_no_framework_and_no_optional_package():
+    code = ("import sys, minires; print(sorted(m for m in ('torch', 'jax', 'keras', 'cupy', 'numba', "
+            "'PIL', 'matplotlib', 'minires.frameworks', 'minires.bench') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

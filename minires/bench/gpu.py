@@ -411,7 +411,7 @@ def minires_train_seconds(batch: int, repeats: int) -> dict:
 
 def torch_train_seconds(torch, batch: int, repeats: int) -> dict:
     """The same for PyTorch + cuDNN (channels-last), with the same model and recipe."""
-    from ..torch_resnet import build_seed_resnet, step_functions
+    from ..frameworks.torch_resnet import build_seed_resnet, step_functions
 
     x, y = _train_batch(batch)
     model = build_seed_resnet(seed=0, channels_last=True).cuda()

@@ -44,7 +44,7 @@ def torch_step_seconds(batch_size: int = BATCH, repeats: int = 7) -> dict:
     """The same for PyTorch (channels-last), with the same model and recipe."""
     import torch
 
-    from ..torch_resnet import build_seed_resnet, step_functions, to_tensor
+    from ..frameworks.torch_resnet import build_seed_resnet, step_functions, to_tensor
 
     x, y = _batch(batch_size)
     model = build_seed_resnet(seed=0, channels_last=True)
