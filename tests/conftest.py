@@ -31,6 +31,11 @@ settings.register_profile("dev", max_examples=8, **_COMMON)
 settings.register_profile("thorough", max_examples=500, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# The test run is a program of its own, so it tunes its process as the command line does
+# (minires.process): Numba's OpenMP workers sleep between kernels instead of spinning against
+# the threads that run the products. Tests of the untouched process run in fresh children.
+minires.tune_process()
+
 
 class Backend:
     """A backend under test: its name, and moves of NumPy arrays onto it and back."""
