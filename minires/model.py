@@ -33,7 +33,7 @@ from . import initializers, losses, optim
 from .backend import to_numpy, xp
 from .layers import Layer, unique_name
 from .ops._checks import is_int
-from .progress import ProgressBar
+from .progress import Progress
 
 
 # --- symbolic tensors and the graph ----------------------------------------------------------
@@ -596,7 +596,7 @@ class Model:
         for epoch in range(initial_epoch, epochs):
             _hook(callbacks, "on_epoch_begin", epoch, {})
             order = self.rng.permutation(n) if shuffle else None
-            bar = ProgressBar(n, header=f"Epoch {epoch + 1}/{epochs}", unit=unit, mode=mode)
+            bar = Progress(n, f"Epoch {epoch + 1}/{epochs}", unit, mode)
             totals = _Totals()
             for step in range(steps):
                 start, stop = step * batch_size, min((step + 1) * batch_size, n)
@@ -641,8 +641,7 @@ class Model:
         y = self._check_y(x, y, who)
         if x.shape[0] == 0:
             raise ValueError(f"{self._who(who)}: x has no examples")
-        bar = ProgressBar(x.shape[0], header="Evaluate", unit="img" if x.ndim == 4 else "samples",
-                          mode=mode)
+        bar = Progress(x.shape[0], "Evaluate", "img" if x.ndim == 4 else "samples", mode)
         logs = self._evaluate_arrays(x, y, batch_size, bar=bar)
         bar.close(**logs)
         return self._result(logs, return_dict)
@@ -653,8 +652,7 @@ class Model:
         batch_size = _batch_size(self._who(who), batch_size)
         mode = _progress_mode(self._who(who), verbose)
         x = self._check_x(x, who)
-        bar = ProgressBar(x.shape[0], header="Predict", unit="img" if x.ndim == 4 else "samples",
-                          mode=mode)
+        bar = Progress(x.shape[0], "Predict", "img" if x.ndim == 4 else "samples", mode)
         outputs = []
         for start in range(0, x.shape[0], batch_size):
             stop = min(start + batch_size, x.shape[0])

@@ -33,7 +33,7 @@ import numpy
 
 from .data.atomic import atomic_write
 from .data.transforms import Augmenter, scale_pixels
-from .progress import ProgressBar, format_duration
+from .progress import Progress, format_duration
 from .serialization import (generator_from_state, generator_state, model_from_archive,
                             model_to_archive, read_archive, save_model, write_archive)
 
@@ -209,8 +209,8 @@ class Trainer:
             self.next_batch = 0
             self.partial = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         steps = -(-n // batch)
-        bar = ProgressBar(n, header=f"Epoch {self.epoch + 1}/{self.recipe.epochs}", unit="img",
-                          mode=self.progress_mode, stream=self.stream)
+        bar = Progress(n, f"Epoch {self.epoch + 1}/{self.recipe.epochs}", "img", self.progress_mode,
+                       stream=self.stream)
         bar.done = self.partial["seen"]
         start = time.perf_counter()
         seconds_before = self.partial["seconds"]
