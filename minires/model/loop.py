@@ -71,6 +71,7 @@ class EpochLoop:
 
     def __init__(self, model, x, y, batch_size: int, order=None, transform=None, who: str = "fit",
                  next_batch: int = 0, totals: RunningTotals | None = None):
+        model._require_compiled(who)
         self.model = model
         self.x = model._check_x(x, who)
         self.y = model._check_y(self.x, y, who)

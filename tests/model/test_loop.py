@@ -124,7 +124,9 @@ def test_without_metrics_only_the_loss_is_kept():
     assert list(loop.logs()) == ["loss"] and loop.totals.correct == 0
 
 
-def test_the_loop_checks_its_data_like_fit():
+def test_the_loop_checks_its_model_and_data_like_fit():
+    with pytest.raises(RuntimeError, match="fit: compile the model first"):
+        EpochLoop(small_classifier(), np.zeros((4, 4, 4, 3)), np.zeros(4, int), batch_size=2)
     model = _compiled()
     with pytest.raises(ValueError, match=r"fit: x must have shape \(N, 4, 4, 3\)"):
         EpochLoop(model, np.zeros((4, 4, 4)), np.zeros(4, int), batch_size=2)
