@@ -30,6 +30,7 @@ import numpy
 
 from . import initializers, ops
 from .backend import array_module, to_numpy, xp
+from .graph import KerasTensor, record_call
 from .ops._checks import is_int
 
 # --- names -----------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ class Layer:
         self.params: dict = {}       # name -> backend array, in Keras' order (kernel, bias)
         self.grads: dict = {}        # name -> gradient of the last backward pass
         self._cache = None
-        self._nodes: list = []       # graph nodes this layer produced (see minires.model)
+        self._nodes: list = []       # graph nodes this layer produced (see minires.graph)
 
     def _who(self) -> str:
         return f"{type(self).__name__} {getattr(self, 'name', '?')!r}"
@@ -196,8 +197,6 @@ class Layer:
     # -- calling ------------------------------------------------------------------------------
 
     def __call__(self, inputs, **kwargs):
-        from .model import KerasTensor, record_call
-
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         symbolic = [isinstance(t, KerasTensor) for t in items]
         if any(symbolic):

@@ -41,6 +41,7 @@ import numpy
 from . import initializers, losses, optim
 from .data.atomic import atomic_write
 from .model import Model
+from .model.functional import set_saving
 
 FORMAT_NAME = "minires"
 FORMAT_VERSION = 1
@@ -270,3 +271,8 @@ def load_weights(model: Model, path) -> None:
     if meta.get("kind") not in ("weights", "model"):
         raise ValueError(f"{source}: holds {meta.get('kind')!r}, not weights")
     model.set_weights(_check_weights(source, arrays, meta, model.weight_names(), model.weights))
+
+
+# Model.save, save_weights and load_weights call these (the model does not import its file
+# format; it is given it here, and ``import minires`` imports this module).
+set_saving(save_model, save_weights, load_weights)

@@ -18,6 +18,10 @@ weights of a run that was never stopped: bit for bit on the numpy backend.
 
 Ctrl-C finishes the batch in progress, writes a checkpoint and stops; a second Ctrl-C stops
 at once without one.
+
+An epoch is ``minires.model.loop.EpochLoop``, the loop ``Model.fit`` runs too; the trainer
+adds the scaling and augmentation of each batch, the Ctrl-C stop, and keeps the loop's
+position and running totals in its checkpoints.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ import numpy
 
 from .data.atomic import atomic_write
 from .data.transforms import Augmenter, scale_pixels
-from .progress import ProgressBar, format_duration
+from .model.loop import EpochLoop, RunningTotals
+from .progress import Progress, format_duration
 from .serialization import (generator_from_state, generator_state, model_from_archive,
                             model_to_archive, read_archive, save_model, write_archive)
 
@@ -130,10 +135,14 @@ class Trainer:
         self.augmenter = Augmenter.standard() if recipe.augment else None
         self.history: dict[str, list] = {}
         self.epoch = 0                      # completed epochs
-        self.order: numpy.ndarray | None = None
-        self.next_batch = 0                 # first batch of `order` not yet trained on
-        self.partial = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        self.loop: EpochLoop | None = None  # the epoch in progress, None between epochs
+        self.seconds = 0.0                  # its training time so far
         self.stopped_early = False
+
+    @property
+    def next_batch(self) -> int:
+        """The first batch of the epoch in progress not yet trained on."""
+        return 0 if self.loop is None else self.loop.next_batch
 
     # -- state on disk ------------------------------------------------------------------------
 
@@ -143,18 +152,19 @@ class Trainer:
                 "val_size": 0 if self.data.x_val is None else int(len(self.data.x_val))}
 
     def save_checkpoint(self) -> None:
+        seen, loss, correct = self.loop.totals.fetch() if self.loop is not None else (0, 0.0, 0)
         arrays, meta = model_to_archive(self.model, include_optimizer=True, metadata={
             "trainer": {
                 "epoch": self.epoch,
                 "next_batch": self.next_batch,
-                "partial": self.partial,
+                "partial": {"loss": loss, "correct": correct, "seen": seen, "seconds": self.seconds},
                 "rng_state": generator_state(self.rng),
                 "history": self.history,
                 "run": self.run_config(),
             }
         })
-        if self.order is not None:
-            arrays[_POSITION_KEY] = self.order
+        if self.loop is not None:
+            arrays[_POSITION_KEY] = self.loop.order
         write_archive(self.run_dir / CHECKPOINT, arrays, meta)
 
     @classmethod
@@ -182,11 +192,14 @@ class Trainer:
                     f"{path}: the checkpoint used {key}={saved['recipe'].get(key)!r}, this run asks "
                     f"for {mine['recipe'].get(key)!r}; an exact resume needs the same recipe")
         trainer.epoch = int(state["epoch"])
-        trainer.next_batch = int(state["next_batch"])
-        trainer.partial = dict(state["partial"])
         trainer.history = {k: list(v) for k, v in state["history"].items()}
         trainer.rng = generator_from_state(state["rng_state"])
-        trainer.order = arrays.get(_POSITION_KEY)
+        order = arrays.get(_POSITION_KEY)
+        if order is not None:
+            partial = state["partial"]
+            trainer.loop = trainer._epoch_loop(order, int(state["next_batch"]), RunningTotals(
+                partial["seen"], partial["loss"], partial["correct"]))
+            trainer.seconds = float(partial["seconds"])
         return trainer
 
     def _write_results(self) -> None:
@@ -200,49 +213,42 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
 
+    def _batch(self, x_batch: numpy.ndarray) -> numpy.ndarray:
+        """A batch as the model trains on it: scaled to [0, 1], augmented if the recipe says so."""
+        x_batch = scale_batch(x_batch)
+        return x_batch if self.augmenter is None else self.augmenter(x_batch, self.rng)
+
+    def _epoch_loop(self, order, next_batch: int = 0, totals: RunningTotals | None = None) -> EpochLoop:
+        return EpochLoop(self.model, self.data.x_train, self.data.y_train, self.recipe.batch_size,
+                         order=order, transform=self._batch, next_batch=next_batch, totals=totals)
+
     def _epoch(self, interrupt: _Interrupt) -> bool:
         """Train on the rest of the current epoch; False when stopped by Ctrl-C."""
-        x, y = self.data.x_train, self.data.y_train
-        n, batch = len(x), self.recipe.batch_size
-        if self.order is None:
-            self.order = self.rng.permutation(n)
-            self.next_batch = 0
-            self.partial = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-        steps = -(-n // batch)
-        bar = ProgressBar(n, header=f"Epoch {self.epoch + 1}/{self.recipe.epochs}", unit="img",
-                          mode=self.progress_mode, stream=self.stream)
-        bar.done = self.partial["seen"]
+        if self.loop is None:
+            self.loop = self._epoch_loop(self.rng.permutation(len(self.data.x_train)))
+            self.seconds = 0.0
+        n = len(self.data.x_train)
+        bar = Progress(n, f"Epoch {self.epoch + 1}/{self.recipe.epochs}", "img", self.progress_mode,
+                       stream=self.stream)
+        bar.done = self.loop.totals.samples
         start = time.perf_counter()
-        seconds_before = self.partial["seconds"]
-        while self.next_batch < steps:
-            index = self.order[self.next_batch * batch:(self.next_batch + 1) * batch]
-            xb = scale_batch(x[index])
-            if self.augmenter is not None:
-                xb = self.augmenter(xb, self.rng)
-            logs = self.model.train_on_batch(xb, y[index], return_dict=True)
-            count = len(index)
-            self.partial["loss"] += float(logs["loss"]) * count
-            self.partial["correct"] += int(round(float(logs["accuracy"]) * count))
-            self.partial["seen"] += count
-            self.partial["seconds"] = seconds_before + time.perf_counter() - start
-            self.next_batch += 1
-            bar.update(count, loss=self.partial["loss"] / self.partial["seen"],
-                       accuracy=self.partial["correct"] / self.partial["seen"])
-            if interrupt.requested:
-                bar.close()
-                return False
-        logs = {"loss": self.partial["loss"] / n, "accuracy": self.partial["correct"] / n}
+        seconds_before = self.seconds
+        completed = self.loop.run(bar, stop=lambda: interrupt.requested)
+        logs = self.loop.logs()           # waits for the device: the time below includes it
+        self.seconds = seconds_before + time.perf_counter() - start
+        if not completed:
+            bar.close(**logs)
+            return False
         if self.data.x_val is not None and len(self.data.x_val):
             val_loss, val_acc = self.model.evaluate(scale_batch(self.data.x_val), self.data.y_val,
                                                     batch_size=256, verbose=0)
             logs.update(val_loss=float(val_loss), val_accuracy=float(val_acc))
-        bar.close(**{k: v for k, v in logs.items() if k.startswith("val_")})
-        logs["seconds"] = self.partial["seconds"]
+        bar.close(**logs)
+        logs["seconds"] = self.seconds
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
         self.epoch += 1
-        self.order = None
-        self.next_batch = 0
+        self.loop = None
         return True
 
     def _keep_if_best(self) -> None:

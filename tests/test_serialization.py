@@ -218,3 +218,21 @@ def test_generator_state_round_trip():
     np.testing.assert_array_equal(again.random(5), rng.random(5))
     with pytest.raises(ValueError, match="unknown bit generator"):
         ser.generator_from_state({"bit_generator": "Nope"})
+
+
+def test_model_save_works_when_only_the_model_package_is_imported(tmp_path):
+    """The model does not import its file format; importing any part of minires provides it."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from minires.model import Input, Model\n"
+            "from minires.layers import Dense\n"
+            "inputs = Input((3,))\n"
+            "model = Model(inputs, Dense(2)(inputs))\n"
+            "model.save(sys.argv[1])\n"
+            "model.save_weights(sys.argv[1] + '.weights.npz')\n"
+            "model.load_weights(sys.argv[1] + '.weights.npz')\n")
+    path = tmp_path / "m.npz"
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)
+    assert ser.load_model(path).count_params() == 8

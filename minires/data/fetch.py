@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..progress import Progress
 from .atomic import atomic_write
-from .progress import Progress
 
 _CHUNK = 1 << 20
 
@@ -40,7 +41,8 @@ def download(url: str, destination: str | os.PathLike, md5: str | None, *,
         with urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            meter = Progress(f"downloading {destination.name}", total, "bytes", enabled=progress)
+            meter = Progress(total, f"downloading {destination.name}", "bytes",
+                             "line" if progress else "silent", rate=False, delay=0.5, stream=sys.stderr)
             received = 0
             with atomic_write(destination) as out:
                 while True:

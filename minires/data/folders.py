@@ -27,15 +27,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy
 
+from ..progress import Progress
 from .atomic import atomic_write
 from .cache import minires_cache_dir
-from .progress import Progress
 
 _OP = "load_image_folder"
 # Bumped whenever decoding changes, so caches written by an older decoder are not reused.
@@ -154,8 +155,8 @@ def _decode_all(root: Path, entries, size, progress: bool):
     x = numpy.empty((len(entries), *size, 3), dtype=numpy.uint8)
     y = numpy.empty(len(entries), dtype=numpy.int64)
     kept, skipped = 0, []
-    meter = Progress(f"decoding images in {root}", len(entries), "images",
-                     enabled=progress, delay=1.0)
+    meter = Progress(len(entries), f"decoding images in {root}", "images",
+                     "line" if progress else "silent", rate=False, delay=1.0, stream=sys.stderr)
     for relative, _, _, label in entries:
         try:
             x[kept] = decode_image(root / relative, size)

@@ -2,7 +2,8 @@
 
 from ..layers import (Activation, Add, Conv2D, Dense, Flatten, Layer, MaxPool2D, MaxPooling2D,
                       Reshape, add)
-from ..model import Input, InputLayer, KerasTensor
+from ..graph import KerasTensor
+from ..model import Input, InputLayer
 
 __all__ = ["Activation", "Add", "Conv2D", "Dense", "Flatten", "Input", "InputLayer", "KerasTensor",
            "Layer", "MaxPool2D", "MaxPooling2D", "Reshape", "add"]

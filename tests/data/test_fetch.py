@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 
 import pytest
 
@@ -11,7 +10,6 @@ from minires.data.atomic import atomic_write
 from minires.data.cache import minires_cache_dir
 from minires.data.cifar10 import load_data
 from minires.data.fetch import DownloadError, download
-from minires.data.progress import Progress
 
 from .cifar_files import write_archive
 
@@ -104,37 +102,3 @@ def test_cache_dir_order(monkeypatch, isolated_home, tmp_path):
     assert minires_cache_dir() == tmp_path / "xdg" / "minires"
     monkeypatch.setenv("MINIRES_CACHE", str(tmp_path / "mine"))
     assert minires_cache_dir() == tmp_path / "mine"
-
-
-class _Terminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def test_progress_writes_plain_lines_when_not_a_terminal():
-    stream = io.StringIO()
-    meter = Progress("downloading x", 1000, "bytes", delay=0.0, stream=stream)
-    for _ in range(100):
-        meter.update(10)
-    meter.close()
-    lines = stream.getvalue().splitlines()
-    assert "\r" not in stream.getvalue()
-    assert len(lines) == 11, lines                # one per 10 %, not one per update
-    assert lines[-1].startswith("downloading x: 1.0 kB / 1.0 kB")
-
-
-def test_progress_redraws_one_line_on_a_terminal():
-    stream = _Terminal()
-    meter = Progress("decoding", 3, "images", delay=0.0, stream=stream)
-    meter.update(3)
-    meter.close()
-    assert stream.getvalue().startswith("\rdecoding: 3 / 3 images")
-    assert stream.getvalue().endswith("\n")
-
-
-def test_progress_stays_silent_for_quick_work():
-    stream = io.StringIO()
-    meter = Progress("quick", 10, delay=60.0, stream=stream)
-    meter.update(10)
-    meter.close()
-    assert stream.getvalue() == ""

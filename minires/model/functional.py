@@ -1,0 +1,294 @@
+"""The functional ``Model``: a graph of layers run forward and backward, its weights, its config.
+
+    inputs = Input(shape=(32, 32, 3))
+    x = Conv2D(64, 3, padding="same", activation="relu")(inputs)
+    outputs = Dense(10, activation="softmax")(Flatten()(x))
+    model = Model(inputs, outputs)
+    model.summary()
+    probs = model(x_test)                       # eager inference, NumPy in and out
+
+``Model`` holds the layers between an input and an output in the order ``minires.graph``
+gives (a topological order, Keras' own): ``forward`` runs through it, ``backward`` runs
+through it reversed, and a tensor used by several layers receives the sum of their gradients
+(the multivariate chain rule). ``get_weights`` lists the parameters in the same order, layer by
+layer (kernel, bias), which is Keras' order. ``get_config``/``from_config`` describe and
+rebuild the graph.
+
+The training API (``compile``, ``fit``, ``evaluate``, ``predict``, ...) is the ``Training``
+base class, in ``minires.model.training``. Saving is ``minires.serialization``'s: that module
+sits above the model and hands ``Model.save`` and ``load_weights`` their functions when it is
+imported, which ``import minires`` does (``set_saving``).
+
+Each layer appears once in a graph (its cache holds one forward pass); single input,
+single output.
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from .. import initializers
+from ..backend import to_numpy, xp
+from ..graph import KerasTensor, map_graph
+from ..layers import LAYER_CLASSES, Layer, assign_param, unique_name
+from .callbacks import History
+from .inputs import InputLayer
+from .training import Training
+
+# save_model, save_weights, load_weights: minires.serialization's, set when it is imported.
+_saving: dict = {}
+
+
+def set_saving(save_model, save_weights, load_weights) -> None:
+    """Give ``Model.save``, ``save_weights`` and ``load_weights`` the functions that write files."""
+    _saving.update(save_model=save_model, save_weights=save_weights, load_weights=load_weights)
+
+
+def _saver(name: str):
+    if name not in _saving:
+        raise RuntimeError(f"Model: {name} needs minires.serialization; import minires (or "
+                           f"minires.serialization) first")
+    return _saving[name]
+
+
+class Model(Training):
+    """A functional model from one input KerasTensor to one output KerasTensor."""
+    def __init__(self, inputs, outputs, name: str | None = None):
+        self.input = _single(inputs, "inputs")
+        self.output = _single(outputs, "outputs")
+        if not isinstance(self.input.layer, InputLayer):
+            raise ValueError("Model: inputs must come from Input(...)")
+        self.name = name if name is not None else unique_name("functional")
+        self.layers: list[Layer] = map_graph([self.input], [self.output])
+        names = [layer.name for layer in self.layers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"Model: layer names must be unique, got {duplicates} more than once")
+        self._output_layer = self.output.layer
+        self.rng = initializers.global_generator().spawn(1)[0]   # shuffling, owned by the model
+        # What compile and fit set (minires.model.training).
+        self.optimizer = None
+        self.loss = None
+        self.metrics_names_: list[str] = []
+        self._fused = False
+        self.stop_training = False
+        self.history: History | None = None
+
+    # -- structure ----------------------------------------------------------------------------
+
+    @property
+    def inputs(self) -> list[KerasTensor]:
+        return [self.input]
+
+    @property
+    def outputs(self) -> list[KerasTensor]:
+        return [self.output]
+
+    @property
+    def dtype(self) -> str:
+        return self.input.dtype
+
+    def get_layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"Model {self.name!r}: no layer named {name!r}")
+
+    @property
+    def weights(self) -> list:
+        """All parameters as live backend arrays, in Keras' order."""
+        return [p for layer in self.layers for p in layer.params.values()]
+
+    @property
+    def trainable_weights(self) -> list:
+        return [p for layer in self.layers if layer.trainable for p in layer.params.values()]
+
+    def weight_names(self) -> list[str]:
+        """"layer/param" names of ``weights``, in the same order."""
+        return [f"{layer.name}/{name}" for layer in self.layers for name in layer.params]
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self.layers)
+
+    def get_weights(self) -> list[numpy.ndarray]:
+        """NumPy copies of every parameter, in Keras' order (per layer: kernel, bias)."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights) -> None:
+        """Overwrite every parameter from a list shaped like ``get_weights()``."""
+        weights = list(weights)
+        names = self.weight_names()
+        if len(weights) != len(names):
+            raise ValueError(f"Model {self.name!r}: set_weights expected {len(names)} arrays, "
+                             f"got {len(weights)}")
+        for name, param, value in zip(names, self.weights, weights):
+            assign_param(param, value, f"Model {self.name!r}: set_weights: {name}")
+
+    # -- forward and backward -----------------------------------------------------------------
+
+    def forward(self, x, training: bool = False, return_logits: bool = False):
+        """The output for a backend array ``x``; ``return_logits`` stops before a final softmax."""
+        values = {}
+        for layer in self.layers:
+            if isinstance(layer, InputLayer):
+                values[layer] = x
+                continue
+            node = layer._nodes[0]
+            args = [values[t.layer] for t in node.inbound]
+            logits = return_logits and layer is self._output_layer
+            values[layer] = layer.forward(args if node.list_call else args[0], training=training,
+                                          return_logits=logits)
+        return values[self._output_layer]
+
+    def backward(self, dout, input_grad: bool = True):
+        """dL/dx from dL/d(output) of the last ``forward(..., training=True)``.
+
+        Every layer's ``grads`` holds its parameter gradients afterwards. ``input_grad=False``
+        (what training uses) returns None and spares the layers fed by the input their input
+        gradient, which nothing needs (for a convolution, one of the two matrix products of its
+        backward pass).
+        """
+        grads = {self._output_layer: dout}
+        dx = None
+        for layer in reversed(self.layers):
+            g = grads.pop(layer, None)
+            if g is None:
+                continue
+            if isinstance(layer, InputLayer):
+                dx = g
+                continue
+            node = layer._nodes[0]
+            if not input_grad and all(isinstance(t.layer, InputLayer) for t in node.inbound):
+                layer.backward(g, input_grad=False)
+                continue
+            upstream = layer.backward(g)
+            upstream = upstream if node.list_call else [upstream]
+            for t, gi in zip(node.inbound, upstream):
+                previous = grads.get(t.layer)
+                # A new array, never +=: add's backward hands one array to both of its inputs.
+                grads[t.layer] = gi if previous is None else previous + gi
+        return dx
+
+    def __call__(self, x):
+        """Eager inference on an array: the model's output (NumPy in, NumPy out)."""
+        batch = self._to_backend(self._check_x(x, "Model.__call__"))
+        out = self.forward(batch, training=False)
+        return to_numpy(out) if isinstance(x, numpy.ndarray) else out
+
+    # -- data checks --------------------------------------------------------------------------
+
+    def _who(self, method: str) -> str:
+        return f"Model {self.name!r}: {method}"
+
+    def _check_x(self, x, method: str):
+        if not hasattr(x, "shape"):
+            x = numpy.asarray(x)
+        expected = self.input.shape[1:]
+        got = tuple(x.shape[1:])
+        if x.ndim != len(expected) + 1 or any(e is not None and e != g for e, g in zip(expected, got)):
+            dims = ", ".join("?" if d is None else str(d) for d in expected)
+            raise ValueError(f"{self._who(method)}: x must have shape (N, {dims}), got {tuple(x.shape)}")
+        if x.dtype.kind not in "fiub":
+            raise ValueError(f"{self._who(method)}: x must be numeric, got dtype {x.dtype}")
+        return x
+
+    def _to_backend(self, batch):
+        return xp().asarray(batch).astype(self.dtype, copy=False)
+
+    # -- description --------------------------------------------------------------------------
+
+    def summary(self, line_length: int | None = None, print_fn=None) -> None:
+        """Print a Keras-like table: layer (type), output shape, parameters, inputs; totals."""
+        print_fn = print if print_fn is None else print_fn
+        rows = [("Layer (type)", "Output Shape", "Param #", "Connected to")]
+        for layer in self.layers:
+            node = layer._nodes[0]
+            inbound = ", ".join(f"{t.layer.name}[0][0]" for t in node.inbound) or "-"
+            rows.append((f"{layer.name} ({type(layer).__name__})", str(node.shape),
+                         f"{layer.count_params():,}", inbound))
+        widths = [max(len(r[i]) for r in rows) + 2 for i in range(4)]
+        total = sum(widths) if line_length is None else max(line_length, sum(widths[:3]) + 10)
+
+        def fmt(row):
+            return " " + "".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + row[3]
+
+        trainable = sum(layer.count_params() for layer in self.layers if layer.trainable)
+        itemsize = numpy.dtype(self.dtype).itemsize
+        count = self.count_params()
+        print_fn(f'Model: "{self.name}"')
+        print_fn("_" * total)
+        print_fn(fmt(rows[0]))
+        print_fn("=" * total)
+        for i, row in enumerate(rows[1:]):
+            print_fn(fmt(row))
+            if i < len(rows) - 2:
+                print_fn("")
+        print_fn("=" * total)
+        print_fn(f"Total params: {count:,} ({_readable_size(count * itemsize)})")
+        print_fn(f"Trainable params: {trainable:,} ({_readable_size(trainable * itemsize)})")
+        print_fn(f"Non-trainable params: {count - trainable:,} "
+                 f"({_readable_size((count - trainable) * itemsize)})")
+        print_fn("_" * total)
+
+    def get_config(self) -> dict:
+        """The architecture as JSON-able data: every layer's class, config and inputs."""
+        layers = []
+        for layer in self.layers:
+            node = layer._nodes[0]
+            layers.append({"class_name": type(layer).__name__, "config": layer.get_config(),
+                           "inbound": [t.layer.name for t in node.inbound],
+                           "list_call": node.list_call})
+        return {"name": self.name, "layers": layers, "input": self.input.layer.name,
+                "output": self._output_layer.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Model":
+        """Rebuild the graph of ``get_config()`` (fresh parameters from the global generator)."""
+        tensors: dict[str, KerasTensor] = {}
+        try:
+            for entry in config["layers"]:
+                class_name, layer_config = entry["class_name"], dict(entry["config"])
+                if class_name == "InputLayer":
+                    layer = InputLayer(**layer_config)
+                    tensors[layer.name] = layer.output
+                    continue
+                if class_name not in LAYER_CLASSES:
+                    raise ValueError(f"unknown layer class {class_name!r}")
+                layer = LAYER_CLASSES[class_name].from_config(layer_config)
+                inbound = [tensors[name] for name in entry["inbound"]]
+                tensors[layer.name] = layer(inbound if entry["list_call"] else inbound[0])
+            return cls(tensors[config["input"]], tensors[config["output"]], name=config["name"])
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"Model.from_config: malformed configuration "
+                             f"({type(exc).__name__}: {exc})") from None
+
+    # -- saving -------------------------------------------------------------------------------
+
+    def save(self, path, include_optimizer: bool = True, metadata: dict | None = None) -> None:
+        """Write the architecture, weights, compile settings and optimizer state to one file."""
+        _saver("save_model")(self, path, include_optimizer=include_optimizer, metadata=metadata)
+
+    def save_weights(self, path) -> None:
+        _saver("save_weights")(self, path)
+
+    def load_weights(self, path) -> None:
+        _saver("load_weights")(self, path)
+
+
+def _single(value, what: str) -> KerasTensor:
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise ValueError(f"Model: minires models have one input and one output; {what} has {len(value)}")
+        value = value[0]
+    if not isinstance(value, KerasTensor):
+        raise ValueError(f"Model: {what} must be a KerasTensor (from Input or a layer call), got {value!r}")
+    return value
+
+
+def _readable_size(nbytes: int) -> str:
+    size = float(nbytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} GB"
