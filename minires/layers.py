@@ -30,7 +30,7 @@ import numpy
 
 from . import initializers, ops
 from .backend import array_module, to_numpy, xp
-from .ops._checks import is_int
+from .windows import is_int
 
 # --- names -----------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ import numpy
 from . import initializers, losses, optim
 from .backend import to_numpy, xp
 from .layers import Layer, unique_name
-from .ops._checks import is_int
+from .windows import is_int
 from .progress import ProgressBar
 
 

@@ -311,7 +311,7 @@ def _im2col_col2im(h: int, c: int, batch: int):
         import cupy
 
         from ..backend import kernels_for
-        from ..ops.windows import plan_windows
+        from ..windows import plan_windows
 
         x = cupy.asarray(_data((batch, h, h, c)))
         k = kernels_for(x)

@@ -55,7 +55,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ..ops.pool import argmax_dtype
+from ..windows import argmax_dtype
 from . import cpu_threads
 
 matmul = cpu_threads.matmul      # the backend's matrix product (k.matmul): BLAS, split over threads

@@ -61,7 +61,7 @@ import cupy
 import numpy
 
 from ..ops import winograd as _winograd
-from ..ops.pool import argmax_dtype
+from ..windows import argmax_dtype
 
 _THREADS = 256            # threads per block: a multiple of the warp size, good occupancy
 _MAX_BLOCKS = 65535       # grid cap; the grid-stride loop covers the rest
@@ -129,7 +129,7 @@ __global__ void col2im(const T* __restrict__ cols, T* __restrict__ dx, I total,
 }
 
 // y = the window's maximum, argmax = i*pw + j of its first maximum in row-major order, stored
-// as A (ops.pool.argmax_dtype: unsigned char up to 256 window elements). The padding reads as
+// as A (windows.argmax_dtype: unsigned char up to 256 window elements). The padding reads as
 // -inf; a NaN wins and stays (the first NaN), as NumPy's argmax has it.
 template <typename T, typename A, typename I>
 __global__ void maxpool_forward(const T* __restrict__ x, T* __restrict__ y,
@@ -306,7 +306,7 @@ _KERNELS = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "relu_for
             "relu_backward", "bias_relu", "bias_relu_backward", "softmax_xent_forward",
             "softmax_xent_backward", "adam_update")
 _INDEX_TYPES = {numpy.int32: "int", numpy.int64: "long long"}
-# Max-pool's argmax is stored in ops.pool.argmax_dtype(window): uint8 or int32 (int64 accepted).
+# Max-pool's argmax is stored in windows.argmax_dtype(window): uint8 or int32 (int64 accepted).
 _ARGMAX_TYPES = {numpy.dtype(numpy.uint8): "unsigned char", numpy.dtype(numpy.int32): "int",
                  numpy.dtype(numpy.int64): "long long"}
 _POOL_KERNELS = ("maxpool_forward", "maxpool_backward")

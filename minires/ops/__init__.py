@@ -22,7 +22,7 @@ from .flatten import flatten_backward, flatten_forward
 from .loss import softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .pool import maxpool2d_backward, maxpool2d_forward
 from .update import adam_update, adam_update_many
-from .windows import same_padding
+from ..windows import same_padding
 
 __all__ = [
     "adam_update", "adam_update_many",

@@ -41,12 +41,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import get_backend, kernels_for
+from ..windows import Window, plan_windows, positive_pair
 from . import winograd
 from .activation import BiasReluCache, bias_relu_backward, bias_relu_forward
 from .bias import bias_gradient
-from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape, positive_pair
+from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape
 from .im2col import col2im, im2col, pad_nhwc, unpad_nhwc
-from .windows import Window, plan_windows
 
 _OP = "conv2d"
 ALGORITHMS = ("auto", "im2col", "winograd", "winograd4x4")

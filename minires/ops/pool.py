@@ -25,12 +25,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
 from ..backend import array_module, kernels_for
-from ._checks import as_float_array, check_dtype, check_shape, positive_pair
+from ..windows import Window, argmax_dtype, plan_windows, positive_pair
+from ._checks import as_float_array, check_dtype, check_shape
 from .im2col import offset_slice, pad_nhwc, unpad_nhwc
-from .windows import Window, plan_windows
 
 _OP = "maxpool2d"
 
@@ -40,13 +38,6 @@ class MaxPool2dCache(NamedTuple):
     x_shape: tuple[int, ...]
     dtype: object
     window: Window
-
-
-def argmax_dtype(window: Window):
-    """The smallest integer type that numbers a window's elements: uint8 for windows of up to
-    256 elements (every usual pool), whose argmax array is then an eighth of an intp one,
-    and eight times less memory to write and read back."""
-    return np.uint8 if window.kernel[0] * window.kernel[1] <= 256 else np.int32
 
 
 def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):

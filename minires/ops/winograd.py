@@ -40,7 +40,7 @@ import numpy as np
 
 from ..backend import array_module, kernels_for
 from .im2col import offset_slice, pad_nhwc
-from .windows import Window
+from ..windows import Window
 
 
 class WinogradTransform(NamedTuple):

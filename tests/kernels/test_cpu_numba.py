@@ -19,7 +19,7 @@ from minires.kernels import cpu_numba as k  # noqa: E402
 from minires.kernels import cpu_threads  # noqa: E402
 from minires.ops import update, winograd  # noqa: E402
 from minires.ops.im2col import col2im, im2col, pad_nhwc, unpad_nhwc  # noqa: E402
-from minires.ops.windows import plan_windows  # noqa: E402
+from minires.windows import plan_windows  # noqa: E402
 from tests.gradcheck import assert_close  # noqa: E402
 from tests.strategies import (as_layout, conv_cases, float_dtypes, layouts, normal, pool_cases,  # noqa: E402
                               seeds, shapes, winograd_cases)

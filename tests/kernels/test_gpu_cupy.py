@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from minires import backend, ops, reference
 from minires.ops import winograd
 from minires.ops.im2col import col2im, im2col, pad_nhwc, unpad_nhwc
-from minires.ops.windows import plan_windows
+from minires.windows import plan_windows
 from tests.gradcheck import assert_close
 from tests.strategies import (conv_cases, float_dtypes, layouts, normal, pool_cases,
                               seeds, shapes, winograd_cases)
