@@ -68,13 +68,13 @@ def choose_algorithm(window: Window, c_in: int, c_out: int, dtype, backend: str 
 
     - "winograd4x4" for float32 3x3 stride-1 convolutions with at least 16 input and output
       channels on the CPU backends (``numpy``, ``numba``): at the seed's 64-channel layers
-      its forward + backward is 2x to 2.6x faster than im2col's (with the ``numba``
+      its forward + backward is about twice as fast as im2col's (with the ``numba``
       backend's fused transform kernels, level with PyTorch on one core), and its float32
       error (below 1e-5 relative there) is far inside float32 training noise;
     - "winograd" (F(2x2, 3x3)) instead on ``numba`` when the output is smaller than 8 on a
       side: one 4x4 tile per image leaves too little work per block, and at the seed's
-      4x4x64 layers F(2x2) took 0.44 + 0.79 ms (forward + backward) against 0.52 + 0.92
-      (on ``numpy`` F(4x4) stays ahead there, 0.45 + 0.63 against 0.67 + 1.05);
+      4x4x64 layers F(2x2)'s forward + backward is the faster of the two there (on
+      ``numpy`` F(4x4) stays ahead);
     - "im2col" everywhere else: for float64, the dtype of checks, where the last digits
       matter more than speed; for other kernels and strides; with fewer than 16 channels (the
       seed's first layer, 3 -> 64, where the transforms cost more than the products they
@@ -217,8 +217,8 @@ def conv2d_backward(dy, cache: Conv2dCache, input_grad: bool = True):
     cols2d = cols.reshape(-1, kh * kw * c_in)
     if cols2d.shape[1] < c_out:
         # dW^T = dy^T cols, transposed back: BLAS splits a product's work over its rows, and
-        # the first layer's dW has 27 (3x3x3) of them against 64 columns: 2.5 ms instead of
-        # 3.4 on 2 cores.
+        # the first layer's dW has 27 (3x3x3) of them against 64 columns: the transposed
+        # product has 64 rows to split.
         dw = (dy2d.T @ cols2d).T.reshape(w.shape)
     else:
         dw = (cols2d.T @ dy2d).reshape(w.shape)
