@@ -8,16 +8,17 @@ Code above the kernels never imports numpy or cupy for its array work. It asks t
   (initialisers, data loaders);
 - ``set_backend`` / ``get_backend`` / ``use_backend`` choose the current backend, whose
   default comes from the ``MINIRES_BACKEND`` environment variable;
-- ``kernels_for(*arrays)`` gives the kernel module that replaces parts of an op's array code
-  for those arrays on the current backend, or None: the one line with which an op picks its
-  path (``k = kernels_for(dy, mask)`` ... ``k.relu_backward(dy, mask) if k else dy * mask``);
+- ``kernel(name, *arrays)`` gives the current backend's kernel ``name`` for those arrays, or
+  None: the one line with which an op picks its path (``k = kernel("relu_backward", dy,
+  mask)`` ... ``k(dy, mask) if k else dy * mask``). The names and their contracts are the
+  table ``minires.kernels.interface.KERNELS``;
 - ``set_num_threads`` / ``get_num_threads`` set how many threads the CPU work uses.
 
 A backend is a name for an array module plus the device-specific kernels that replace parts
 of the vectorized code:
 
 - ``numpy``: the vectorized code on the CPU, NumPy and its BLAS only;
-- ``numba``: NumPy arrays too, with the Numba JIT kernels of ``minires.kernels.cpu_numba``
+- ``numba``: NumPy arrays too, with the Numba JIT kernels of ``minires.kernels.numba``
   swapped in where they measured faster (matrix products stay in BLAS);
 - ``cupy``: the vectorized code on a CUDA GPU, with the CUDA kernels of
   ``minires.kernels.gpu_cupy`` swapped in (matrix products in cuBLAS).
@@ -41,11 +42,12 @@ import importlib
 import os
 import sys
 from types import ModuleType
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy
 
 from . import threads as _threads
+from .kernels.interface import KERNELS
 
 BACKENDS = ("numpy", "numba", "cupy")
 _ENV_VAR = "MINIRES_BACKEND"
@@ -99,7 +101,7 @@ def _load_numba_kernels() -> ModuleType:
                 "minires backend 'numba' needs Numba: pip install 'numba>=0.60' "
                 f"(or choose backend 'numpy') ({exc})"
             ) from exc
-        _numba_kernels = importlib.import_module("minires.kernels.cpu_numba")
+        _numba_kernels = importlib.import_module("minires.kernels.numba")
         _apply_num_threads()
     return _numba_kernels
 
@@ -145,20 +147,25 @@ def xp() -> ModuleType:
     return _load_module(get_backend())
 
 
-def kernels_for(*arrays: object) -> ModuleType | None:
-    """The kernel module that replaces array code for ``arrays`` on the current backend, or None.
+def kernel(name: str, *arrays: object) -> Callable | None:
+    """The current backend's kernel ``name`` for ``arrays``, or None: then the op runs its array code.
 
-    ``minires.kernels.cpu_numba`` when the backend is ``numba`` and the arrays are NumPy
-    arrays, ``minires.kernels.gpu_cupy`` when it is ``cupy`` and one of them is a CuPy
-    array; None otherwise (backend ``numpy``, or arrays of another device than the
-    backend's: the array code runs). Both kernel modules offer the same functions. An op
-    calls its kernels only through this function, so switching the backend switches every op.
+    ``name`` is one of ``minires.kernels.interface.KERNELS``, which states each kernel's
+    contract; any other name is refused (a ValueError naming it). A kernel is looked up in
+    ``minires.kernels.numba`` when the backend is ``numba`` and the arrays are NumPy arrays,
+    in ``minires.kernels.gpu_cupy`` when it is ``cupy`` and one of them is a CuPy array; the
+    answer is None for backend ``numpy``, for arrays of another device than the backend's,
+    and for a kernel that the backend's module does not provide. An op reaches its kernels
+    only through this function, so switching the backend switches every op.
     """
+    if name not in KERNELS:
+        raise ValueError(f"kernel: name must be one of the kernels of minires.kernels.interface."
+                         f"KERNELS, got {name!r}")
     current = get_backend()
     if current == "numba" and array_module(*arrays) is numpy:
-        return _load_numba_kernels()
+        return getattr(_load_numba_kernels(), name, None)
     if current == "cupy" and array_module(*arrays) is not numpy:
-        return _load_cupy_kernels()
+        return getattr(_load_cupy_kernels(), name, None)
     return None
 
 

@@ -31,7 +31,7 @@ import numpy
 from . import initializers, ops
 from .backend import array_module, to_numpy, xp
 from .graph import KerasTensor, record_call
-from .ops._checks import is_int
+from .windows import is_int
 
 # --- names -----------------------------------------------------------------------------------
 

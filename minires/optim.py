@@ -43,7 +43,7 @@ import math
 
 import numpy
 
-from .backend import array_module, kernels_for, to_numpy
+from .backend import array_module, kernel, to_numpy
 from .ops.update import adam_update_many
 
 
@@ -197,7 +197,7 @@ class Adam(Optimizer):
 
     def _update_all(self, params, grads, step):
         b1, b2 = self.beta_1, self.beta_2
-        if self.epsilon_placement == "keras" and params and kernels_for(*params, *grads):
+        if self.epsilon_placement == "keras" and params and kernel("adam_update_many", *params, *grads):
             # The kernels: one fused pass over each p, m and v instead of five array passes,
             # and on numba one call for all the parameters.
             alpha = self.learning_rate * math.sqrt(1 - b2 ** step) / (1 - b1 ** step)

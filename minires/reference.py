@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops._checks import positive_pair
-from .ops.windows import plan_windows
+from .windows import plan_windows, positive_pair
 
 
 def _pad(x, padding, value=0.0):

@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from minires.ops.windows import resolve_padding
+from minires.windows import resolve_padding
 
 float_dtypes = st.sampled_from([np.float32, np.float64])
 seeds = st.integers(min_value=0, max_value=2**32 - 1)

@@ -1,8 +1,7 @@
 """The backend switch: names, the environment variable, the context manager, the kernel
-dispatch, the thread setting, and what happens when Numba or CuPy is missing."""
+lookup, the thread setting, and what happens when Numba or CuPy is missing."""
 
 import importlib.util
-import os
 import sys
 
 import numpy as np
@@ -64,16 +63,64 @@ def test_array_module_of_numpy_arrays_is_numpy():
 def test_numba_backend_computes_with_numpy_arrays_and_numba_kernels():
     minires.set_backend("numba")
     assert minires.xp() is np
-    from minires.kernels import cpu_numba
-    assert backend.kernels_for(np.zeros(2)) is cpu_numba
+    from minires.kernels import numba as numba_kernels
+    assert backend.kernel("relu_forward", np.zeros(2)) is numba_kernels.relu_forward
 
 
 def test_kernels_are_used_only_on_the_numba_backend():
     minires.set_backend("numpy")
-    assert backend.kernels_for(np.zeros(2)) is None
+    assert backend.kernel("relu_forward", np.zeros(2)) is None
     with minires.use_backend("numba"):
-        assert backend.kernels_for(np.zeros(2), np.ones(3)) is not None
-    assert backend.kernels_for(np.zeros(2)) is None
+        assert backend.kernel("relu_forward", np.zeros(2), np.ones(3)) is not None
+    assert backend.kernel("relu_forward", np.zeros(2)) is None
+
+
+@pytest.mark.parametrize("name", ["relu", "matmul", "im2col_conv", "", None])
+def test_a_kernel_outside_the_table_is_refused(name):
+    """Only the declared entry points may be asked for, on every backend, numpy included."""
+    for which in ("numpy", "numba"):
+        with minires.use_backend(which), pytest.raises(ValueError, match=f"kernel: .*got {name!r}"):
+            backend.kernel(name, np.zeros(2))
+
+
+def test_a_backend_without_the_kernel_gives_none():
+    """numba has no im2col kernel (its convolution is one blocked kernel): None, and the op
+    runs its array code."""
+    pytest.importorskip("numba")
+    with minires.use_backend("numba"):
+        assert backend.kernel("im2col", np.zeros(2)) is None
+
+
+@pytest.mark.parametrize("op, kernels", [("relu", ["relu_forward", "relu_backward"]),
+                                         ("maxpool2d", ["maxpool2d_forward", "maxpool2d_backward"])])
+def test_an_op_runs_its_array_code_where_the_kernel_is_missing_and_agrees(monkeypatch, op, kernels):
+    """Each kernel counted while it is there, then taken out of the numba module: the op asks,
+    gets None, runs its array code (the kernel is not called again), and gets the same values."""
+    pytest.importorskip("numba")
+    from minires import ops
+    from minires.kernels import numba as numba_kernels
+
+    calls = []
+    for name in kernels:
+        real = getattr(numba_kernels, name)
+        monkeypatch.setattr(numba_kernels, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    forward, backward = getattr(ops, f"{op}_forward"), getattr(ops, f"{op}_backward")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 6, 5, 3))
+    x[0, 0, 0, 0] = 0.0
+    with minires.use_backend("numba"):
+        y, cache = forward(x)
+        dy = rng.standard_normal(y.shape)
+        dx = backward(dy, cache)
+        assert calls == kernels
+        for name in kernels:
+            monkeypatch.delattr(numba_kernels, name)
+            assert backend.kernel(name, x) is None
+        y_array, cache_array = forward(x)
+        dx_array = backward(dy, cache_array)
+    assert calls == kernels
+    np.testing.assert_array_equal(y_array, y)
+    np.testing.assert_array_equal(dx_array, dx)
 
 
 def test_numba_without_numba_says_so(monkeypatch):
@@ -93,7 +140,7 @@ def test_num_threads_default_environment_and_setter(monkeypatch):
     assert minires.set_num_threads(1) == 1
     numba = pytest.importorskip("numba")
     minires.set_backend("numba")
-    backend.kernels_for(np.zeros(1))
+    backend.kernel("relu_forward", np.zeros(1))
     assert numba.get_num_threads() == 1
 
 
@@ -147,28 +194,3 @@ def test_freed_memory_is_kept_on_glibc(monkeypatch):
 
     monkeypatch.delenv("MINIRES_REUSE_MEMORY", raising=False)
     assert memory._apply() is (platform.libc_ver()[0] == "glibc")
-
-
-def _public_names(module_path):
-    """Top-level public functions and assigned names of a module, read from its source."""
-    import ast
-
-    tree = ast.parse(open(module_path, encoding="utf-8").read())
-    names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
-    names |= {target.id for node in tree.body if isinstance(node, ast.Assign)
-              for target in node.targets if isinstance(target, ast.Name)}
-    return {name for name in names if not name.startswith("_")}
-
-
-def test_cuda_kernels_offer_every_numba_kernel():
-    """Both kernel modules answer the same calls (kernels_for hands either to the ops);
-    checked from the source, so it runs without CuPy."""
-    from pathlib import Path
-
-    import minires.kernels
-
-    folder = Path(minires.kernels.__file__).parent
-    numba_names = _public_names(folder / "cpu_numba.py")
-    cuda_names = _public_names(folder / "gpu_cupy.py")
-    assert "col2im" in numba_names and "bias_relu" in numba_names
-    assert numba_names <= cuda_names, f"missing from gpu_cupy: {sorted(numba_names - cuda_names)}"

@@ -207,12 +207,12 @@ def test_adam_on_the_numba_backend_uses_the_fused_kernel_and_agrees(monkeypatch)
     step as the array code."""
     pytest.importorskip("numba")
     import minires
-    from minires.kernels import cpu_numba
+    from minires.kernels import numba as numba_kernels
     from minires.optim import Adam as MiniresAdam
 
     calls = []
-    fused = cpu_numba.adam_update_many
-    monkeypatch.setattr(cpu_numba, "adam_update_many", lambda *a: calls.append(1) or fused(*a))
+    fused = numba_kernels.adam_update_many
+    monkeypatch.setattr(numba_kernels, "adam_update_many", lambda *a: calls.append(1) or fused(*a))
 
     rng = np.random.default_rng(5)
     start = [rng.standard_normal((7, 5)).astype(np.float32), rng.standard_normal(5).astype(np.float32)]

@@ -19,8 +19,7 @@ How a product is cut, so that no two threads write one element:
   last bits, as BLAS results on different thread counts do.
 
 Products below ``_SPLIT_MACS`` multiply-adds stay whole: handing work to a thread costs
-tens of microseconds (measured on 2 cores: a (1024, 64) @ (64, 64) product took 0.066 ms whole
-and 0.13 ms split, a (36, 256, 64) @ (36, 64, 64) stack 0.66 ms whole and 0.50 ms split).
+tens of microseconds, more than a small product gains from a second core.
 """
 
 from __future__ import annotations
@@ -99,8 +98,7 @@ def run_ranges(work, length: int, macs: int) -> None:
     the first on the calling thread; ``work`` must release the GIL to run in parallel
     (Numba ``nogil`` kernels, NumPy's BLAS calls) and write only what its range owns.
     ``macs``, the multiply-adds of all the work, keeps small jobs on the calling thread
-    alone, as ``matmul`` does (a 1x1 convolution at 4x4x64, batch 64, took 0.16 ms on two
-    threads and 0.08 on one)."""
+    alone, as ``matmul`` does (a small job loses more to the hand-over than it gains)."""
     threads = 1 if macs < _SPLIT_MACS else get_num_threads()
     tasks = [(work, lo, hi) for lo, hi in _bounds(length, threads)]
     if tasks:

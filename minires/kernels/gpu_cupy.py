@@ -1,11 +1,15 @@
 """CUDA kernels for the GPU, through CuPy: the fast paths of the ``cupy`` backend.
 
-Each public function here has the same name, inputs and outputs as its twin in
-``minires.kernels.cpu_numba`` and stands for the same piece of array code in ``minires.ops``
-(``im2col`` returns the same ``cols``, ``maxpool2d_forward`` the same ``y`` and ``argmax``), so
-an op takes either path with one line (``k = kernels_for(x)``) and its cache stays the same.
-``minires.backend.kernels_for`` hands this module to the ops when the backend is ``cupy`` and
-their arrays are CuPy arrays.
+``minires.backend.kernel(name, *arrays)`` looks kernels up here when the backend is ``cupy``
+and the arrays are CuPy arrays, by the names of the table ``minires.kernels.interface.KERNELS``
+(which states each one's contract); this module provides the ones listed in ``__all__``. Each
+stands for a piece of array code in ``minires.ops`` and returns what it returns (``im2col``
+the same ``cols``, ``maxpool2d_forward`` the same ``y`` and ``argmax``), so an op takes either
+path with one line (``k = kernel("im2col", x)``) and its cache stays the same. Where this
+module has no kernel (the numba backend's whole blocked convolutions, Winograd's stages), the
+op runs its array code on CuPy and asks here for the finer kernels that replace steps of it:
+an im2col convolution is the ``im2col`` kernel, one cuBLAS product, ``bias_relu`` and, backward,
+``bias_relu_backward`` and ``col2im``.
 
 The rules every kernel follows, so that the code reads the way it does:
 
@@ -49,8 +53,8 @@ The rules every kernel follows, so that the code reads the way it does:
    which minires never does.
 
 Winograd's transforms are not rewritten here: ``minires.ops.winograd``'s array code runs on
-CuPy unchanged, and the ``winograd_*`` functions delegate to it. ``conv2d``'s ``"auto"`` never
-picks Winograd on ``cupy``: an im2col convolution is one large cuBLAS product, its home ground.
+CuPy unchanged. ``conv2d``'s ``"auto"`` never picks Winograd on ``cupy``: an im2col convolution
+is one large cuBLAS product, its home ground.
 """
 
 from __future__ import annotations
@@ -60,8 +64,16 @@ import functools
 import cupy
 import numpy
 
-from ..ops import winograd as _winograd
-from ..ops.pool import argmax_dtype
+from ..windows import argmax_dtype
+
+__all__ = [
+    "adam_update", "adam_update_many",
+    "bias_relu", "bias_relu_backward",
+    "col2im", "im2col",
+    "maxpool2d_backward", "maxpool2d_forward",
+    "relu_backward", "relu_forward",
+    "softmax_cross_entropy_backward", "softmax_cross_entropy_forward",
+]
 
 _THREADS = 256            # threads per block: a multiple of the warp size, good occupancy
 _MAX_BLOCKS = 65535       # grid cap; the grid-stride loop covers the rest
@@ -129,7 +141,7 @@ __global__ void col2im(const T* __restrict__ cols, T* __restrict__ dx, I total,
 }
 
 // y = the window's maximum, argmax = i*pw + j of its first maximum in row-major order, stored
-// as A (ops.pool.argmax_dtype: unsigned char up to 256 window elements). The padding reads as
+// as A (windows.argmax_dtype: unsigned char up to 256 window elements). The padding reads as
 // -inf; a NaN wins and stays (the first NaN), as NumPy's argmax has it.
 template <typename T, typename A, typename I>
 __global__ void maxpool_forward(const T* __restrict__ x, T* __restrict__ y,
@@ -306,7 +318,7 @@ _KERNELS = ("im2col", "col2im", "maxpool_forward", "maxpool_backward", "relu_for
             "relu_backward", "bias_relu", "bias_relu_backward", "softmax_xent_forward",
             "softmax_xent_backward", "adam_update")
 _INDEX_TYPES = {numpy.int32: "int", numpy.int64: "long long"}
-# Max-pool's argmax is stored in ops.pool.argmax_dtype(window): uint8 or int32 (int64 accepted).
+# Max-pool's argmax is stored in windows.argmax_dtype(window): uint8 or int32 (int64 accepted).
 _ARGMAX_TYPES = {numpy.dtype(numpy.uint8): "unsigned char", numpy.dtype(numpy.int32): "int",
                  numpy.dtype(numpy.int64): "long long"}
 _POOL_KERNELS = ("maxpool_forward", "maxpool_backward")
@@ -394,13 +406,6 @@ def _nhwc_shape(op: str, name: str, shape) -> tuple[int, int, int, int]:
     if len(shape) != 4:
         raise ValueError(f"gpu_cupy.{op}: {name} must be NHWC with 4 dims, got {shape}")
     return shape
-
-
-# --- matrix product ---------------------------------------------------------------------------
-
-def matmul(a, b):
-    """a @ b in cuBLAS (batched over leading axes for 3-D operands), in the operands' dtype."""
-    return a @ b
 
 
 # --- im2col / col2im --------------------------------------------------------------------------
@@ -622,70 +627,3 @@ def adam_update_many(params, grads, ms, vs, lr_t, beta1, beta2, eps):
     array: the kernels queue without a host round trip, so their launches overlap."""
     for p, g, m, v in zip(params, grads, ms, vs):
         adam_update(p, g, m, v, lr_t, beta1, beta2, eps)
-
-
-# --- im2col convolution -----------------------------------------------------------------------
-
-def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
-    """(y, positive, cols) of an im2col convolution, as the numba backend's blocked kernel
-    returns them: y = cols(x) @ w2d + bias, with ``relu`` max(that, 0); with ``keep_cols``
-    the ReLU's mask (None without relu) and cols, else None for both. On the GPU whole
-    arrays at a time: the im2col kernel, one cuBLAS product, then the bias (and ReLU) in
-    one elementwise kernel."""
-    cols = im2col(x, window)
-    n, (h_out, w_out), c_out = x.shape[0], window.out_hw, w2d.shape[1]
-    y = matmul(cols.reshape(-1, w2d.shape[0]), w2d)
-    positive = None
-    if relu:
-        y, positive = bias_relu(y, bias)
-        positive = positive.reshape(n, h_out, w_out, c_out)
-    elif bias is not None:
-        y += bias
-    if not keep_cols:
-        return y.reshape(n, h_out, w_out, c_out), None, None
-    return y.reshape(n, h_out, w_out, c_out), positive, cols
-
-
-def im2col_conv_backward(dy, cols, positive, w2d, window, input_grad):
-    """(dz or dx, dW, db) as the numba backend's blocked kernel returns them: dz = dy masked
-    by the ReLU's ``positive`` (dy itself when None), db its column sums, dW = cols^T dz; the
-    first result is None without ``input_grad``, dx = dz W^T for a 1x1 window at stride 1
-    without padding, else dz. On the GPU whole arrays at a time (kernels and cuBLAS)."""
-    c_out = w2d.shape[1]
-    if positive is not None:
-        dz, db = bias_relu_backward(dy, positive)
-    else:
-        dz = cupy.ascontiguousarray(dy)
-        db = cupy.ones(dz.size // c_out, dtype=dz.dtype) @ dz.reshape(-1, c_out)
-    dz2d = dz.reshape(-1, c_out)
-    dw = matmul(cols.reshape(dz2d.shape[0], -1).T, dz2d)
-    if not input_grad:
-        return None, dw, db
-    if window.pointwise:
-        return matmul(dz2d, w2d.T).reshape(*dz.shape[:3], -1), dw, db
-    return dz, dw, db
-
-
-# --- Winograd F(m x m, 3 x 3) -----------------------------------------------------------------
-# The array transforms of minires.ops.winograd run on CuPy as they are (slices, small matrix
-# products, element-wise adds), so these delegate to them; conv2d's "auto" does not choose
-# Winograd on this backend (see the module docstring), only algorithm="winograd" asks for it.
-
-def winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad=True):
-    """(dx, dU) of a Winograd convolution from dy, the forward's input x and U (dx None
-    without ``input_grad``): the array code's stages over whole arrays, V recomputed from x
-    (the CPU runs them in blocks of tiles)."""
-    v = _winograd.transform_input(x, padding, tiles, f)
-    dmt = _winograd.transform_output_grad(dy, tiles, f)
-    du = v.transpose(0, 2, 1) @ dmt
-    if not input_grad:
-        return None, du
-    dx = _winograd.transform_input_grad(dmt @ u.transpose(0, 2, 1), x.shape, padding, tiles, f)
-    return dx, du
-
-
-def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):
-    """The inference forward of ``minires.ops.winograd`` (no V kept). On the CPU it runs in
-    cache-sized blocks of tiles; on the GPU the three stages of the array code run whole."""
-    v = _winograd.transform_input(x, padding, tiles, f)
-    return _winograd.transform_output(v @ u, bias, x.shape[0], tiles, out_hw, f)

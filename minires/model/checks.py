@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import numbers
-
-import numpy
-
-
-def is_int(value) -> bool:
-    """An integer (Python or NumPy), but not a bool."""
-    return isinstance(value, (numbers.Integral, numpy.integer)) and not isinstance(value, bool)
+from ..windows import is_int
 
 
 def batch_size(who: str, value) -> int:

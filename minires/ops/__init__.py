@@ -11,7 +11,7 @@ the dtype it is given. Their naive loop references live in ``minires.reference``
 ``conv2d_forward(..., algorithm="auto" | "im2col" | "winograd")`` chooses how a convolution
 is computed (``conv.choose_algorithm`` says what "auto" picks); ``adam_update`` is the in-place
 Adam step for optimizers. On the ``numba`` backend the ops run Numba kernels where those are
-faster (``minires.backend.kernels_for``); results agree with the array code to rounding.
+faster (``minires.backend.kernel``); results agree with the array code to rounding.
 """
 
 from .activation import bias_relu_backward, bias_relu_forward, relu_backward, relu_forward
@@ -22,7 +22,7 @@ from .flatten import flatten_backward, flatten_forward
 from .loss import softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .pool import maxpool2d_backward, maxpool2d_forward
 from .update import adam_update, adam_update_many
-from .windows import same_padding
+from ..windows import same_padding
 
 __all__ = [
     "adam_update", "adam_update_many",

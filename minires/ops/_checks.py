@@ -7,10 +7,6 @@ product with a broadcasting error.
 
 from __future__ import annotations
 
-import numbers
-
-import numpy
-
 from ..backend import array_module
 
 
@@ -48,22 +44,3 @@ def check_shape(op: str, name: str, array, expected: tuple) -> None:
         raise ValueError(
             f"{op}: {name} must have shape {tuple(expected)}, got {tuple(array.shape)}"
         )
-
-
-def positive_pair(op: str, name: str, value) -> tuple[int, int]:
-    """An int or a pair of ints, each >= 1, as a pair (rows, cols)."""
-    items = (value, value) if is_int(value) else value
-    try:
-        first, second = items
-    except (TypeError, ValueError):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
-    if not (is_int(first) and is_int(second)):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if first < 1 or second < 1:
-        raise ValueError(f"{op}: {name} must be >= 1, got {value!r}")
-    return int(first), int(second)
-
-
-def is_int(value) -> bool:
-    """An integer (Python or NumPy), but not a bool."""
-    return isinstance(value, (numbers.Integral, numpy.integer)) and not isinstance(value, bool)

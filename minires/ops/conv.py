@@ -40,13 +40,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import get_backend, kernels_for
+from ..backend import get_backend, kernel
+from ..windows import Window, plan_windows, positive_pair
 from . import winograd
 from .activation import BiasReluCache, bias_relu_backward, bias_relu_forward
 from .bias import bias_gradient
-from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape, positive_pair
+from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape
 from .im2col import col2im, im2col, pad_nhwc, unpad_nhwc
-from .windows import Window, plan_windows
 
 _OP = "conv2d"
 ALGORITHMS = ("auto", "im2col", "winograd", "winograd4x4")
@@ -68,13 +68,13 @@ def choose_algorithm(window: Window, c_in: int, c_out: int, dtype, backend: str 
 
     - "winograd4x4" for float32 3x3 stride-1 convolutions with at least 16 input and output
       channels on the CPU backends (``numpy``, ``numba``): at the seed's 64-channel layers
-      its forward + backward is 2x to 2.6x faster than im2col's (with the ``numba``
+      its forward + backward is about twice as fast as im2col's (with the ``numba``
       backend's fused transform kernels, level with PyTorch on one core), and its float32
       error (below 1e-5 relative there) is far inside float32 training noise;
     - "winograd" (F(2x2, 3x3)) instead on ``numba`` when the output is smaller than 8 on a
       side: one 4x4 tile per image leaves too little work per block, and at the seed's
-      4x4x64 layers F(2x2) took 0.44 + 0.79 ms (forward + backward) against 0.52 + 0.92
-      (on ``numpy`` F(4x4) stays ahead there, 0.45 + 0.63 against 0.67 + 1.05);
+      4x4x64 layers F(2x2)'s forward + backward is the faster of the two there (on
+      ``numpy`` F(4x4) stays ahead);
     - "im2col" everywhere else: for float64, the dtype of checks, where the last digits
       matter more than speed; for other kernels and strides; with fewer than 16 channels (the
       seed's first layer, 3 -> 64, where the transforms cost more than the products they
@@ -126,12 +126,12 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
                           allowed=("same", "valid", "explicit"))
     algorithm = _resolve_algorithm(algorithm, window, c_in, c_out, x.dtype)
 
-    k = kernels_for(x, w)
     relu = None
-    if algorithm == "im2col" and k:
-        # numba: cols built, multiplied and finished block by block, bias and ReLU included.
-        y, positive, saved = k.im2col_conv_forward(x, w.reshape(-1, c_out), b, window,
-                                                   activation == "relu", keep_cache)
+    blocked = kernel("im2col_conv_forward", x, w) if algorithm == "im2col" else None
+    if blocked:
+        # The whole convolution in one kernel (numba): cols built, multiplied and finished
+        # block by block, bias and ReLU included.
+        y, positive, saved = blocked(x, w.reshape(-1, c_out), b, window, activation == "relu", keep_cache)
         if activation == "relu":
             relu = BiasReluCache(positive, x.dtype, b is not None)
     else:
@@ -139,8 +139,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
         bias_now = b if activation is None else None
         if algorithm in _WINOGRAD:
             y, saved = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache)
-        else:                                   # im2col's array code (numba took the branch above)
-            cols = im2col(pad_nhwc(x, window.padding), window)
+        else:
+            cols = _im2col(x, window)
             y = cols.reshape(-1, kh * kw * c_in) @ w.reshape(-1, c_out)
             if bias_now is not None:
                 y += bias_now
@@ -151,6 +151,25 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
     if not keep_cache:
         return y, None
     return y, Conv2dCache(algorithm, saved, w, b is not None, tuple(x.shape), window, relu)
+
+
+def _im2col(x, window: Window):
+    """im2col of x padded as ``window`` says: the backend's kernel where it has one (cupy: it
+    reads the padding as zeros, never building the padded copy), else the array code."""
+    k = kernel("im2col", x)
+    return k(x, window) if k else im2col(pad_nhwc(x, window.padding), window)
+
+
+def _col2im(dcols, x_shape, window: Window):
+    """col2im cropped to the input, x_shape: the backend's kernel where it has one (a gather),
+    else the array code's scatter onto the padded input, cropped."""
+    k = kernel("col2im", dcols)
+    if k:
+        return k(dcols, x_shape, window)
+    n, h, w, c = x_shape
+    (top, bottom), (left, right) = window.padding
+    padded_shape = (n, h + top + bottom, w + left + right, c)
+    return unpad_nhwc(col2im(dcols, padded_shape, window), window.padding, (h, w))
 
 
 def _resolve_algorithm(algorithm, window: Window, c_in: int, c_out: int, dtype) -> str:
@@ -174,20 +193,16 @@ def conv2d_backward(dy, cache: Conv2dCache, input_grad: bool = True):
     """
     algorithm, saved, w, has_bias, x_shape, window, relu = cache
     kh, kw, c_in, c_out = w.shape
-    n, h, wd, _ = x_shape
     dy = as_float_array(f"{_OP}_backward", "dy", dy, ndim=4)
-    check_shape(f"{_OP}_backward", "dy", dy, (n, *window.out_hw, c_out))
+    check_shape(f"{_OP}_backward", "dy", dy, (x_shape[0], *window.out_hw, c_out))
     check_dtype(f"{_OP}_backward", "dy", dy, w.dtype)
-    k = kernels_for(dy, w)
-    if algorithm == "im2col" and k:
-        # numba: the mask, db and dW block by block, and for a 1x1 window dx too.
-        first, dw, db = k.im2col_conv_backward(dy, saved, None if relu is None else relu.positive,
-                                               w.reshape(-1, c_out), window, input_grad)
-        dw, db = dw.reshape(w.shape), (db if has_bias else None)
-        if not input_grad or window.pointwise:
-            return first, dw, db                                  # first: None, or dx
-        dcols = k.matmul(first.reshape(-1, c_out), w.reshape(-1, c_out).T)     # first: dz
-        return k.col2im(dcols.reshape(saved.shape), x_shape, window), dw, db
+    blocked = kernel("im2col_conv_backward", dy, w) if algorithm == "im2col" else None
+    if blocked:
+        # The whole backward pass in one kernel (numba): the mask, db and dW block by block,
+        # then dx.
+        dx, dw, db = blocked(dy, saved, None if relu is None else relu.positive, w.reshape(-1, c_out),
+                             window, x_shape, input_grad)
+        return dx, dw.reshape(w.shape), (db if has_bias else None)
     if relu is not None:
         dy, db = bias_relu_backward(dy, relu)
     else:
@@ -197,21 +212,17 @@ def conv2d_backward(dy, cache: Conv2dCache, input_grad: bool = True):
         dx, dw = winograd.backward(dy, saved, x_shape, window, _WINOGRAD[algorithm], input_grad)
         return dx, dw, db
 
-    # im2col's array code (numba took the first branch).
     cols = saved
     dy2d = dy.reshape(-1, c_out)
     cols2d = cols.reshape(-1, kh * kw * c_in)
     if cols2d.shape[1] < c_out:
         # dW^T = dy^T cols, transposed back: BLAS splits a product's work over its rows, and
-        # the first layer's dW has 27 (3x3x3) of them against 64 columns: 2.5 ms instead of
-        # 3.4 on 2 cores.
+        # the first layer's dW has 27 (3x3x3) of them against 64 columns: the transposed
+        # product has 64 rows to split.
         dw = (dy2d.T @ cols2d).T.reshape(w.shape)
     else:
         dw = (cols2d.T @ dy2d).reshape(w.shape)
     if not input_grad:
         return None, dw, db
     dcols = (dy2d @ w.reshape(-1, c_out).T).reshape(cols.shape)
-    (top, bottom), (left, right) = window.padding
-    padded_shape = (n, h + top + bottom, wd + left + right, c_in)
-    dx = unpad_nhwc(col2im(dcols, padded_shape, window), window.padding, (h, wd))
-    return dx, dw, db
+    return _col2im(dcols, x_shape, window), dw, db

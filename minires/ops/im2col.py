@@ -17,7 +17,7 @@ Windows overlap when the stride is smaller than the kernel, hence ``+=``, never 
 from __future__ import annotations
 
 from ..backend import array_module
-from .windows import Padding, Window
+from ..windows import Padding, Window
 
 
 def pad_nhwc(x, padding: Padding, value: float = 0.0):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..backend import array_module, kernels_for
+from ..backend import array_module, kernel
 from ._checks import as_float_array
 
 _OP = "softmax_cross_entropy"
@@ -85,9 +85,9 @@ def softmax_cross_entropy_forward(logits, labels):
         raise ValueError(f"{_OP}: logits must have at least one row and one class, got shape {tuple(logits.shape)}")
     targets, sparse = _check_labels(labels, logits)
     xp = array_module(logits)
-    k = kernels_for(logits, targets)
+    k = kernel("softmax_cross_entropy_forward", logits, targets)
     if k:
-        loss, probs = k.softmax_cross_entropy_forward(logits, targets, sparse)
+        loss, probs = k(logits, targets, sparse)
         return xp.asarray(loss, dtype=logits.dtype), SoftmaxCrossEntropyCache(probs, targets, sparse)
     n = logits.shape[0]
     log_probs = _log_softmax(logits, axis=1)
@@ -107,9 +107,9 @@ def softmax_cross_entropy_backward(dloss, cache: SoftmaxCrossEntropyCache):
     dloss = xp.asarray(dloss)
     if dloss.shape != ():
         raise ValueError(f"{_OP}_backward: dloss must be a scalar (0-d), got shape {tuple(dloss.shape)}")
-    k = kernels_for(probs, targets)
+    k = kernel("softmax_cross_entropy_backward", probs, targets)
     if k:
-        return k.softmax_cross_entropy_backward(dloss, probs, targets, sparse)
+        return k(dloss, probs, targets, sparse)
     n = probs.shape[0]
     if sparse:
         dlogits = probs.copy()

@@ -25,12 +25,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
-from ..backend import array_module, kernels_for
-from ._checks import as_float_array, check_dtype, check_shape, positive_pair
+from ..backend import array_module, kernel
+from ..windows import Window, argmax_dtype, plan_windows, positive_pair
+from ._checks import as_float_array, check_dtype, check_shape
 from .im2col import offset_slice, pad_nhwc, unpad_nhwc
-from .windows import Window, plan_windows
 
 _OP = "maxpool2d"
 
@@ -42,27 +40,20 @@ class MaxPool2dCache(NamedTuple):
     window: Window
 
 
-def argmax_dtype(window: Window):
-    """The smallest integer type that numbers a window's elements: uint8 for windows of up to
-    256 elements (every usual pool), whose argmax array is then an eighth of an intp one,
-    and eight times less memory to write and read back."""
-    return np.uint8 if window.kernel[0] * window.kernel[1] <= 256 else np.int32
-
-
 def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
     """y = max over each pool_size window of x. Returns (y, cache)."""
     x = as_float_array(_OP, "x", x, ndim=4)
-    kernel = positive_pair(_OP, "pool_size", pool_size)
-    step = kernel if strides is None else positive_pair(_OP, "strides", strides)
-    window = plan_windows(_OP, x.shape[1:3], kernel, step, padding, allowed=("valid", "same"))
-    k = kernels_for(x)
+    size = positive_pair(_OP, "pool_size", pool_size)
+    step = size if strides is None else positive_pair(_OP, "strides", strides)
+    window = plan_windows(_OP, x.shape[1:3], size, step, padding, allowed=("valid", "same"))
+    k = kernel("maxpool2d_forward", x)
     if k:
-        y, argmax = k.maxpool2d_forward(x, window)
+        y, argmax = k(x, window)
         return y, MaxPool2dCache(argmax, tuple(x.shape), x.dtype, window)
     xp = array_module(x)
 
     xpad = pad_nhwc(x, window.padding, value=-xp.inf)
-    ph, pw = kernel
+    ph, pw = size
     views = [xpad[offset_slice(i, j, window)] for i in range(ph) for j in range(pw)]
     # The maximum as a chain of element-wise maxima (fast, contiguous passes; NaN propagates).
     y = views[0].copy()
@@ -90,9 +81,9 @@ def maxpool2d_backward(dy, cache: MaxPool2dCache):
     dy = as_float_array(f"{_OP}_backward", "dy", dy, ndim=4)
     check_shape(f"{_OP}_backward", "dy", dy, argmax.shape)
     check_dtype(f"{_OP}_backward", "dy", dy, dtype)
-    k = kernels_for(dy, argmax)
+    k = kernel("maxpool2d_backward", dy, argmax)
     if k:
-        return k.maxpool2d_backward(dy, argmax, x_shape, window)
+        return k(dy, argmax, x_shape, window)
     xp = array_module(dy)
     n, h, w, c = x_shape
     (top, bottom), (left, right) = window.padding

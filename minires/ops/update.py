@@ -8,12 +8,12 @@ bias corrections folded into the step size ``lr_t = lr * sqrt(1 - b2^t) / (1 - b
     param <- param - lr_t * m / (sqrt(v) + eps)
 
 The array code makes a few temporaries per step; the ``numba`` backend runs one fused pass
-over the four arrays instead (``minires.kernels.cpu_numba.adam_update``).
+over the four arrays instead (the ``adam_update`` kernel).
 """
 
 from __future__ import annotations
 
-from ..backend import array_module, kernels_for
+from ..backend import array_module, kernel
 from ._checks import as_float_array, check_same_dtype, check_shape
 
 _OP = "adam_update"
@@ -44,9 +44,9 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps) -> None:
     beta1, beta2 and eps are Adam's constants. Returns None.
     """
     _check(param, grad, m, v)
-    k = kernels_for(param, grad, m, v)
+    k = kernel("adam_update", param, grad, m, v)
     if k and _in_place(param, m, v):
-        k.adam_update(param, grad, m, v, lr_t, beta1, beta2, eps)
+        k(param, grad, m, v, lr_t, beta1, beta2, eps)
         return
     xp = array_module(param)
     t = param.dtype.type
@@ -69,10 +69,10 @@ def adam_update_many(params, grads, ms, vs, lr_t, beta1, beta2, eps) -> None:
                          f"{len(params)}, {len(grads)}, {len(ms)} and {len(vs)}")
     for arrays in zip(params, grads, ms, vs):
         _check(*arrays)
-    k = kernels_for(*params, *grads) if params else None
+    k = kernel("adam_update_many", *params, *grads) if params else None
     if (k and len({p.dtype for p in params}) == 1
             and all(_in_place(p, m, v) for p, m, v in zip(params, ms, vs))):
-        k.adam_update_many(params, grads, ms, vs, lr_t, beta1, beta2, eps)
+        k(params, grads, ms, vs, lr_t, beta1, beta2, eps)
         return
     for arrays in zip(params, grads, ms, vs):
         adam_update(*arrays, lr_t, beta1, beta2, eps)

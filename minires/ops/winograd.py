@@ -29,7 +29,7 @@ U from the forward pass (``Saved``; the numba backend recomputes V from x instea
 Every transform is "a matrix on both sides" of the first two axes (``both_axes``), written
 with the array module ``xp``, so this file runs on NumPy and CuPy alike; the ``numba``
 backend swaps in fused kernels that run every stage of both passes one cache-sized block of
-tiles at a time (``minires.kernels.cpu_numba``).
+tiles at a time (``minires.kernels.numba.winograd``).
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import array_module, kernels_for
+from ..backend import array_module, kernel
 from .im2col import offset_slice, pad_nhwc
-from .windows import Window
+from ..windows import Window
 
 
 class WinogradTransform(NamedTuple):
@@ -220,11 +220,11 @@ class Saved(NamedTuple):
 def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3, keep_cache: bool = True):
     """(y, saved) of a 3x3 stride-1 convolution; ``saved`` (a ``Saved``) is what the backward
     pass needs, None with keep_cache=False (inference)."""
-    k = kernels_for(x)
+    k = kernel("winograd_forward_blocked", x)
     tiles = tile_counts(window.out_hw, f.m)
     u = transform_kernel(w, f)
     if k:
-        y = k.winograd_forward_blocked(x, u, b, window.padding, tiles, window.out_hw, f)
+        y = k(x, u, b, window.padding, tiles, window.out_hw, f)
         return y, (Saved(u, None, x) if keep_cache else None)
     v = transform_input(x, window.padding, tiles, f)
     y = transform_output(v @ u, b, x.shape[0], tiles, window.out_hw, f)   # alpha^2 products V @ U
@@ -233,10 +233,10 @@ def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3, keep_cache
 
 def backward(dy, saved: Saved, x_shape, window: Window, f: WinogradTransform = F2X2_3X3, input_grad=True):
     """(dx, dw) from dy and the forward's ``saved``; dx is None without ``input_grad``."""
-    k = kernels_for(dy)
+    k = kernel("winograd_backward_blocked", dy)
     tiles = tile_counts(window.out_hw, f.m)
     if k and saved.x is not None:
-        dx, du = k.winograd_backward_blocked(dy, saved.x, saved.u, window.padding, tiles, f, input_grad)
+        dx, du = k(dy, saved.x, saved.u, window.padding, tiles, f, input_grad)
         return dx, transform_kernel_grad(du, f)
     # The backend may have changed since the forward pass: V is made here if it was not kept.
     v = saved.v if saved.v is not None else transform_input(saved.x, window.padding, tiles, f)

@@ -12,10 +12,7 @@ max-pool, ReLU) must agree with NumPy exactly; arithmetic to 1e-10 (float64) or 
 (float32) relative.
 """
 
-import ast
 import importlib.util
-import inspect
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,12 +20,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minires import backend, ops, reference
-from minires.ops import winograd
 from minires.ops.im2col import col2im, im2col, pad_nhwc, unpad_nhwc
-from minires.ops.windows import plan_windows
+from minires.windows import plan_windows
 from tests.gradcheck import assert_close
 from tests.strategies import (conv_cases, float_dtypes, layouts, normal, pool_cases,
-                              seeds, shapes, winograd_cases)
+                              seeds, shapes)
 
 pytestmark = pytest.mark.gpu
 
@@ -86,28 +82,6 @@ def _conv_window(case):
     return plan_windows("conv2d", case["x_shape"][1:3], case["w_shape"][:2],
                         (stride, stride) if isinstance(stride, int) else tuple(stride),
                         case["padding"], ("same", "valid", "explicit"))
-
-
-def _public_functions_of_cpu_numba() -> set[str]:
-    """cpu_numba's public functions, read from its source (Numba need not be installed): its
-    public ``def``s, and the public names it binds to other kernel modules' functions
-    (``matmul``), not the functions it imports for its own use."""
-    path = Path(__file__).resolve().parents[2] / "minires" / "kernels" / "cpu_numba.py"
-    names = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.FunctionDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names |= {t.id for t in node.targets if isinstance(t, ast.Name) and t.id.islower()}
-        elif isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
-            names |= {alias.asname or alias.name for alias in node.names}
-    return {name for name in names if not name.startswith("_")}
-
-
-def test_offers_the_same_functions_as_the_numba_kernels(k):
-    own = {name for name, f in vars(k).items()
-           if inspect.isfunction(f) and not name.startswith("_") and f.__module__ == k.__name__}
-    assert own == _public_functions_of_cpu_numba()
 
 
 # --- im2col / col2im --------------------------------------------------------------------------
@@ -293,93 +267,6 @@ def test_adam_kernel_refuses_arrays_it_cannot_update_in_place(k):
         k.adam_update(p, z, z.copy(), z.copy(), 1e-3, 0.9, 0.999, 1e-7)
     with pytest.raises(TypeError, match="gpu_cupy.adam_update: m is written in place"):
         k.adam_update(z, z, np.zeros((4, 3)), z.copy(), 1e-3, 0.9, 0.999, 1e-7)
-
-
-# --- matrix product and Winograd --------------------------------------------------------------
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_matmul_matches_numpy_for_plain_transposed_and_batched_operands(k, dtype):
-    rng = np.random.default_rng(7)
-    a, b = normal(rng, (37, 19), dtype), normal(rng, (19, 23), dtype)
-    assert_close(k.matmul(_device(a), _device(b)), a @ b, TOL[dtype], "a @ b")
-    assert_close(k.matmul(_device(a.T.copy()).T, _device(b)), a @ b, TOL[dtype], "a^T view @ b")
-    batch_a, batch_b = normal(rng, (16, 9, 5), dtype), normal(rng, (16, 5, 4), dtype)
-    out = k.matmul(_device(batch_a), _device(batch_b))
-    assert out.dtype == dtype
-    assert_close(out, batch_a @ batch_b, TOL[dtype], "batched")
-
-
-@given(case=conv_cases(), seed=seeds, dtype=float_dtypes, relu=st.booleans(), with_bias=st.booleans(),
-       keep_cols=st.booleans())
-def test_im2col_convolution_matches_the_array_code(k, case, seed, dtype, relu, with_bias, keep_cols):
-    rng = np.random.default_rng(seed)
-    x = normal(rng, case["x_shape"], dtype)
-    w = normal(rng, case["w_shape"], dtype)
-    bias = normal(rng, case["w_shape"][3:], dtype) if with_bias else None
-    window = _conv_window(case)
-    k_values, c_out = int(np.prod(case["w_shape"][:3])), case["w_shape"][3]
-    cols = im2col(pad_nhwc(x, window.padding), window)
-    z = cols.reshape(-1, k_values) @ w.reshape(k_values, c_out) + (0 if bias is None else bias)
-    y, positive, kept = k.im2col_conv_forward(_device(x), _device(w.reshape(k_values, c_out)),
-                                              None if bias is None else _device(bias), window, relu, keep_cols)
-    assert y.dtype == dtype and y.shape == (*cols.shape[:3], c_out)
-    assert_close(_host(y).reshape(-1, c_out), np.maximum(z, 0) if relu else z, TOL[dtype], "y")
-    if relu and keep_cols:
-        np.testing.assert_array_equal(_host(positive).reshape(-1, c_out), z > 0)
-    else:
-        assert positive is None
-    if keep_cols:
-        np.testing.assert_array_equal(_host(kept), cols)
-    else:
-        assert kept is None
-
-
-@given(case=conv_cases(), seed=seeds, dtype=float_dtypes, relu=st.booleans(), input_grad=st.booleans())
-def test_im2col_backward_matches_the_array_code(k, case, seed, dtype, relu, input_grad):
-    rng = np.random.default_rng(seed)
-    x = normal(rng, case["x_shape"], dtype)
-    w2d = normal(rng, (int(np.prod(case["w_shape"][:3])), case["w_shape"][3]), dtype)
-    window = _conv_window(case)
-    cols = im2col(pad_nhwc(x, window.padding), window)
-    c_out = w2d.shape[1]
-    dy = normal(rng, (*cols.shape[:3], c_out), dtype)
-    positive = rng.random(dy.shape) < 0.6 if relu else None
-    expected_dz = dy * positive if relu else dy
-    first, dw, db = k.im2col_conv_backward(_device(dy), _device(cols), None if positive is None else _device(positive),
-                                           _device(w2d), window, input_grad)
-    cols2d, dz2d = cols.reshape(-1, w2d.shape[0]), expected_dz.reshape(-1, c_out)
-    assert_close(dw, cols2d.T @ dz2d, TOL[dtype], "dW", floor=(np.abs(cols2d).T @ np.abs(dz2d)).max())
-    assert_close(db, dz2d.sum(axis=0), TOL[dtype], "db", floor=np.abs(dz2d).sum(axis=0).max())
-    if not input_grad:
-        assert first is None
-    elif window.pointwise:
-        assert_close(first, expected_dz @ w2d.T, TOL[dtype], "dx")
-    else:
-        assert_close(first, expected_dz, 0.0, "dz")
-
-
-@given(case=winograd_cases(), seed=seeds, dtype=float_dtypes,
-       f=st.sampled_from([winograd.F2X2_3X3, winograd.F4X4_3X3]))
-def test_winograd_functions_match_the_array_transforms(k, case, seed, dtype, f):
-    rng = np.random.default_rng(seed)
-    x = normal(rng, case["x_shape"], dtype)
-    window = _conv_window(case)
-    tiles = winograd.tile_counts(window.out_hw, f.m)
-    tol = 1e-12 if dtype == np.float64 else 1e-5
-    c_out, n = case["w_shape"][3], x.shape[0]
-    bias = normal(rng, (c_out,), dtype) if case["bias"] else None
-    u = normal(rng, (f.alpha ** 2, x.shape[3], c_out), dtype)
-    assert_close(k.winograd_forward_blocked(_device(x), _device(u), None if bias is None else _device(bias),
-                                            window.padding, tiles, window.out_hw, f),
-                 winograd.transform_output(winograd.transform_input(x, window.padding, tiles, f) @ u,
-                                           bias, n, tiles, window.out_hw, f), tol, "y, blocked")
-    dy = normal(rng, (n, *window.out_hw, c_out), dtype)
-    dmt = winograd.transform_output_grad(dy, tiles, f)
-    dx, du = k.winograd_backward_blocked(_device(dy), _device(x), _device(u), window.padding, tiles, f)
-    assert_close(du, winograd.transform_input(x, window.padding, tiles, f).transpose(0, 2, 1) @ dmt,
-                 tol, "dU")
-    assert_close(dx, winograd.transform_input_grad(dmt @ u.transpose(0, 2, 1), x.shape, window.padding,
-                                                   tiles, f), tol, "dx")
 
 
 # --- index width, layouts, argument checks ----------------------------------------------------

@@ -263,3 +263,46 @@ def test_conv2d_of_an_empty_batch(on_backend, kernel, c_in, algorithm):
     assert dx.shape == (0, 8, 8, c_in)
     assert_close(dw, np.zeros((kernel, kernel, c_in, 5)), 0.0, "dw")
     assert_close(db, np.zeros(5), 0.0, "db")
+
+
+@given(case=conv_cases(max_hw=7, max_channels=3), seed=seeds, relu=st.booleans(), input_grad=st.booleans())
+def test_conv2d_array_code_asks_for_the_finer_kernels_a_backend_has(monkeypatch, case, seed, relu, input_grad):
+    """A backend with no whole-convolution kernel but the steps' kernels (as cupy's: im2col,
+    col2im, bias + ReLU): conv2d runs its array code, asks for each step's kernel by name, and
+    gets the numpy backend's values. Played on numba, its blocked kernels taken out and an
+    im2col kernel put in (the array code's, reading x unpadded, as the CUDA kernel does)."""
+    pytest.importorskip("numba")
+    import minires
+    from minires.kernels import numba as numba_kernels
+    from minires.ops.im2col import im2col, pad_nhwc
+
+    rng, x, w, b = _draw_arrays(case, seed)
+    opts = dict(stride=case["stride"], padding=case["padding"], algorithm="im2col",
+                activation="relu" if relu else None)
+    with minires.use_backend("numpy"):
+        y, cache = ops.conv2d_forward(x, w, b, **opts)
+        dy = normal(rng, y.shape)
+        expected = ops.conv2d_backward(dy, cache, input_grad)
+    calls = []
+
+    def counted(name, function):
+        return lambda *args: calls.append(name) or function(*args)
+
+    with monkeypatch.context() as patch:
+        patch.delattr(numba_kernels, "im2col_conv_forward")
+        patch.delattr(numba_kernels, "im2col_conv_backward")
+        unpadded = lambda x, window: im2col(pad_nhwc(x, window.padding), window)  # noqa: E731
+        patch.setattr(numba_kernels, "im2col", counted("im2col", unpadded), raising=False)
+        for name in ("col2im", "bias_relu", "bias_relu_backward"):
+            patch.setattr(numba_kernels, name, counted(name, getattr(numba_kernels, name)))
+        with minires.use_backend("numba"):
+            y_steps, cache_steps = ops.conv2d_forward(x, w, b, **opts)
+            got = ops.conv2d_backward(dy, cache_steps, input_grad)
+    assert calls == (["im2col"] + (["bias_relu", "bias_relu_backward"] if relu else [])
+                     + (["col2im"] if input_grad else []))
+    assert_close(y_steps, y, 1e-12, "y")
+    for name, a, e in zip(("dx", "dw", "db"), got, expected):
+        if e is None:
+            assert a is None, name
+        else:
+            assert_close(a, e, 1e-12, name)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from minires import ops, reference
 from minires.ops import winograd
 from minires.ops.conv import choose_algorithm
-from minires.ops.windows import plan_windows
+from minires.windows import plan_windows
 from tests.gradcheck import assert_close, check_gradients
 from tests.strategies import as_layout, layouts, normal, seeds, winograd_cases
 

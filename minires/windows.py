@@ -1,4 +1,8 @@
-"""Sliding-window geometry shared by convolution and pooling: padding rules and output sizes.
+"""Sliding-window geometry shared by convolution and pooling: padding rules, output sizes,
+the checks of window arguments, and the type that numbers a window's elements.
+
+A leaf: it imports nothing from minires, so the ops and the kernels both read their window
+plans from here without either depending on the other.
 
 For one spatial axis of size ``n``, a window of size ``k`` moved by stride ``s`` over an input
 padded with ``p_before`` and ``p_after`` zeros (or -inf for max-pool) produces
@@ -21,9 +25,10 @@ Padding forms (Keras/TensorFlow conventions):
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
-from ._checks import is_int
+import numpy
 
 Padding = tuple[tuple[int, int], tuple[int, int]]
 
@@ -99,3 +104,30 @@ def plan_windows(op: str, in_hw: tuple[int, int], kernel: tuple[int, int],
             )
         out.append((padded - kernel[axis]) // strides[axis] + 1)
     return Window(kernel, strides, pads, (out[0], out[1]))
+
+
+def positive_pair(op: str, name: str, value) -> tuple[int, int]:
+    """An int or a pair of ints, each >= 1, as a pair (rows, cols)."""
+    items = (value, value) if is_int(value) else value
+    try:
+        first, second = items
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
+    if not (is_int(first) and is_int(second)):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if first < 1 or second < 1:
+        raise ValueError(f"{op}: {name} must be >= 1, got {value!r}")
+    return int(first), int(second)
+
+
+def is_int(value) -> bool:
+    """An integer (Python or NumPy), but not a bool."""
+    return isinstance(value, (numbers.Integral, numpy.integer)) and not isinstance(value, bool)
+
+
+def argmax_dtype(window: Window):
+    """The integer type of max-pool's argmax (the window element each output took), the
+    smallest that numbers a window's elements: uint8 for windows of up to 256 elements (every
+    usual pool), whose argmax array is then an eighth of an intp one, and eight times less
+    memory to write and read back. The array code and every kernel store it in this type."""
+    return numpy.uint8 if window.kernel[0] * window.kernel[1] <= 256 else numpy.int32

@@ -1,0 +1,200 @@
+"""Numba kernels of ``minires.ops.conv``'s im2col convolution: the whole forward and
+backward pass in blocks of output pixels, and col2im as a gather.
+
+Each thread of ``minires.kernels.cpu_threads.run_ranges`` takes a range of output pixels and
+runs every stage on one block of them at a time, BLAS products included, so that cols and
+the masked gradient never leave the cache. The bias and the ReLU are the row loops of
+``minires.kernels.numba.activation``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .. import cpu_threads
+from ._launch import contiguous, launch
+from .activation import _bias_activation_rows, _mask_and_sum_rows
+
+# --- col2im ---------------------------------------------------------------------------------
+
+@njit(parallel=True, cache=True)
+def _col2im(cols, dx, sh, sw, top, left):
+    n, h_out, w_out, kh, kw, c = cols.shape
+    _, h, w, _ = dx.shape
+    for row in prange(n * h):
+        b, r = row // h, row % h
+        for s in range(w):
+            dx[b, r, s, :] = 0
+            # Every window (oh, ow) that read padded pixel (r + top, s + left) at offset (i, j).
+            for i in range(kh):
+                t = r + top - i
+                if t < 0 or t % sh != 0 or t // sh >= h_out:
+                    continue
+                oh = t // sh
+                for j in range(kw):
+                    u = s + left - j
+                    if u < 0 or u % sw != 0 or u // sw >= w_out:
+                        continue
+                    ow = u // sw
+                    for ch in range(c):
+                        dx[b, r, s, ch] += cols[b, oh, ow, i, j, ch]
+
+
+def col2im(cols, x_shape, window):
+    """Adjoint of im2col, cropped to the input: dx (N, H, W, C), the padding's share dropped.
+
+    The same as ``unpad_nhwc(col2im(cols, padded_shape, window), ...)`` of the array code, as a
+    gather: each input pixel sums the window rows that read it, in the same (i, j) order.
+    """
+    if window.pointwise:
+        return cols[:, :, :, 0, 0, :]
+    _, (sh, sw), ((top, _), (left, _)), _ = window
+    dx = np.empty(x_shape, dtype=cols.dtype)
+    launch(_col2im, dx.size, contiguous(cols), dx, sh, sw, top, left)
+    return dx
+
+
+# --- im2col convolution in blocks of output pixels -------------------------------------------
+# The array code writes all of cols (7 MB for the seed's first layer), multiplies, then adds
+# the bias and applies the ReLU in more passes over the 16 MB output. Here each thread takes
+# a range of output pixels and, one block of them at a time, builds that block's cols,
+# multiplies it (BLAS, one thread) and finishes its rows of the output while they are in the
+# cache.
+
+_BLOCK_VALUES = 1 << 17    # cols values per block (512 KB in float32): block rows = this / K
+
+
+@njit(nogil=True, cache=True)
+def _im2col_rows(x, cols, c, h_out, w_out, sh, sw, top, left, p0, p1):
+    """cols[p - p0] = the window of output pixel p (flat over n, oh, ow), p0 <= p < p1.
+
+    x is (N, H, W*C) and cols (rows, kh, kw*C): a window row that lies inside the image is
+    one contiguous run of kw*C values in both (at stride 1 along W), copied in one go; the
+    seed's first layer has C = 3, where a loop per channel would copy 3 values at a time.
+    """
+    _, h, wc = x.shape
+    w = wc // c
+    _, kh, kwc = cols.shape
+    kw = kwc // c
+    for p in range(p0, p1):
+        b, rest = p // (h_out * w_out), p % (h_out * w_out)
+        oh, ow = rest // w_out, rest % w_out
+        s0 = ow * sw - left
+        slot = p - p0
+        for i in range(kh):
+            r = oh * sh + i - top
+            if r < 0 or r >= h:
+                for t in range(kwc):
+                    cols[slot, i, t] = 0
+            elif s0 >= 0 and s0 + kw <= w:
+                start = s0 * c
+                for t in range(kwc):
+                    cols[slot, i, t] = x[b, r, start + t]
+            else:
+                for j in range(kw):
+                    s = s0 + j
+                    inside = 0 <= s < w
+                    for ch in range(c):
+                        cols[slot, i, j * c + ch] = x[b, r, s * c + ch] if inside else 0
+
+
+def _block_rows(k_values):
+    return max(16, _BLOCK_VALUES // max(k_values, 1))
+
+
+def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
+    """(y, positive, cols) of an im2col convolution: y = cols(x) @ w2d + bias, and with
+    ``relu`` y = max(that, 0). y is (N, h_out, w_out, C_out). With ``keep_cols`` (training),
+    positive is the ReLU's mask (None without relu) and cols (N, h_out, w_out, kh, kw, C) as
+    ``im2col`` gives it, for the backward pass; without (inference) both are None, and each
+    thread reuses one block-sized buffer. A 1x1 window at stride 1 without padding needs no
+    cols: its blocks are rows of x (and its cols a view of x)."""
+    (kh, kw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
+    n, c = x.shape[0], x.shape[3]
+    k_values, c_out = w2d.shape
+    pixels = n * h_out * w_out
+    pointwise = window.pointwise
+    x, w2d = contiguous(x), contiguous(w2d)
+    x_rows = x.reshape(n, x.shape[1], x.shape[2] * c)       # (N, H, W*C): window rows are runs
+    bias = np.zeros(c_out, dtype=x.dtype) if bias is None else contiguous(bias)
+    y = np.empty((pixels, c_out), dtype=x.dtype)
+    keep_mask = relu and keep_cols
+    positive = np.empty((pixels if keep_mask else 0, c_out), dtype=np.bool_)
+    rows = _block_rows(k_values)
+    kept = np.empty((pixels, kh, kw * c), dtype=x.dtype) if keep_cols and not pointwise else None
+
+    def pixels_from(lo, hi):
+        cols = np.empty((rows, kh, kw * c), dtype=x.dtype) if kept is None and not pointwise else None
+        for p0 in range(lo, hi, rows):
+            p1 = min(p0 + rows, hi)
+            if pointwise:
+                block = x.reshape(pixels, c)[p0:p1]
+            else:
+                block = kept[p0:p1] if kept is not None else cols[:p1 - p0]
+                _im2col_rows(x_rows, block, c, h_out, w_out, sh, sw, top, left, p0, p1)
+            np.matmul(block.reshape(p1 - p0, k_values), w2d, out=y[p0:p1])
+            _bias_activation_rows(y[p0:p1], bias, positive[p0:p1] if keep_mask else positive, relu,
+                                  keep_mask)
+
+    cpu_threads.run_ranges(pixels_from, pixels, pixels * k_values * c_out)
+    shape = (n, h_out, w_out, c_out)
+    if not keep_cols:
+        return y.reshape(shape), None, None
+    cols = x[:, :, :, None, None, :] if pointwise else kept.reshape(n, h_out, w_out, kh, kw, c)
+    return y.reshape(shape), (positive.reshape(shape) if relu else None), cols
+
+
+def im2col_conv_backward(dy, cols, positive, w2d, window, x_shape, input_grad):
+    """(dx, dW, db) of ``im2col_conv_forward`` from dy and its cols (and mask, with its ReLU).
+
+    Block by block: dz = dy masked, db its column sums, dW = cols^T dz summed per thread,
+    then over threads in a fixed order, without dz ever leaving the cache. dx is None
+    without ``input_grad``. For a 1x1 window at stride 1 without padding, dx = dz W^T is
+    made in the same blocks (row by row: windows do not overlap); for other windows, whose
+    windows overlap across blocks, dz is kept whole and dx = col2im(dz W^T) follows the blocks.
+    """
+    n, h_out, w_out, kh, kw, c = cols.shape
+    k_values, c_out = w2d.shape
+    pixels = n * h_out * w_out
+    pointwise = window.pointwise
+    cols2d, dy2d = contiguous(cols).reshape(pixels, k_values), contiguous(dy).reshape(pixels, c_out)
+    relu = positive is not None
+    mask = contiguous(positive).reshape(pixels, c_out) if relu else np.empty((0, 0), dtype=np.bool_)
+    w_t = np.ascontiguousarray(w2d.T)
+    dx_rows = np.empty((pixels, k_values), dtype=dy.dtype) if input_grad and pointwise else None
+    dz_kept = np.empty((pixels, c_out), dtype=dy.dtype) if input_grad and not pointwise else None
+    rows = _block_rows(max(k_values, c_out))
+    partial = {}
+
+    def pixels_from(lo, hi):
+        scratch = np.empty((rows, c_out), dtype=dy.dtype)
+        dw = np.zeros((k_values, c_out), dtype=dy.dtype)
+        dw_block = np.empty_like(dw)
+        db = np.zeros(c_out, dtype=dy.dtype)
+        for p0 in range(lo, hi, rows):
+            p1 = min(p0 + rows, hi)
+            dz = dz_kept[p0:p1] if dz_kept is not None else scratch[:p1 - p0]
+            _mask_and_sum_rows(dy2d[p0:p1], mask[p0:p1] if relu else mask, dz, db, relu)
+            np.matmul(cols2d[p0:p1].T, dz, out=dw_block)
+            dw += dw_block
+            if dx_rows is not None:
+                np.matmul(dz, w_t, out=dx_rows[p0:p1])               # dx rows = dz W^T
+        partial[lo] = (dw, db)
+
+    cpu_threads.run_ranges(pixels_from, pixels, (2 if input_grad else 1) * pixels * k_values * c_out)
+    parts = [partial[lo] for lo in sorted(partial)]          # a fixed order: reproducible sums
+    if not parts:                                            # an empty batch
+        parts = [(np.zeros((k_values, c_out), dtype=dy.dtype), np.zeros(c_out, dtype=dy.dtype))]
+    dw, db = parts[0]
+    for more_dw, more_db in parts[1:]:
+        dw += more_dw
+        db += more_db
+    if dx_rows is not None:
+        dx = dx_rows.reshape(n, h_out, w_out, k_values)
+    elif dz_kept is not None:
+        dcols = cpu_threads.matmul(dz_kept, w2d.T)                 # dcols = dz W^T
+        dx = col2im(dcols.reshape(cols.shape), x_shape, window)
+    else:
+        dx = None
+    return dx, dw, db

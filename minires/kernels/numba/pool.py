@@ -1,0 +1,76 @@
+"""Numba kernels of ``minires.ops.pool``: max-pool forward (value and first-maximum index)
+and backward (a gather: each input pixel sums dy of the windows it won).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ...windows import argmax_dtype
+from ._launch import contiguous, launch
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_forward(x, y, argmax, ph, pw, sh, sw, top, left):
+    n, h, w, c = x.shape
+    _, h_out, w_out, _ = y.shape
+    for row in prange(n * h_out):
+        b, oh = row // h_out, row % h_out
+        for ow in range(w_out):
+            # Window elements in row-major order; the padding counts as -inf, as in NumPy's
+            # argmax over the -inf-padded stack, and a NaN wins and stays (NumPy's argmax).
+            for k in range(ph * pw):
+                r, s = oh * sh + k // pw - top, ow * sw + k % pw - left
+                inside = 0 <= r < h and 0 <= s < w
+                for ch in range(c):
+                    v = x[b, r, s, ch] if inside else -np.inf
+                    if k == 0:
+                        y[b, oh, ow, ch] = v
+                        argmax[b, oh, ow, ch] = 0
+                    else:
+                        best = y[b, oh, ow, ch]
+                        if best == best and (v > best or v != v):
+                            y[b, oh, ow, ch] = v
+                            argmax[b, oh, ow, ch] = k
+
+
+def maxpool2d_forward(x, window):
+    """(y, argmax) of a max-pool: argmax[n, oh, ow, c] = i*pw + j of the first maximum."""
+    (ph, pw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
+    y = np.empty((x.shape[0], h_out, w_out, x.shape[3]), dtype=x.dtype)
+    argmax = np.empty(y.shape, dtype=argmax_dtype(window))
+    launch(_maxpool_forward, y.size, contiguous(x), y, argmax, ph, pw, sh, sw, top, left)
+    return y, argmax
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_backward(dy, argmax, dx, ph, pw, sh, sw, top, left):
+    n, h_out, w_out, c = dy.shape
+    _, h, w, _ = dx.shape
+    for row in prange(n * h):
+        b, r = row // h, row % h
+        for s in range(w):
+            dx[b, r, s, :] = 0
+            for i in range(ph):
+                t = r + top - i
+                if t < 0 or t % sh != 0 or t // sh >= h_out:
+                    continue
+                oh = t // sh
+                for j in range(pw):
+                    u = s + left - j
+                    if u < 0 or u % sw != 0 or u // sw >= w_out:
+                        continue
+                    ow = u // sw
+                    k = i * pw + j
+                    for ch in range(c):
+                        if argmax[b, oh, ow, ch] == k:
+                            dx[b, r, s, ch] += dy[b, oh, ow, ch]
+
+
+def maxpool2d_backward(dy, argmax, x_shape, window):
+    """dx of a max-pool: each input pixel gathers dy of the windows whose winner it is."""
+    (ph, pw), (sh, sw), ((top, _), (left, _)), _ = window
+    dx = np.empty(x_shape, dtype=dy.dtype)
+    launch(_maxpool_backward, dx.size, contiguous(dy), contiguous(argmax), dx, ph, pw, sh, sw, top, left)
+    return dx

@@ -1,0 +1,120 @@
+"""The Numba im2col convolution kernels (minires.kernels.numba.conv) against the array code:
+col2im, and the blocked forward and backward passes for every window geometry, memory layout
+and block size, float32 and float64."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+from minires.kernels import cpu_threads  # noqa: E402
+from minires.kernels import numba as k  # noqa: E402
+from minires.kernels.numba import conv  # noqa: E402
+from minires.ops.im2col import col2im, im2col, pad_nhwc, unpad_nhwc  # noqa: E402
+from minires.windows import plan_windows  # noqa: E402
+from tests.gradcheck import assert_close  # noqa: E402
+from tests.kernels.numba.blocks import conv_window, small_blocks  # noqa: E402
+from tests.strategies import as_layout, conv_cases, float_dtypes, layouts, normal, seeds  # noqa: E402
+
+
+@given(case=conv_cases(), seed=seeds, dtype=float_dtypes, layout=layouts)
+def test_col2im_matches_the_array_code(case, seed, dtype, layout):
+    rng = np.random.default_rng(seed)
+    x = as_layout(normal(rng, case["x_shape"], dtype), layout)
+    window = conv_window(case)
+    cols = im2col(pad_nhwc(x, window.padding), window)
+    dcols = as_layout(normal(rng, cols.shape, dtype), layout)
+    dx = k.col2im(dcols, x.shape, window)
+    (top, bottom), (left, right) = window.padding
+    padded = (x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right, x.shape[3])
+    expected_dx = unpad_nhwc(col2im(dcols, padded, window), window.padding, x.shape[1:3])
+    assert dx.dtype == dtype and dx.shape == x.shape
+    # Same additions in the same (i, j) order as the array code: equal to the last bit.
+    np.testing.assert_array_equal(dx, expected_dx)
+
+
+@given(case=conv_cases(), seed=seeds, dtype=float_dtypes, layout=layouts, relu=st.booleans(),
+       with_bias=st.booleans(), block_values=st.integers(1, 200), keep_cols=st.booleans())
+def test_blocked_im2col_convolution_matches_the_array_code(case, seed, dtype, layout, relu, with_bias,
+                                                           block_values, keep_cols):
+    """Blocks of any number of pixels (one pixel, a last block cut short, ranges split between
+    threads): the array code's y, ReLU mask and cols."""
+    rng = np.random.default_rng(seed)
+    x = as_layout(normal(rng, case["x_shape"], dtype), layout)
+    w = normal(rng, case["w_shape"], dtype)
+    bias = normal(rng, case["w_shape"][3:], dtype) if with_bias else None
+    window = conv_window(case)
+    k_values, c_out = int(np.prod(case["w_shape"][:3])), case["w_shape"][3]
+    cols = im2col(pad_nhwc(x, window.padding), window)
+    z = cols.reshape(-1, k_values) @ w.reshape(k_values, c_out) + (0 if bias is None else bias)
+    with small_blocks(conv, _BLOCK_VALUES=block_values):
+        y, positive, kept = k.im2col_conv_forward(x, w.reshape(k_values, c_out), bias, window, relu,
+                                                  keep_cols)
+    assert y.dtype == dtype and y.shape == (*cols.shape[:3], c_out)
+    magnitude = (np.abs(cols.reshape(-1, k_values)) @ np.abs(w.reshape(k_values, c_out))).max()
+    assert_close(y.reshape(-1, c_out), np.maximum(z, 0) if relu else z,
+                 1e-12 if dtype == np.float64 else 1e-5, "y", floor=magnitude)
+    if relu and keep_cols:
+        np.testing.assert_array_equal(positive.reshape(-1, c_out), z > 0)
+    else:
+        assert positive is None
+    if keep_cols:
+        np.testing.assert_array_equal(kept, cols)
+        pointwise = case["w_shape"][:2] == (1, 1) and window.strides == (1, 1) and window.padding == ((0, 0), (0, 0))
+        if pointwise and x.flags.c_contiguous:
+            assert np.shares_memory(kept, x)           # a 1x1 window's cols are x itself
+    else:
+        assert kept is None
+
+
+@given(case=conv_cases(), seed=seeds, dtype=float_dtypes, layout=layouts, relu=st.booleans(),
+       input_grad=st.booleans(), block_values=st.integers(1, 200))
+def test_blocked_im2col_backward_matches_the_array_code(case, seed, dtype, layout, relu, input_grad,
+                                                        block_values):
+    """Blocks of any size, ranges split between threads: dW and db of the array code's
+    products, and dx: for a 1x1 window dz W^T, for others col2im(dz W^T) made from exactly
+    the expected dz."""
+    rng = np.random.default_rng(seed)
+    x = normal(rng, case["x_shape"], dtype)
+    w2d = normal(rng, (int(np.prod(case["w_shape"][:3])), case["w_shape"][3]), dtype)
+    window = conv_window(case)
+    cols = im2col(pad_nhwc(x, window.padding), window)
+    c_out = w2d.shape[1]
+    dy = as_layout(normal(rng, (*cols.shape[:3], c_out), dtype), layout)
+    positive = rng.random(dy.shape) < 0.6 if relu else None
+    expected_dz = dy * positive if relu else dy
+    with small_blocks(conv, _BLOCK_VALUES=block_values):
+        dx, dw, db = k.im2col_conv_backward(dy, cols, positive, w2d, window, x.shape, input_grad)
+        # The kernel's last two steps on the expected dz, under the same thread split: the
+        # same products of the same values, so the same bits if the kernel's dz is exact.
+        dcols = cpu_threads.matmul(np.ascontiguousarray(expected_dz).reshape(-1, c_out), w2d.T)
+        dx_of_expected_dz = k.col2im(dcols.reshape(cols.shape), x.shape, window)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert dw.dtype == db.dtype == dtype
+    cols2d, dz2d = cols.reshape(-1, w2d.shape[0]), expected_dz.reshape(-1, c_out)
+    # Sums may cancel: their rounding error is relative to the terms' magnitudes (floor).
+    assert_close(dw, cols2d.T @ dz2d, tol, "dW", floor=(np.abs(cols2d).T @ np.abs(dz2d)).max())
+    assert_close(db, dz2d.sum(axis=0), tol, "db", floor=np.abs(dz2d).sum(axis=0).max())
+    if not input_grad:
+        assert dx is None
+    elif window.pointwise:
+        assert_close(dx, expected_dz @ w2d.T, tol, "dx")
+    else:
+        assert_close(dx, dx_of_expected_dz, 0.0, "dx = col2im(dz W^T)")
+        (top, bottom), (left, right) = window.padding
+        padded = (x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right, x.shape[3])
+        dcols_mag = (np.abs(dz2d) @ np.abs(w2d.T)).reshape(cols.shape)
+        assert_close(dx, unpad_nhwc(col2im((dz2d @ w2d.T).reshape(cols.shape), padded, window),
+                                    window.padding, x.shape[1:3]), tol, "dx, array code",
+                     floor=col2im(dcols_mag, padded, window).max())
+
+
+def test_kernel_outputs_are_c_contiguous():
+    x = np.asfortranarray(np.random.default_rng(0).standard_normal((2, 5, 4, 3)).astype(np.float32))
+    window = plan_windows("conv2d", (5, 4), (3, 3), (1, 1), "same", ("same",))
+    cols = np.asfortranarray(im2col(pad_nhwc(x, window.padding), window))
+    outputs = [k.im2col_conv_forward(x, np.ones((3 * 3 * 3, 2), np.float32), None, window, True, True)[0],
+               k.col2im(cols, x.shape, window)]
+    assert all(o.flags.c_contiguous for o in outputs)

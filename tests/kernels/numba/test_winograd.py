@@ -1,0 +1,80 @@
+"""The Numba Winograd kernels (minires.kernels.numba.winograd) against the array stages of
+minires.ops.winograd, for any block size, F(2x2, 3x3) and F(4x4, 3x3)."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+from minires.kernels import numba as k  # noqa: E402
+from minires.kernels.numba import winograd as blocked  # noqa: E402
+from minires.ops import winograd  # noqa: E402
+from tests.gradcheck import assert_close  # noqa: E402
+from tests.kernels.numba.blocks import conv_window, small_blocks  # noqa: E402
+from tests.strategies import as_layout, float_dtypes, layouts, normal, seeds, winograd_cases  # noqa: E402
+
+
+def _magnitudes(f):
+    """The transform with every coefficient made positive: run on |arrays|, it bounds the
+    terms a Winograd sum adds, the scale of its rounding error where the sum cancels."""
+    return f._replace(BT=np.abs(f.BT), G=np.abs(f.G), AT=np.abs(f.AT))
+
+
+@given(case=winograd_cases(max_hw=13, max_batch=3), seed=seeds, dtype=float_dtypes, layout=layouts,
+       f=st.sampled_from([winograd.F2X2_3X3, winograd.F4X4_3X3]), block=st.integers(1, 9),
+       input_grad=st.booleans())
+def test_blocked_winograd_backward_matches_the_array_code(case, seed, dtype, layout, f, block, input_grad):
+    """Blocks of any size, images split between threads, tiles of neighbouring rows that
+    share pixels, V recomputed from x: the same dx and dU as the array stages."""
+    rng = np.random.default_rng(seed)
+    n, c_in, c_out = case["x_shape"][0], case["x_shape"][3], case["w_shape"][3]
+    window = conv_window(case)
+    tiles = winograd.tile_counts(window.out_hw, f.m)
+    x = as_layout(normal(rng, case["x_shape"], dtype), layout)
+    v = winograd.transform_input(x, window.padding, tiles, f)
+    u = normal(rng, (f.alpha ** 2, c_in, c_out), dtype)
+    dy = as_layout(normal(rng, (n, *window.out_hw, c_out), dtype), layout)
+    dmt = winograd.transform_output_grad(dy, tiles, f)
+    expected_du = v.transpose(0, 2, 1) @ dmt
+    expected_dx = winograd.transform_input_grad(dmt @ u.transpose(0, 2, 1), case["x_shape"],
+                                                window.padding, tiles, f)
+    with small_blocks(blocked, _BLOCK_TILES_BACKWARD=block):
+        dx, du = k.winograd_backward_blocked(dy, x, u, window.padding, tiles, f, input_grad)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    g = _magnitudes(f)
+    v_mag = winograd.transform_input(np.abs(x), window.padding, tiles, g)
+    dm_mag = winograd.transform_output_grad(np.abs(dy), tiles, g)
+    assert du.dtype == dtype
+    assert_close(du, expected_du, tol, "dU", floor=(v_mag.transpose(0, 2, 1) @ dm_mag).max())
+    if input_grad:
+        dx_mag = winograd.transform_input_grad(dm_mag @ np.abs(u).transpose(0, 2, 1), case["x_shape"],
+                                               window.padding, tiles, g)
+        assert dx.dtype == dtype
+        assert_close(dx, expected_dx, tol, "dx", floor=dx_mag.max())
+    else:
+        assert dx is None
+
+
+@given(case=winograd_cases(max_hw=13, max_batch=3), seed=seeds, dtype=float_dtypes,
+       f=st.sampled_from([winograd.F2X2_3X3, winograd.F4X4_3X3]), block=st.integers(1, 7))
+def test_blocked_winograd_forward_matches_the_array_code(case, seed, dtype, f, block):
+    """Blocks of any size (a last block cut short, blocks split between threads) give the
+    same y as the three array stages."""
+    rng = np.random.default_rng(seed)
+    x = normal(rng, case["x_shape"], dtype)
+    w = normal(rng, case["w_shape"], dtype)
+    bias = normal(rng, case["w_shape"][3:], dtype) if case["bias"] else None
+    window = conv_window(case)
+    tiles = winograd.tile_counts(window.out_hw, f.m)
+    u = winograd.transform_kernel(w, f)
+    v = winograd.transform_input(x, window.padding, tiles, f)
+    expected = winograd.transform_output(v @ u, bias, x.shape[0], tiles, window.out_hw, f)
+    with small_blocks(blocked, _BLOCK_TILES=block):
+        y = k.winograd_forward_blocked(x, u, bias, window.padding, tiles, window.out_hw, f)
+    g = _magnitudes(f)
+    y_mag = winograd.transform_output(winograd.transform_input(np.abs(x), window.padding, tiles, g)
+                                      @ np.abs(u), None, x.shape[0], tiles, window.out_hw, g)
+    assert y.dtype == dtype
+    assert_close(y, expected, 1e-12 if dtype == np.float64 else 1e-5, "y", floor=y_mag.max())
