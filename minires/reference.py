@@ -12,10 +12,83 @@ explicitly instead of a cache, so each can be read on its own.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .ops._checks import positive_pair
-from .ops.windows import plan_windows
+# --- window geometry ----------------------------------------------------------------------
+#
+# Written out here rather than imported from the ops: an oracle that shared the ops' padding
+# code would agree with any mistake in it.
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _pair(op, name, value):
+    """An int or a pair of ints, each >= 1, as (rows, cols)."""
+    if _is_int(value):
+        value = (value, value)
+    if len(value) != 2 or not all(_is_int(v) and v >= 1 for v in value):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints >= 1, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def same_padding(n, k, s):
+    """Keras' 'same' padding of one axis of n pixels, window k, stride s: (before, after).
+
+    The output keeps ceil(n / s) positions; the last window starts at (ceil(n / s) - 1) * s and
+    ends k - 1 pixels later, so the axis needs total = max((ceil(n / s) - 1) * s + k - n, 0)
+    extra pixels. Half go before; when total is odd the extra pixel goes after (bottom/right).
+    """
+    n_out = math.ceil(n / s)
+    total = max((n_out - 1) * s + k - n, 0)
+    before = total // 2
+    after = total - before
+    return before, after
+
+
+def resolve_padding(op, padding, in_hw, kernel, strides, explicit=True):
+    """((top, bottom), (left, right)) for the padding forms the ops accept:
+    'valid' (none), 'same' (Keras), and when ``explicit``: an int p (p on every side),
+    (ph, pw) (ph on top and bottom, pw on left and right), ((top, bottom), (left, right))."""
+    if isinstance(padding, str):
+        if padding.lower() == "valid":
+            return (0, 0), (0, 0)
+        if padding.lower() == "same":
+            return (same_padding(in_hw[0], kernel[0], strides[0]),
+                    same_padding(in_hw[1], kernel[1], strides[1]))
+        raise ValueError(f"{op}: padding must be 'same' or 'valid', got {padding!r}")
+    if not explicit:
+        raise ValueError(f"{op}: padding must be 'same' or 'valid', got {padding!r}")
+    if _is_int(padding):
+        pads = ((padding, padding), (padding, padding))
+    elif _is_int(padding[0]) and _is_int(padding[1]):
+        pads = ((padding[0], padding[0]), (padding[1], padding[1]))
+    else:
+        pads = (tuple(padding[0]), tuple(padding[1]))
+    if not all(_is_int(p) and p >= 0 for side in pads for p in side):
+        raise ValueError(f"{op}: padding must be ints >= 0, got {padding!r}")
+    return (int(pads[0][0]), int(pads[0][1])), (int(pads[1][0]), int(pads[1][1]))
+
+
+def output_size(op, n, k, s, before, after):
+    """Positions of a window k at stride s on n pixels padded by before + after:
+    window o covers padded pixels o*s .. o*s + k - 1, so n_out = (n + before + after - k) // s + 1."""
+    padded = n + before + after
+    if k > padded:
+        raise ValueError(f"{op}: a window of {k} does not fit in {n} pixels padded to {padded}")
+    return (padded - k) // s + 1
+
+
+def _windows(op, x, kernel, strides, padding, explicit):
+    """(padding, (h_out, w_out)) of windows ``kernel`` at ``strides`` over NHWC ``x``."""
+    in_hw = x.shape[1:3]
+    (top, bottom), (left, right) = resolve_padding(op, padding, in_hw, kernel, strides, explicit)
+    h_out = output_size(op, in_hw[0], kernel[0], strides[0], top, bottom)
+    w_out = output_size(op, in_hw[1], kernel[1], strides[1], left, right)
+    return ((top, bottom), (left, right)), (h_out, w_out)
 
 
 def _pad(x, padding, value=0.0):
@@ -28,12 +101,10 @@ def _pad(x, padding, value=0.0):
 def conv2d_forward(x, w, b=None, stride=1, padding="same"):
     """y[n, oh, ow, o] = b[o] + sum_{i, j, c} xpad[n, oh*sh + i, ow*sw + j, c] * w[i, j, c, o]."""
     kh, kw, c_in, c_out = w.shape
-    sh, sw = positive_pair("conv2d", "stride", stride)
-    win = plan_windows("conv2d", x.shape[1:3], (kh, kw), (sh, sw), padding,
-                       allowed=("same", "valid", "explicit"))
-    xpad = _pad(x, win.padding)
+    sh, sw = _pair("conv2d", "stride", stride)
+    pads, (h_out, w_out) = _windows("conv2d", x, (kh, kw), (sh, sw), padding, explicit=True)
+    xpad = _pad(x, pads)
     n = x.shape[0]
-    h_out, w_out = win.out_hw
     y = np.zeros((n, h_out, w_out, c_out), dtype=x.dtype)
     for b_ in range(n):
         for oh in range(h_out):
@@ -51,14 +122,12 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same"):
 def conv2d_backward(dy, x, w, b=None, stride=1, padding="same"):
     """(dx, dw, db): each product x*w in the forward sum sends dy to both of its factors."""
     kh, kw, c_in, c_out = w.shape
-    sh, sw = positive_pair("conv2d", "stride", stride)
-    win = plan_windows("conv2d", x.shape[1:3], (kh, kw), (sh, sw), padding,
-                       allowed=("same", "valid", "explicit"))
-    xpad = _pad(x, win.padding)
+    sh, sw = _pair("conv2d", "stride", stride)
+    pads, (h_out, w_out) = _windows("conv2d", x, (kh, kw), (sh, sw), padding, explicit=True)
+    xpad = _pad(x, pads)
     dxpad = np.zeros_like(xpad)
     dw = np.zeros_like(w)
     n = x.shape[0]
-    h_out, w_out = win.out_hw
     for b_ in range(n):
         for oh in range(h_out):
             for ow in range(w_out):
@@ -70,7 +139,7 @@ def conv2d_backward(dy, x, w, b=None, stride=1, padding="same"):
                                 r, s = oh * sh + i, ow * sw + j
                                 dxpad[b_, r, s, c] += g * w[i, j, c, o]
                                 dw[i, j, c, o] += g * xpad[b_, r, s, c]
-    (top, _), (left, _) = win.padding
+    (top, _), (left, _) = pads
     dx = dxpad[:, top:top + x.shape[1], left:left + x.shape[2], :]
     db = None if b is None else dy.sum(axis=(0, 1, 2))
     return dx, dw, db
@@ -89,16 +158,16 @@ def _first_max(window):
 
 
 def _pool_windows(x, pool_size, strides, padding):
-    kernel = positive_pair("maxpool2d", "pool_size", pool_size)
-    step = kernel if strides is None else positive_pair("maxpool2d", "strides", strides)
-    win = plan_windows("maxpool2d", x.shape[1:3], kernel, step, padding, allowed=("valid", "same"))
-    return win, _pad(x, win.padding, value=-np.inf)
+    """(window, strides, padding, (h_out, w_out), x padded with -inf); strides default to the window."""
+    kernel = _pair("maxpool2d", "pool_size", pool_size)
+    step = kernel if strides is None else _pair("maxpool2d", "strides", strides)
+    pads, out_hw = _windows("maxpool2d", x, kernel, step, padding, explicit=False)
+    return kernel, step, pads, out_hw, _pad(x, pads, value=-np.inf)
 
 
 def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
     """y[n, oh, ow, c] = max over the window of xpad (padded with -inf)."""
-    win, xpad = _pool_windows(x, pool_size, strides, padding)
-    (ph, pw), (sh, sw), (h_out, w_out) = win.kernel, win.strides, win.out_hw
+    (ph, pw), (sh, sw), pads, (h_out, w_out), xpad = _pool_windows(x, pool_size, strides, padding)
     n, c_count = x.shape[0], x.shape[3]
     y = np.zeros((n, h_out, w_out, c_count), dtype=x.dtype)
     for b_ in range(n):
@@ -112,8 +181,7 @@ def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
 
 def maxpool2d_backward(dy, x, pool_size=2, strides=None, padding="valid"):
     """dx: each dy goes to its window's first maximum (row-major), summed over windows."""
-    win, xpad = _pool_windows(x, pool_size, strides, padding)
-    (ph, pw), (sh, sw), (h_out, w_out) = win.kernel, win.strides, win.out_hw
+    (ph, pw), (sh, sw), pads, (h_out, w_out), xpad = _pool_windows(x, pool_size, strides, padding)
     dxpad = np.zeros_like(xpad)
     n, c_count = x.shape[0], x.shape[3]
     for b_ in range(n):
@@ -123,7 +191,7 @@ def maxpool2d_backward(dy, x, pool_size=2, strides=None, padding="valid"):
                     window = xpad[b_, oh * sh:oh * sh + ph, ow * sw:ow * sw + pw, c]
                     i, j = _first_max(window)
                     dxpad[b_, oh * sh + i, ow * sw + j, c] += dy[b_, oh, ow, c]
-    (top, _), (left, _) = win.padding
+    (top, _), (left, _) = pads
     return dxpad[:, top:top + x.shape[1], left:left + x.shape[2], :]
 
 

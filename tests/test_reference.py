@@ -4,7 +4,11 @@ The vectorized ops are compared with these functions; if a reference were wrong 
 way as an op, only an independent check like this one would notice.
 """
 
+import ast
+from pathlib import Path
+
 import numpy as np
+import pytest
 from hypothesis import given
 
 from minires import reference
@@ -58,3 +62,49 @@ def test_reference_dense_and_loss_gradients(seed):
     dloss = rng.standard_normal()
     check_gradients(lambda z: reference.softmax_cross_entropy_forward(z, labels), [dy],
                     [reference.softmax_cross_entropy_backward(dloss, dy, labels)], dloss, rng)
+
+
+def test_reference_imports_nothing_from_minires():
+    """An oracle that imports what it judges shares its mistakes: the reference's padding and
+    window arithmetic are its own, and it imports NumPy and the standard library only."""
+    tree = ast.parse(Path(reference.__file__).read_text())
+    imported = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imported.append("." * node.level + (node.module or ""))
+    assert imported, "no imports found: the check is reading the wrong file"
+    assert not [name for name in imported if name.startswith(".") or name.split(".")[0] == "minires"], imported
+
+
+@pytest.mark.parametrize(
+    "n, k, s, expected",
+    [(5, 3, 1, (1, 1)), (5, 3, 2, (1, 1)), (6, 3, 2, (0, 1)), (7, 2, 1, (0, 1)),
+     (4, 4, 1, (1, 2)), (8, 1, 2, (0, 0)), (3, 5, 1, (2, 2)), (1, 3, 3, (1, 1))],
+)
+def test_reference_same_padding_follows_tensorflow(n, k, s, expected):
+    """TensorFlow's pads for these sizes: the odd pixel goes after (bottom/right)."""
+    assert reference.same_padding(n, k, s) == expected
+
+
+def test_reference_padding_forms_and_output_sizes():
+    rp = reference.resolve_padding
+    assert rp("op", "valid", (5, 6), (3, 3), (1, 1)) == ((0, 0), (0, 0))
+    assert rp("op", "SAME", (6, 5), (3, 2), (2, 1)) == ((0, 1), (0, 1))
+    assert rp("op", 2, (5, 5), (3, 3), (1, 1)) == ((2, 2), (2, 2))
+    assert rp("op", (1, 0), (5, 5), (3, 3), (1, 1)) == ((1, 1), (0, 0))
+    assert rp("op", ((0, 2), (1, 0)), (5, 5), (3, 3), (1, 1)) == ((0, 2), (1, 0))
+    with pytest.raises(ValueError, match="maxpool2d: padding must be 'same' or 'valid'"):
+        rp("maxpool2d", 1, (5, 5), (2, 2), (2, 2), explicit=False)
+    with pytest.raises(ValueError, match="conv2d: padding must be ints >= 0"):
+        rp("conv2d", (-1, 0), (5, 5), (3, 3), (1, 1))
+    # 'same' keeps ceil(n / s) positions; 'valid' floor((n - k) / s) + 1.
+    for n in range(1, 9):
+        for k in range(1, 5):
+            for s in range(1, 4):
+                assert reference.output_size("op", n, k, s, *reference.same_padding(n, k, s)) == -(-n // s)
+                if k <= n:
+                    assert reference.output_size("op", n, k, s, 0, 0) == (n - k) // s + 1
+    with pytest.raises(ValueError, match="conv2d: a window of 4 does not fit in 2 pixels padded to 3"):
+        reference.output_size("conv2d", 2, 4, 1, 0, 1)
