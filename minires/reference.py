@@ -7,7 +7,9 @@ independent oracle for its output *and* its gradients, and so that a learner can
 math in its most literal form. Never train with them.
 
 Each function keeps the dtype of its inputs. Backward functions take the forward's inputs
-explicitly instead of a cache, so each can be read on its own.
+explicitly instead of a cache, and parameter updates return new arrays instead of writing in
+place, so each can be read on its own. The module imports NumPy and the standard library
+only: its padding rule and window arithmetic are written out here, not shared with the ops.
 """
 
 from __future__ import annotations
@@ -350,3 +352,58 @@ def softmax_cross_entropy_backward(dloss, logits, labels):
         for k in range(c):
             dz[b_, k] = dloss * (p[b_, k] * s - t[b_, k]) / n
     return dz
+
+
+# --- parameter updates --------------------------------------------------------------------
+#
+# Each returns new arrays instead of writing in place (the ops write in place), and loops over
+# the flattened parameter one element at a time.
+
+def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps):
+    """One Adam step in Keras' form; returns the new (param, m, v).
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  param = param - lr_t m / (sqrt(v) + eps),
+    where lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) already holds both bias corrections.
+    """
+    p, g, m, v = param.flatten(), grad.flatten(), m.flatten(), v.flatten()
+    for k in range(p.size):
+        m[k] = beta1 * m[k] + (1 - beta1) * g[k]
+        v[k] = beta2 * v[k] + (1 - beta2) * g[k] * g[k]
+        p[k] = p[k] - lr_t * m[k] / (np.sqrt(v[k]) + eps)
+    return p.reshape(param.shape), m.reshape(param.shape), v.reshape(param.shape)
+
+
+def adam_torch_update(param, grad, m, v, lr, beta1, beta2, eps, step):
+    """One Adam step as the paper's Algorithm 1 (PyTorch's form); returns the new (param, m, v).
+
+    The moments as in Keras; then the bias-corrected m_hat = m / (1 - b1^t) and
+    v_hat = v / (1 - b2^t), and param = param - lr m_hat / (sqrt(v_hat) + eps).
+    """
+    p, g, m, v = param.flatten(), grad.flatten(), m.flatten(), v.flatten()
+    for k in range(p.size):
+        m[k] = beta1 * m[k] + (1 - beta1) * g[k]
+        v[k] = beta2 * v[k] + (1 - beta2) * g[k] * g[k]
+        m_hat = m[k] / (1 - beta1 ** step)
+        v_hat = v[k] / (1 - beta2 ** step)
+        p[k] = p[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p.reshape(param.shape), m.reshape(param.shape), v.reshape(param.shape)
+
+
+def sgd_update(param, grad, velocity, lr, momentum=0.0, nesterov=False):
+    """One SGD step in Keras' form; returns the new (param, velocity), velocity None without one.
+
+    Without a velocity: param = param - lr g. With one: velocity = momentum velocity - lr g,
+    then param = param + velocity, or with Nesterov param = param + momentum velocity - lr g.
+    """
+    p, g = param.flatten(), grad.flatten()
+    vel = None if velocity is None else velocity.flatten()
+    for k in range(p.size):
+        if vel is None:
+            p[k] = p[k] - lr * g[k]
+            continue
+        vel[k] = momentum * vel[k] - lr * g[k]
+        if nesterov:
+            p[k] = p[k] + momentum * vel[k] - lr * g[k]
+        else:
+            p[k] = p[k] + vel[k]
+    return p.reshape(param.shape), None if vel is None else vel.reshape(param.shape)

@@ -134,3 +134,33 @@ def softmax_cross_entropy(logits, labels, dloss):
     loss = F.cross_entropy(zt, target, reduction="mean")
     loss.backward(torch.tensor(dloss, dtype=zt.dtype))
     return _np(loss), _np(zt.grad)
+
+
+def adam(params, steps, lr, betas, eps):
+    """The parameters after torch.optim.Adam takes one step per list of gradients in ``steps``.
+
+    ``eps`` is a number, or a function of the step t (from 1) giving that step's eps.
+    """
+    tensors = [_t(p.copy(), True) for p in params]
+    opt = torch.optim.Adam(tensors, lr=lr, betas=betas, eps=eps if not callable(eps) else 0.0)
+    for t, grads in enumerate(steps, start=1):
+        if callable(eps):
+            opt.param_groups[0]["eps"] = eps(t)
+        for tensor, g in zip(tensors, grads):
+            tensor.grad = _t(g)
+        opt.step()
+    return [_np(t) for t in tensors]
+
+
+def sgd(params, steps, lr, momentum, nesterov):
+    """The parameters after torch.optim.SGD takes one step per list of gradients in ``steps``;
+    ``lr`` is a number, or a list with one learning rate per step."""
+    tensors = [_t(p.copy(), True) for p in params]
+    rates = lr if isinstance(lr, list) else [lr] * len(steps)
+    opt = torch.optim.SGD(tensors, lr=rates[0], momentum=momentum, nesterov=nesterov)
+    for rate, grads in zip(rates, steps):
+        opt.param_groups[0]["lr"] = rate
+        for tensor, g in zip(tensors, grads):
+            tensor.grad = _t(g)
+        opt.step()
+    return [_np(t) for t in tensors]

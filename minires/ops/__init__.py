@@ -9,8 +9,9 @@ Layouts are Keras': activations NHWC, conv kernels HWIO, dense kernels (in, out)
 the dtype it is given. Their naive loop references live in ``minires.reference``.
 
 ``conv2d_forward(..., algorithm="auto" | "im2col" | "winograd")`` chooses how a convolution
-is computed (``conv.choose_algorithm`` says what "auto" picks); ``adam_update`` is the in-place
-Adam step for optimizers. On the ``numba`` backend the ops run Numba kernels where those are
+is computed (``conv.choose_algorithm`` says what "auto" picks). ``adam_update``,
+``adam_torch_update`` and ``sgd_update`` (each with a ``*_many`` form for lists of parameters)
+are the in-place parameter updates the optimizers call. On the ``numba`` backend the ops run Numba kernels where those are
 faster (``minires.backend.kernels_for``); results agree with the array code to rounding.
 """
 
@@ -21,11 +22,12 @@ from .dense import dense_backward, dense_forward
 from .flatten import flatten_backward, flatten_forward
 from .loss import softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .pool import maxpool2d_backward, maxpool2d_forward
-from .update import adam_update, adam_update_many
+from .update import (adam_torch_update, adam_torch_update_many, adam_update, adam_update_many,
+                     sgd_update, sgd_update_many)
 from .windows import same_padding
 
 __all__ = [
-    "adam_update", "adam_update_many",
+    "adam_torch_update", "adam_torch_update_many", "adam_update", "adam_update_many",
     "add_backward", "add_forward",
     "bias_relu_backward", "bias_relu_forward",
     "conv2d_backward", "conv2d_forward",
@@ -33,6 +35,6 @@ __all__ = [
     "flatten_backward", "flatten_forward",
     "maxpool2d_backward", "maxpool2d_forward",
     "relu_backward", "relu_forward",
-    "same_padding",
+    "same_padding", "sgd_update", "sgd_update_many",
     "softmax", "softmax_cross_entropy_backward", "softmax_cross_entropy_forward",
 ]
