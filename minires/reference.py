@@ -305,9 +305,9 @@ def dense_backward(dy, x, w, b=None):
     return dx, dw, db
 
 
-# --- softmax and cross-entropy ------------------------------------------------------------
+# --- softmax --------------------------------------------------------------------------------
 
-def softmax(x, axis=-1):
+def softmax_forward(x, axis=-1):
     """exp(x - max) / sum exp(x - max), one slice along ``axis`` at a time."""
     moved = np.moveaxis(x, axis, -1)
     out = np.empty_like(moved)
@@ -316,6 +316,24 @@ def softmax(x, axis=-1):
         e = np.exp(row - row.max())
         out[idx] = e / e.sum()
     return np.moveaxis(out, -1, axis)
+
+
+def softmax_backward(dy, x, axis=-1):
+    """dx[j] = sum_i dy[i] * dy_i/dx_j, with the Jacobian dy_i/dx_j = y_i (delta_ij - y_j),
+    one slice along ``axis`` at a time."""
+    y = np.moveaxis(softmax_forward(x, axis), axis, -1)
+    g = np.moveaxis(dy, axis, -1)
+    dx = np.zeros_like(g)
+    c = y.shape[-1]
+    for idx in np.ndindex(y.shape[:-1]):
+        for j in range(c):
+            for i in range(c):
+                delta = 1.0 if i == j else 0.0
+                dx[idx + (j,)] += g[idx + (i,)] * y[idx + (i,)] * (delta - y[idx + (j,)])
+    return np.moveaxis(dx, -1, axis)
+
+
+# --- losses ---------------------------------------------------------------------------------
 
 
 def _target_rows(labels, n, c, dtype):
@@ -345,7 +363,7 @@ def softmax_cross_entropy_backward(dloss, logits, labels):
     """dL/dz[n, c] = dloss * (p[n, c] * sum_k t[n, k] - t[n, c]) / N."""
     n, c = logits.shape
     t = _target_rows(labels, n, c, logits.dtype)
-    p = softmax(logits, axis=1)
+    p = softmax_forward(logits, axis=1)
     dz = np.empty_like(logits)
     for b_ in range(n):
         s = t[b_].sum()

@@ -49,6 +49,9 @@ def test_reference_elementwise_and_shape_gradients(shape, seed):
     check_gradients(reference.add_forward, [a, b], reference.add_backward(dy, a, b), dy, rng)
     dflat = normal(rng, reference.flatten_forward(a).shape)
     check_gradients(reference.flatten_forward, [a], [reference.flatten_backward(dflat, a)], dflat, rng)
+    for axis in (0, -1):
+        check_gradients(lambda v: reference.softmax_forward(v, axis), [a],
+                        [reference.softmax_backward(dy, a, axis)], dy, rng)
 
 
 @given(seed=seeds)

@@ -123,8 +123,12 @@ def dense(x, w, b, dy):
     return _np(y), _np(xt.grad), _np(wt.grad), None if bt is None else _np(bt.grad)
 
 
-def softmax(x, axis):
-    return _np(torch.softmax(_t(x), dim=axis))
+def softmax(x, axis, dy):
+    """(y, dx) of torch.softmax along ``axis``."""
+    xt = _t(x, True)
+    y = torch.softmax(xt, dim=axis)
+    y.backward(_t(dy))
+    return _np(y), _np(xt.grad)
 
 
 def softmax_cross_entropy(logits, labels, dloss):

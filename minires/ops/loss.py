@@ -33,16 +33,6 @@ def _log_softmax(z, axis: int):
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def softmax(x, axis: int = -1):
-    """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so nothing overflows."""
-    x = as_float_array("softmax", "x", x, min_ndim=1)
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"softmax: axis must be in [{-x.ndim}, {x.ndim}) for x of shape {tuple(x.shape)}, got {axis}")
-    xp = array_module(x)
-    e = xp.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 class SoftmaxCrossEntropyCache(NamedTuple):
     probs: object        # (N, C) softmax of the logits
     targets: object      # (N, C) target rows, or (N,) class ids

@@ -1,4 +1,4 @@
-"""softmax and softmax cross-entropy: reference, central differences, PyTorch, stability."""
+"""Softmax cross-entropy: reference, central differences, PyTorch, stability."""
 
 import numpy as np
 import pytest
@@ -21,14 +21,6 @@ def _labels(rng, n, c, kind, dtype=np.float64):
         return np.eye(c, dtype=dtype)[ids]
     p = rng.random((n, c)).astype(dtype) + 0.01
     return p / p.sum(axis=1, keepdims=True)
-
-
-@given(shape=shapes(), seed=seeds, layout=layouts, axis_pick=st.integers(0, 10))
-def test_softmax_matches_reference(on_backend, shape, seed, layout, axis_pick):
-    rng = np.random.default_rng(seed)
-    x = as_layout(normal(rng, shape) * 3, layout)
-    axis = axis_pick % len(shape) - len(shape) * (axis_pick % 2)     # positive and negative axes
-    assert_close(ops.softmax(on_backend.put(x), axis=axis), reference.softmax(x, axis=axis), 1e-14, "softmax")
 
 
 @given(shape=logit_shapes, seed=seeds, kind=label_kinds, layout=layouts, scale=st.sampled_from([1.0, 30.0]))
@@ -78,19 +70,6 @@ def test_softmax_cross_entropy_matches_pytorch(on_backend, shape, seed, kind, dt
     assert_close(loss, tloss, tol, "loss", floor=1.0)
     # (p - t) / N cancels when p is near 1: measure against the gradient's natural scale.
     assert_close(dz, tdz, tol, "dlogits", floor=abs(dloss) / n)
-
-
-@pytest.mark.torch
-@given(shape=shapes(), seed=seeds, dtype=float_dtypes, axis_pick=st.integers(0, 10))
-def test_softmax_matches_pytorch(on_backend, shape, seed, dtype, axis_pick):
-    from tests import torch_ops
-
-    rng = np.random.default_rng(seed)
-    x = normal(rng, shape, dtype) * 4
-    axis = axis_pick % len(shape)
-    y = ops.softmax(on_backend.put(x), axis=axis)
-    assert y.dtype == dtype
-    assert_close(y, torch_ops.softmax(x, axis), 1e-10 if dtype == np.float64 else 1e-5, "softmax")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
