@@ -425,3 +425,59 @@ def sgd_update(param, grad, velocity, lr, momentum=0.0, nesterov=False):
         else:
             p[k] = p[k] + vel[k]
     return p.reshape(param.shape), None if vel is None else vel.reshape(param.shape)
+
+
+def probability_cross_entropy_forward(probs, labels, eps=1e-7):
+    """Keras' cross-entropy of probability rows: each row divided by its sum, clipped to
+    [eps, 1 - eps], then L = -(1/N) sum_n sum_c t[n, c] log q[n, c]."""
+    n, c = probs.shape
+    t = _target_rows(labels, n, c, probs.dtype)
+    total = 0.0
+    for b_ in range(n):
+        row_sum = 0.0
+        for k in range(c):
+            row_sum += probs[b_, k]
+        for k in range(c):
+            q = min(max(probs[b_, k] / row_sum, eps), 1 - eps)
+            total -= t[b_, k] * np.log(q)
+    return np.asarray(total / n, dtype=probs.dtype)
+
+
+def probability_cross_entropy_backward(dloss, probs, labels, eps=1e-7):
+    """dL/dp[n, j] = sum_k dL/dq[n, k] * dq[n, k]/dp[n, j], by the chain rule through q = p / s:
+
+    dL/dq[n, k] = -dloss * t[n, k] / (N q[n, k]) where eps <= q[n, k] <= 1 - eps, else 0 (the clip);
+    dq[n, k]/dp[n, j] = (delta_kj - q[n, k]) / s[n],  s[n] = sum_c p[n, c].
+    """
+    n, c = probs.shape
+    t = _target_rows(labels, n, c, probs.dtype)
+    dp = np.zeros_like(probs)
+    for b_ in range(n):
+        s = 0.0
+        for k in range(c):
+            s += probs[b_, k]
+        for k in range(c):
+            q = probs[b_, k] / s
+            if not eps <= q <= 1 - eps:
+                continue
+            dq = -dloss * t[b_, k] / (n * q)
+            for j in range(c):
+                delta = 1.0 if j == k else 0.0
+                dp[b_, j] += dq * (delta - q) / s
+    return dp
+
+
+def mean_squared_error_forward(y, targets):
+    """L = (1/M) sum (y - t)^2 over all M elements."""
+    total = 0.0
+    for idx in np.ndindex(y.shape):
+        total += (y[idx] - targets[idx]) ** 2
+    return np.asarray(total / y.size, dtype=y.dtype)
+
+
+def mean_squared_error_backward(dloss, y, targets):
+    """dL/dy = dloss * 2 (y - t) / M."""
+    dy = np.empty_like(y)
+    for idx in np.ndindex(y.shape):
+        dy[idx] = dloss * 2 * (y[idx] - targets[idx]) / y.size
+    return dy

@@ -65,6 +65,12 @@ def test_reference_dense_and_loss_gradients(seed):
     dloss = rng.standard_normal()
     check_gradients(lambda z: reference.softmax_cross_entropy_forward(z, labels), [dy],
                     [reference.softmax_cross_entropy_backward(dloss, dy, labels)], dloss, rng)
+    probs = rng.random((n, d_out)) + 0.05          # unnormalised rows, inside the clip
+    check_gradients(lambda p: reference.probability_cross_entropy_forward(p, labels), [probs],
+                    [reference.probability_cross_entropy_backward(dloss, probs, labels)], dloss, rng)
+    y, t = normal(rng, (n, d_out)), normal(rng, (n, d_out))
+    check_gradients(lambda v: reference.mean_squared_error_forward(v, t), [y],
+                    [reference.mean_squared_error_backward(dloss, y, t)], dloss, rng)
 
 
 def test_reference_imports_nothing_from_minires():

@@ -140,6 +140,29 @@ def softmax_cross_entropy(logits, labels, dloss):
     return _np(loss), _np(zt.grad)
 
 
+def probability_cross_entropy(probs, labels, dloss):
+    """(loss, dprobs) of F.cross_entropy applied to log(probs): its log-softmax of log(p) is
+    log(p / sum p), Keras' renormalised cross-entropy without the clip."""
+    pt = _t(probs, True)
+    target = torch.tensor(labels.astype(np.int64)) if labels.dtype.kind in "iu" else _t(labels)
+    loss = F.cross_entropy(torch.log(pt), target, reduction="mean")
+    loss.backward(torch.tensor(dloss, dtype=pt.dtype))
+    return _np(loss), _np(pt.grad)
+
+
+def nll_of_log(probs, ids):
+    """F.nll_loss of log(probs) against class ids: the cross-entropy of rows that sum to 1."""
+    return _np(F.nll_loss(torch.log(_t(probs)), torch.tensor(ids.astype(np.int64))))
+
+
+def mean_squared_error(y, targets, dloss):
+    """(loss, dy) of F.mse_loss with the mean over every element."""
+    yt = _t(y, True)
+    loss = F.mse_loss(yt, _t(targets), reduction="mean")
+    loss.backward(torch.tensor(dloss, dtype=yt.dtype))
+    return _np(loss), _np(yt.grad)
+
+
 def adam(params, steps, lr, betas, eps):
     """The parameters after torch.optim.Adam takes one step per list of gradients in ``steps``.
 

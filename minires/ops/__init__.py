@@ -20,7 +20,10 @@ from .add import add_backward, add_forward
 from .conv import conv2d_backward, conv2d_forward
 from .dense import dense_backward, dense_forward
 from .flatten import flatten_backward, flatten_forward
-from .loss import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from .loss import (mean_squared_error, mean_squared_error_backward, mean_squared_error_forward,
+                   probability_cross_entropy, probability_cross_entropy_backward,
+                   probability_cross_entropy_forward, softmax_cross_entropy,
+                   softmax_cross_entropy_backward, softmax_cross_entropy_forward)
 from .pool import maxpool2d_backward, maxpool2d_forward
 from .softmax import softmax, softmax_backward, softmax_forward
 from .update import (adam_torch_update, adam_torch_update_many, adam_update, adam_update_many,
@@ -35,8 +38,11 @@ __all__ = [
     "dense_backward", "dense_forward",
     "flatten_backward", "flatten_forward",
     "maxpool2d_backward", "maxpool2d_forward",
+    "mean_squared_error", "mean_squared_error_backward", "mean_squared_error_forward",
+    "probability_cross_entropy", "probability_cross_entropy_backward",
+    "probability_cross_entropy_forward",
     "relu_backward", "relu_forward",
     "same_padding", "sgd_update", "sgd_update_many",
-    "softmax", "softmax_backward", "softmax_cross_entropy_backward", "softmax_cross_entropy_forward",
-    "softmax_forward",
+    "softmax", "softmax_backward", "softmax_cross_entropy", "softmax_cross_entropy_backward",
+    "softmax_cross_entropy_forward", "softmax_forward",
 ]

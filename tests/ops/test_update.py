@@ -15,8 +15,9 @@ from tests.strategies import as_layout, float_dtypes, layouts, normal, seeds, sh
 
 STEPS = 4
 B1, B2 = 0.9, 0.999
-# float64 follows the reference to rounding; float32 to its own precision, a few steps deep.
-TOL = {np.float64: 1e-12, np.float32: 2e-5}
+# float64 follows the reference to rounding. float32 is further off than its precision: the
+# numba kernel forms 1 - b2 in float32, 1.3e-5 away from 0.001, and v carries that factor.
+TOL = {np.float64: 1e-12, np.float32: 5e-5}
 
 betas = st.sampled_from([(0.9, 0.999), (0.5, 0.9), (0.0, 0.99)])
 epsilons = st.sampled_from([1e-7, 1e-3, 0.0])
@@ -31,14 +32,27 @@ def _keras_lr_t(lr, b1, b2, t):
     return lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
 
 
-def _assert_adam_close(got, want, grads, dtype):
-    """param, m and v against the reference. Keras' m + (1 - b1) (g - m) rounds relative to the
-    largest gradient seen, not to the newest m (with b1 = 0 it is m + (g - m)), so m and v are
-    measured against the scale of the gradients and of their squares."""
-    g_max = max(float(np.max(np.abs(g), initial=0.0)) for g in grads)
-    for name, a, b, floor in zip(("param", "m", "v"), got, want, (0.0, g_max, g_max ** 2)):
+def _largest(arrays):
+    return max(float(np.max(np.abs(a), initial=0.0)) for a in arrays)
+
+
+def _assert_adam_close(got, want, start, grads, dtype):
+    """param, m and v against the reference, each measured against the scale its rounding error
+    follows: a parameter that steps to near 0 keeps the error of its starting value, and
+    Keras' m + (1 - b1) (g - m) rounds relative to the largest gradient seen, not to the newest
+    m (with b1 = 0 it is m + (g - m)); v likewise with the squares."""
+    g_max = _largest(grads)
+    for name, a, b, floor in zip(("param", "m", "v"), got, want, (_largest([start]), g_max, g_max ** 2)):
         assert a.dtype == b.dtype == dtype, (name, a.dtype, b.dtype)
         assert_close(a, b, TOL[dtype], name, floor=floor)
+
+
+def _assert_sgd_close(got, want, start, grads, lr, dtype):
+    """param and velocity (or None) against the reference, on the scales of the start and of
+    the steps lr * g."""
+    assert_close(got[0], want[0], TOL[dtype], "param", floor=_largest([start]))
+    if want[1] is not None:
+        assert_close(got[1], want[1], TOL[dtype], "velocity", floor=lr * _largest(grads))
 
 
 # --- against the reference ------------------------------------------------------------------
@@ -56,7 +70,7 @@ def test_adam_update_matches_reference(on_backend, shape, seed, dtype, layout, b
     for t, g in enumerate(grads, start=1):
         ops.adam_update(p, put(as_layout(g, layout)), m, v, _keras_lr_t(lr, b1, b2, t), b1, b2, eps)
         rp, rm, rv = reference.adam_update(rp, g, rm, rv, _keras_lr_t(lr, b1, b2, t), b1, b2, eps)
-    _assert_adam_close([get(p), get(m), get(v)], [rp, rm, rv], grads, dtype)
+    _assert_adam_close([get(p), get(m), get(v)], [rp, rm, rv], p0, grads, dtype)
 
 
 @given(shape=shapes(), seed=seeds, dtype=float_dtypes, layout=layouts, betas=betas, eps=epsilons)
@@ -71,7 +85,7 @@ def test_adam_torch_update_matches_reference(on_backend, shape, seed, dtype, lay
     for t, g in enumerate(grads, start=1):
         ops.adam_torch_update(p, put(g), m, v, 0.01, b1, b2, eps, t)
         rp, rm, rv = reference.adam_torch_update(rp, g, rm, rv, 0.01, b1, b2, eps, t)
-    _assert_adam_close([get(p), get(m), get(v)], [rp, rm, rv], grads, dtype)
+    _assert_adam_close([get(p), get(m), get(v)], [rp, rm, rv], p0, grads, dtype)
 
 
 @given(shape=shapes(), seed=seeds, dtype=float_dtypes, layout=layouts,
@@ -86,12 +100,11 @@ def test_sgd_update_matches_reference(on_backend, shape, seed, dtype, layout, mo
     p = put(as_layout(p0.copy(), layout))
     velocity = None if plain else put(as_layout(np.zeros_like(p0), layout))
     rp, rvel = p0, None if plain else np.zeros_like(p0)
-    for g in _gradients(rng, shape, dtype):
+    grads = _gradients(rng, shape, dtype)
+    for g in grads:
         ops.sgd_update(p, put(g), velocity, 0.05, momentum, nesterov)
         rp, rvel = reference.sgd_update(rp, g, rvel, 0.05, momentum, nesterov)
-    assert_close(get(p), rp, TOL[dtype], "param")
-    if not plain:
-        assert_close(get(velocity), rvel, TOL[dtype], "velocity")
+    _assert_sgd_close([get(p), None if plain else get(velocity)], [rp, rvel], p0, grads, 0.05, dtype)
 
 
 @given(seed=seeds, dtype=float_dtypes, kind=st.sampled_from(["adam", "adam_torch", "sgd"]),
@@ -129,11 +142,11 @@ def test_many_forms_match_the_reference_array_by_array(on_backend, seed, dtype, 
         expected = [list(column) for column in zip(*step)]
     for i, history in enumerate(seen):
         if kind == "sgd":
-            assert_close(get(params[i]), expected[0][i], TOL[dtype], "param")
-            assert_close(get(slots[0][i]), expected[1][i], TOL[dtype], "velocity")
+            _assert_sgd_close([get(params[i]), get(slots[0][i])], [expected[0][i], expected[1][i]],
+                              start[i], history, 0.05, dtype)
         else:
             _assert_adam_close([get(params[i]), get(slots[0][i]), get(slots[1][i])],
-                               [column[i] for column in expected], history, dtype)
+                               [column[i] for column in expected], start[i], history, dtype)
 
 
 def test_adam_update_many_equals_one_update_per_array():
@@ -194,8 +207,8 @@ def test_adam_torch_update_is_torch_optim_adam(seed, dtype, betas, eps):
     ours = _run(lambda ps, gs, t: ops.adam_torch_update_many(ps, gs, ms, vs, 0.01, *betas, eps, t),
                 start, grads)
     theirs = torch_ops.adam(start, list(zip(*grads)), 0.01, betas, eps)
-    for a, b in zip(ours, theirs):
-        assert_close(a, b, 1e-12 if dtype == np.float64 else 1e-5, "param")
+    for a, b, p in zip(ours, theirs, start):
+        assert_close(a, b, 1e-12 if dtype == np.float64 else 1e-5, "param", floor=_largest([p]))
 
 
 @pytest.mark.torch
@@ -213,8 +226,8 @@ def test_adam_keras_placement_is_torch_with_a_step_dependent_eps(seed, betas, ep
                                                        b1, b2, eps), start, grads)
     theirs = torch_ops.adam(start, list(zip(*grads)), 0.01, betas,
                             lambda t: eps / math.sqrt(1 - b2 ** t))
-    for a, b in zip(ours, theirs):
-        assert_close(a, b, 1e-12, "param")
+    for a, b, p in zip(ours, theirs, start):
+        assert_close(a, b, 1e-12, "param", floor=_largest([p]))
 
 
 @pytest.mark.torch
@@ -233,8 +246,8 @@ def test_sgd_update_is_torch_optim_sgd_at_a_constant_lr(seed, dtype, lr, momentu
     ours = _run(lambda ps, gs, t: ops.sgd_update_many(ps, gs, velocities, lr, momentum, nesterov),
                 start, grads)
     theirs = torch_ops.sgd(start, list(zip(*grads)), lr, momentum, nesterov)
-    for a, b in zip(ours, theirs):
-        assert_close(a, b, 1e-12 if dtype == np.float64 else 1e-5, "param")
+    for a, b, p in zip(ours, theirs, start):
+        assert_close(a, b, 1e-12 if dtype == np.float64 else 1e-5, "param", floor=_largest([p]))
 
 
 @pytest.mark.torch
