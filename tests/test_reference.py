@@ -87,14 +87,19 @@ def test_reference_imports_nothing_from_minires():
     assert not [name for name in imported if name.startswith(".") or name.split(".")[0] == "minires"], imported
 
 
-@pytest.mark.parametrize(
-    "n, k, s, expected",
-    [(5, 3, 1, (1, 1)), (5, 3, 2, (1, 1)), (6, 3, 2, (0, 1)), (7, 2, 1, (0, 1)),
-     (4, 4, 1, (1, 2)), (8, 1, 2, (0, 0)), (3, 5, 1, (2, 2)), (1, 3, 3, (1, 1))],
-)
-def test_reference_same_padding_follows_tensorflow(n, k, s, expected):
-    """TensorFlow's pads for these sizes: the odd pixel goes after (bottom/right)."""
-    assert reference.same_padding(n, k, s) == expected
+def test_reference_same_padding_is_the_least_that_keeps_ceil_n_over_s_outputs():
+    """TensorFlow's rule by its properties: ceil(n / s) outputs, the least total padding that
+    lets the last window fit, and the odd pixel after (bottom/right)."""
+    for n in range(1, 10):
+        for k in range(1, 6):
+            for s in range(1, 4):
+                before, after = reference.same_padding(n, k, s)
+                n_out = -(-n // s)
+                assert after - before in (0, 1), (n, k, s)
+                assert reference.output_size("op", n, k, s, before, after) == n_out, (n, k, s)
+                last_window_end = (n_out - 1) * s + k
+                assert last_window_end <= n + before + after, (n, k, s)
+                assert before + after == 0 or last_window_end == n + before + after, (n, k, s)
 
 
 def test_reference_padding_forms_and_output_sizes():

@@ -41,17 +41,23 @@ def test_softmax_cross_entropy_matches_reference(on_backend, shape, seed, kind, 
                  floor=abs(dloss) / n)
 
 
+def _check_loss_gradient(on_backend, forward, backward, scores, targets, rng):
+    """A mean loss's backward, for a random dloss, against central differences of its forward."""
+    put = on_backend.put
+    _, cache = forward(put(scores), put(targets))
+    dloss = np.asarray(rng.standard_normal())
+    grad = backward(put(dloss), cache)
+    check_gradients(lambda v: forward(put(v), put(targets))[0], [scores], [grad], dloss, rng)
+
+
 @given(shape=logit_shapes, seed=seeds, kind=label_kinds)
 def test_softmax_cross_entropy_gradient_matches_central_differences(on_backend, shape, seed, kind):
     n, c = shape
     rng = np.random.default_rng(seed)
     z = normal(rng, shape)
     labels = _labels(rng, n, c, kind)
-    put = on_backend.put
-    _, cache = ops.softmax_cross_entropy_forward(put(z), put(labels))
-    dloss = np.asarray(rng.standard_normal())
-    dz = ops.softmax_cross_entropy_backward(put(dloss), cache)
-    check_gradients(lambda v: ops.softmax_cross_entropy_forward(put(v), put(labels))[0], [z], [dz], dloss, rng)
+    _check_loss_gradient(on_backend, ops.softmax_cross_entropy_forward, ops.softmax_cross_entropy_backward,
+                         z, labels, rng)
 
 
 @pytest.mark.torch
@@ -63,15 +69,25 @@ def test_softmax_cross_entropy_matches_pytorch(on_backend, shape, seed, kind, dt
     rng = np.random.default_rng(seed)
     z = normal(rng, shape, dtype) * 5
     labels = _labels(rng, n, c, kind, dtype)
-    loss, cache = ops.softmax_cross_entropy_forward(on_backend.put(z), on_backend.put(labels))
+    _check_cross_entropy_against_torch(on_backend, ops.softmax_cross_entropy_forward,
+                                       ops.softmax_cross_entropy_backward, torch_ops.softmax_cross_entropy,
+                                       z, labels, rng)
+
+
+def _check_cross_entropy_against_torch(on_backend, forward, backward, torch_loss, scores, labels, rng):
+    """Loss and gradient of a mean cross-entropy against PyTorch's, for a random dloss; returns
+    the loss."""
+    n, dtype = scores.shape[0], scores.dtype
+    loss, cache = forward(on_backend.put(scores), on_backend.put(labels))
     dloss = float(rng.standard_normal())
-    dz = ops.softmax_cross_entropy_backward(dloss, cache)
-    tloss, tdz = torch_ops.softmax_cross_entropy(z, labels, dloss)
+    grad = backward(dloss, cache)
+    tloss, tgrad = torch_loss(scores, labels, dloss)
     tol = 1e-10 if dtype == np.float64 else 1e-4
-    assert loss.dtype == dz.dtype == dtype
+    assert loss.dtype == grad.dtype == dtype
     assert_close(loss, tloss, tol, "loss", floor=1.0)
     # (p - t) / N cancels when p is near 1: measure against the gradient's natural scale.
-    assert_close(dz, tdz, tol, "dlogits", floor=abs(dloss) / n)
+    assert_close(grad, tgrad, tol, "gradient", floor=abs(dloss) / n)
+    return loss
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -143,11 +159,8 @@ def test_probability_cross_entropy_gradient_matches_central_differences(on_backe
     rng = np.random.default_rng(seed)
     p = _probs(rng, shape, kind)
     labels = _labels(rng, n, c, labels_kind)
-    put = on_backend.put
-    _, cache = ops.probability_cross_entropy_forward(put(p), put(labels))
-    dloss = np.asarray(rng.standard_normal())
-    dp = ops.probability_cross_entropy_backward(put(dloss), cache)
-    check_gradients(lambda v: ops.probability_cross_entropy_forward(put(v), put(labels))[0], [p], [dp], dloss, rng)
+    _check_loss_gradient(on_backend, ops.probability_cross_entropy_forward,
+                         ops.probability_cross_entropy_backward, p, labels, rng)
 
 
 def test_probability_cross_entropy_clip_passes_no_gradient(on_backend):
@@ -173,14 +186,11 @@ def test_probability_cross_entropy_matches_pytorch(on_backend, shape, seed, labe
     rng = np.random.default_rng(seed)
     p = _probs(rng, shape, kind, dtype)
     labels = _labels(rng, n, c, labels_kind, dtype)
-    loss, cache = ops.probability_cross_entropy_forward(on_backend.put(p), on_backend.put(labels))
-    dloss = float(rng.standard_normal())
-    dp = ops.probability_cross_entropy_backward(dloss, cache)
-    tloss, tdp = torch_ops.probability_cross_entropy(p, labels, dloss)
-    tol = 1e-10 if dtype == np.float64 else 1e-4
-    assert_close(loss, tloss, tol, "loss", floor=1.0)
-    assert_close(dp, tdp, tol, "dprobs", floor=abs(dloss) / n)
+    loss = _check_cross_entropy_against_torch(on_backend, ops.probability_cross_entropy_forward,
+                                              ops.probability_cross_entropy_backward,
+                                              torch_ops.probability_cross_entropy, p, labels, rng)
     if kind == "normalised" and labels_kind == "ids":
+        tol = 1e-10 if dtype == np.float64 else 1e-4
         assert_close(loss, torch_ops.nll_of_log(p, labels), tol, "loss vs nll_loss", floor=1.0)
 
 
@@ -203,11 +213,7 @@ def test_mean_squared_error_matches_reference(on_backend, shape, seed, layout, d
 def test_mean_squared_error_gradient_matches_central_differences(on_backend, shape, seed):
     rng = np.random.default_rng(seed)
     y, t = normal(rng, shape), normal(rng, shape)
-    put = on_backend.put
-    _, cache = ops.mean_squared_error_forward(put(y), put(t))
-    dloss = np.asarray(rng.standard_normal())
-    dy = ops.mean_squared_error_backward(put(dloss), cache)
-    check_gradients(lambda v: ops.mean_squared_error_forward(put(v), put(t))[0], [y], [dy], dloss, rng)
+    _check_loss_gradient(on_backend, ops.mean_squared_error_forward, ops.mean_squared_error_backward, y, t, rng)
 
 
 @pytest.mark.torch

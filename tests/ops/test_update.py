@@ -58,8 +58,8 @@ def _assert_sgd_close(got, want, start, grads, lr, dtype):
 # --- against the reference ------------------------------------------------------------------
 
 @given(shape=shapes(), seed=seeds, dtype=float_dtypes, layout=layouts, betas=betas, eps=epsilons,
-       lr=st.sampled_from([1e-3, 0.1]))
-def test_adam_update_matches_reference(on_backend, shape, seed, dtype, layout, betas, eps, lr):
+       lr=st.sampled_from([1e-3, 0.1]), placement=st.sampled_from(["keras", "torch"]))
+def test_adam_updates_match_reference(on_backend, shape, seed, dtype, layout, betas, eps, lr, placement):
     rng = np.random.default_rng(seed)
     b1, b2 = betas
     p0 = normal(rng, shape, dtype)
@@ -68,23 +68,13 @@ def test_adam_update_matches_reference(on_backend, shape, seed, dtype, layout, b
     rp, rm, rv = p0, np.zeros_like(p0), np.zeros_like(p0)
     grads = _gradients(rng, shape, dtype)
     for t, g in enumerate(grads, start=1):
-        ops.adam_update(p, put(as_layout(g, layout)), m, v, _keras_lr_t(lr, b1, b2, t), b1, b2, eps)
-        rp, rm, rv = reference.adam_update(rp, g, rm, rv, _keras_lr_t(lr, b1, b2, t), b1, b2, eps)
-    _assert_adam_close([get(p), get(m), get(v)], [rp, rm, rv], p0, grads, dtype)
-
-
-@given(shape=shapes(), seed=seeds, dtype=float_dtypes, layout=layouts, betas=betas, eps=epsilons)
-def test_adam_torch_update_matches_reference(on_backend, shape, seed, dtype, layout, betas, eps):
-    rng = np.random.default_rng(seed)
-    b1, b2 = betas
-    p0 = normal(rng, shape, dtype)
-    put, get = on_backend.put, on_backend.get
-    p, m, v = (put(as_layout(a.copy(), layout)) for a in (p0, np.zeros_like(p0), np.zeros_like(p0)))
-    rp, rm, rv = p0, np.zeros_like(p0), np.zeros_like(p0)
-    grads = _gradients(rng, shape, dtype)
-    for t, g in enumerate(grads, start=1):
-        ops.adam_torch_update(p, put(g), m, v, 0.01, b1, b2, eps, t)
-        rp, rm, rv = reference.adam_torch_update(rp, g, rm, rv, 0.01, b1, b2, eps, t)
+        if placement == "keras":
+            lr_t = _keras_lr_t(lr, b1, b2, t)
+            ops.adam_update(p, put(as_layout(g, layout)), m, v, lr_t, b1, b2, eps)
+            rp, rm, rv = reference.adam_update(rp, g, rm, rv, lr_t, b1, b2, eps)
+        else:
+            ops.adam_torch_update(p, put(as_layout(g, layout)), m, v, lr, b1, b2, eps, t)
+            rp, rm, rv = reference.adam_torch_update(rp, g, rm, rv, lr, b1, b2, eps, t)
     _assert_adam_close([get(p), get(m), get(v)], [rp, rm, rv], p0, grads, dtype)
 
 
