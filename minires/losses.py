@@ -57,10 +57,7 @@ class Loss:
 
     def __call__(self, y_true, y_pred):
         """The loss value as a float, Keras' ``loss(y_true, y_pred)``."""
-        xp = array_module(y_pred)
-        y_pred = xp.asarray(y_pred)
-        if y_pred.dtype.kind != "f":
-            y_pred = y_pred.astype(numpy.float64)
+        y_pred, xp = _predictions(y_pred)
         targets = self.prepare_targets(xp.asarray(y_true), (None, *y_pred.shape[1:]),
                                        y_pred.dtype.name, type(self).__name__)
         loss, _ = self.forward(y_pred, targets)
@@ -197,10 +194,16 @@ class MeanSquaredError(Loss):
 
 # --- Keras' functional forms: per-example losses --------------------------------------------
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False):
-    """Per-example cross-entropy (N,) of rows y_pred against rows y_true."""
+def _predictions(y_pred):
+    """y_pred as an array of a floating dtype (float64 when it came as integers), and its module."""
     xp = array_module(y_pred)
     y_pred = xp.asarray(y_pred)
+    return (y_pred if y_pred.dtype.kind == "f" else y_pred.astype(numpy.float64)), xp
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """Per-example cross-entropy (N,) of rows y_pred against rows y_true."""
+    y_pred, xp = _predictions(y_pred)
     y_true = xp.asarray(y_true).astype(y_pred.dtype, copy=False)
     if from_logits:
         return ops.softmax_cross_entropy(y_pred, y_true)
@@ -209,8 +212,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False):
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     """Per-example cross-entropy (N,) of rows y_pred against class ids y_true."""
-    xp = array_module(y_pred)
-    y_pred = xp.asarray(y_pred)
+    y_pred, xp = _predictions(y_pred)
     ids = xp.asarray(y_true).reshape(-1).astype(numpy.int64)
     if from_logits:
         return ops.softmax_cross_entropy(y_pred, ids)
@@ -219,8 +221,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
 
 def mean_squared_error(y_true, y_pred):
     """Per-example mean squared error (N,)."""
-    xp = array_module(y_pred)
-    y_pred = xp.asarray(y_pred)
+    y_pred, xp = _predictions(y_pred)
     return ops.mean_squared_error(y_pred, xp.asarray(y_true).astype(y_pred.dtype, copy=False))
 
 

@@ -73,18 +73,29 @@ def test_reference_dense_and_loss_gradients(seed):
                     [reference.mean_squared_error_backward(dloss, y, t)], dloss, rng)
 
 
-def test_reference_imports_nothing_from_minires():
-    """An oracle that imports what it judges shares its mistakes: the reference's padding and
-    window arithmetic are its own, and it imports NumPy and the standard library only."""
-    tree = ast.parse(Path(reference.__file__).read_text())
+def _imports(path):
+    """Every module a Python file imports, relative ones with their leading dots."""
     imported = []
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(Path(path).read_text())):
         if isinstance(node, ast.Import):
             imported += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             imported.append("." * node.level + (node.module or ""))
-    assert imported, "no imports found: the check is reading the wrong file"
+    assert imported, f"no imports found in {path}: the check is reading the wrong file"
+    return imported
+
+
+def test_reference_imports_nothing_from_minires():
+    """An oracle that imports what it judges shares its mistakes: the reference's padding and
+    window arithmetic are its own, and it imports NumPy and the standard library only."""
+    imported = _imports(reference.__file__)
     assert not [name for name in imported if name.startswith(".") or name.split(".")[0] == "minires"], imported
+
+
+def test_strategies_do_not_plan_windows_with_the_ops():
+    """The drawn cases must not depend on the window planning they test."""
+    imported = _imports(Path(__file__).parent / "strategies.py")
+    assert not [name for name in imported if name.startswith("minires.ops")], imported
 
 
 def test_reference_same_padding_is_the_least_that_keeps_ceil_n_over_s_outputs():

@@ -149,7 +149,8 @@ def softmax_cross_entropy(logits, labels):
     logits, targets, sparse = _check_rows(_OP, "logits", logits, labels)
     log_probs = _log_softmax(logits, axis=1)
     if sparse:
-        return -array_module(logits).take_along_axis(log_probs, targets[:, None].astype(int), axis=1)[:, 0]
+        xp = array_module(logits)
+        return -xp.take_along_axis(log_probs, targets[:, None].astype(xp.intp), axis=1)[:, 0]
     return -(targets * log_probs).sum(axis=1)
 
 
