@@ -102,22 +102,12 @@ def _activation_name(who: str, value) -> str:
     return value.lower()
 
 
-def softmax_backward(dy, probs):
-    """dx of p = softmax(x) along the last axis: dx = p * (dy - sum(dy * p)).
-
-    The softmax Jacobian is diag(p) - p p^T; applied to dy it gives this row-wise form. Used
-    only when a softmax output is not fused with a cross-entropy loss.
-    """
-    return probs * (dy - (dy * probs).sum(axis=-1, keepdims=True))
-
-
 def activation_forward(name: str, x):
     """(y, cache) of a named activation."""
     if name == "relu":
         return ops.relu_forward(x)
     if name == "softmax":
-        y = ops.softmax(x, axis=-1)
-        return y, y
+        return ops.softmax_forward(x, axis=-1)
     return x, None
 
 
@@ -125,7 +115,7 @@ def activation_backward(name: str, dy, cache):
     if name == "relu":
         return ops.relu_backward(dy, cache)
     if name == "softmax":
-        return softmax_backward(dy, cache)
+        return ops.softmax_backward(dy, cache)
     return dy
 
 

@@ -1,22 +1,23 @@
 """Losses, each a forward/backward pair over a batch, averaged over the batch (Keras' default
-"sum_over_batch_size" reduction).
+"sum_over_batch_size" reduction). The math is the ops' (``minires.ops.loss``, which writes it
+out); a loss here checks the targets against the model's output and picks the op.
 
 Shapes: predictions ``p`` and target rows ``t`` are (N, C); sparse targets are class ids of
 shape (N,) or (N, 1). Each loss is a 0-d array; ``backward`` returns dL/dp.
 
-Cross-entropy on probabilities (``from_logits=False``), as Keras computes it:
-
-    q = p / sum_c p[:, c];   L = -(1/N) sum_n sum_c t[n, c] * log(clip(q[n, c], 1e-7, 1 - 1e-7))
-
-A model whose output layer ends in softmax never uses that form for training: it runs the
-output layer up to its logits z and applies ``fused_forward``, the mean softmax
-cross-entropy of ``ops.softmax_cross_entropy_*``, whose gradient is the stable (p - t) / N.
-The clipped form is there for the rare output that is a probability but not a softmax.
+Cross-entropy on probabilities (``from_logits=False``) is Keras' clipped form,
+``ops.probability_cross_entropy_*``: each row renormalised to sum 1, clipped to
+[1e-7, 1 - 1e-7] before the log. A model whose output layer ends in softmax never uses that
+form for training: it runs the output layer up to its logits z and applies ``fused_forward``,
+the mean softmax cross-entropy of ``ops.softmax_cross_entropy_*``, whose gradient is the
+stable (p - t) / N. The clipped form is there for the rare output that is a probability but
+not a softmax.
 
 With ``from_logits=True`` the model's output is taken to be logits, and the same fused op
 is applied to it directly.
 
-Mean squared error: L = (1/(N*C)) sum (p - t)^2, dL/dp = 2 (p - t) / (N*C).
+Mean squared error (``ops.mean_squared_error_*``): L = (1/(N*C)) sum (p - t)^2,
+dL/dp = 2 (p - t) / (N*C).
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ import numpy
 
 from . import ops
 from .backend import array_module
-
-EPSILON = 1e-7   # Keras' backend.epsilon(): the clip of probabilities before the log
 
 
 class Loss:
@@ -58,10 +57,7 @@ class Loss:
 
     def __call__(self, y_true, y_pred):
         """The loss value as a float, Keras' ``loss(y_true, y_pred)``."""
-        xp = array_module(y_pred)
-        y_pred = xp.asarray(y_pred)
-        if y_pred.dtype.kind != "f":
-            y_pred = y_pred.astype(numpy.float64)
+        y_pred, xp = _predictions(y_pred)
         targets = self.prepare_targets(xp.asarray(y_true), (None, *y_pred.shape[1:]),
                                        y_pred.dtype.name, type(self).__name__)
         loss, _ = self.forward(y_pred, targets)
@@ -118,12 +114,12 @@ class CategoricalCrossentropy(Loss):
     def forward(self, y_pred, targets):
         if self.from_logits:
             return self.fused_forward(y_pred, targets)
-        return _probability_crossentropy_forward(y_pred, targets)
+        return ops.probability_cross_entropy_forward(y_pred, targets)
 
     def backward(self, cache):
         if self.from_logits:
             return self.fused_backward(cache)
-        return _probability_crossentropy_backward(cache)
+        return ops.probability_cross_entropy_backward(1.0, cache)
 
     def get_config(self):
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
@@ -166,43 +162,15 @@ class SparseCategoricalCrossentropy(Loss):
     def forward(self, y_pred, targets):
         if self.from_logits:
             return self.fused_forward(y_pred, targets)
-        xp = array_module(y_pred)
-        n, c = y_pred.shape
-        if targets.size and (int(targets.min()) < 0 or int(targets.max()) >= c):
-            raise ValueError(f"SparseCategoricalCrossentropy: class ids must be in [0, {c}), got "
-                             f"values in [{int(targets.min())}, {int(targets.max())}]")
-        one_hot = xp.zeros((n, c), dtype=y_pred.dtype)
-        one_hot[xp.arange(n), targets] = 1
-        return _probability_crossentropy_forward(y_pred, one_hot)
+        return ops.probability_cross_entropy_forward(y_pred, targets)
 
     def backward(self, cache):
         if self.from_logits:
             return self.fused_backward(cache)
-        return _probability_crossentropy_backward(cache)
+        return ops.probability_cross_entropy_backward(1.0, cache)
 
     def get_config(self):
         return {"from_logits": self.from_logits}
-
-
-def _probability_crossentropy_forward(p, t):
-    """Keras' cross-entropy of probabilities: renormalised rows, clipped before the log."""
-    xp = array_module(p)
-    n = p.shape[0]
-    s = p.sum(axis=-1, keepdims=True)
-    q = p / s
-    qc = xp.clip(q, EPSILON, 1.0 - EPSILON)
-    loss = xp.asarray(-(t * xp.log(qc)).sum() / n, dtype=p.dtype)
-    return loss, (q, qc, s, t)
-
-
-def _probability_crossentropy_backward(cache):
-    # g = dL/dq = -t / (N q) where q is inside the clip range (0 outside); q = p / s gives
-    # dL/dp_j = (g_j - sum_c g_c q_c) / s.
-    q, qc, s, t = cache
-    n = q.shape[0]
-    inside = (q >= EPSILON) & (q <= 1.0 - EPSILON)
-    g = -(t / qc) * inside / n
-    return ((g - (g * q).sum(axis=-1, keepdims=True)) / s).astype(q.dtype, copy=False)
 
 
 class MeanSquaredError(Loss):
@@ -218,44 +186,43 @@ class MeanSquaredError(Loss):
         return y.astype(dtype, copy=False)
 
     def forward(self, y_pred, targets):
-        xp = array_module(y_pred)
-        diff = y_pred - targets
-        return xp.asarray((diff * diff).mean(), dtype=y_pred.dtype), diff
+        return ops.mean_squared_error_forward(y_pred, targets)
 
     def backward(self, cache):
-        diff = cache
-        return diff * (2.0 / diff.size)
+        return ops.mean_squared_error_backward(1.0, cache)
 
 
 # --- Keras' functional forms: per-example losses --------------------------------------------
 
+def _predictions(y_pred):
+    """y_pred as an array of a floating dtype (float64 when it came as integers), and its module."""
+    xp = array_module(y_pred)
+    y_pred = xp.asarray(y_pred)
+    return (y_pred if y_pred.dtype.kind == "f" else y_pred.astype(numpy.float64)), xp
+
+
 def categorical_crossentropy(y_true, y_pred, from_logits=False):
     """Per-example cross-entropy (N,) of rows y_pred against rows y_true."""
-    xp = array_module(y_pred)
-    y_pred, y_true = xp.asarray(y_pred), xp.asarray(y_true)
+    y_pred, xp = _predictions(y_pred)
+    y_true = xp.asarray(y_true).astype(y_pred.dtype, copy=False)
     if from_logits:
-        z = y_pred - y_pred.max(axis=-1, keepdims=True)
-        log_p = z - xp.log(xp.exp(z).sum(axis=-1, keepdims=True))
-    else:
-        log_p = xp.log(xp.clip(y_pred / y_pred.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON))
-    return -(y_true * log_p).sum(axis=-1)
+        return ops.softmax_cross_entropy(y_pred, y_true)
+    return ops.probability_cross_entropy(y_pred, y_true)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     """Per-example cross-entropy (N,) of rows y_pred against class ids y_true."""
-    xp = array_module(y_pred)
-    y_pred = xp.asarray(y_pred)
+    y_pred, xp = _predictions(y_pred)
     ids = xp.asarray(y_true).reshape(-1).astype(numpy.int64)
-    one_hot = xp.zeros(y_pred.shape, dtype=y_pred.dtype)
-    one_hot[xp.arange(ids.shape[0]), ids] = 1
-    return categorical_crossentropy(one_hot, y_pred, from_logits=from_logits)
+    if from_logits:
+        return ops.softmax_cross_entropy(y_pred, ids)
+    return ops.probability_cross_entropy(y_pred, ids)
 
 
 def mean_squared_error(y_true, y_pred):
     """Per-example mean squared error (N,)."""
-    xp = array_module(y_pred)
-    diff = xp.asarray(y_pred) - xp.asarray(y_true)
-    return (diff * diff).reshape(diff.shape[0], -1).mean(axis=-1)
+    y_pred, xp = _predictions(y_pred)
+    return ops.mean_squared_error(y_pred, xp.asarray(y_true).astype(y_pred.dtype, copy=False))
 
 
 _BY_NAME = {

@@ -2,36 +2,16 @@
 
     opt.apply(params, grads)       # one step; params and grads are lists in the same order
 
-Step t = 1, 2, ... (``opt.iterations`` counts the steps taken).
+Step t = 1, 2, ... (``opt.iterations`` counts the steps taken). The optimizers keep the
+hyperparameters, the step count and the slots (Adam's moments m and v, SGD's velocity); the
+updates themselves are the ops of ``minires.ops.update``, whose docstring writes them out:
 
-Adam (Keras; Kingma & Ba 2015, the "epsilon hat" form of their section 2):
-
-    m <- m + (1 - b1) (g - m)              (= b1 m + (1 - b1) g)
-    v <- v + (1 - b2) (g^2 - v)            (= b2 v + (1 - b2) g^2)
-    alpha_t = lr * sqrt(1 - b2^t) / (1 - b1^t)
-    p <- p - alpha_t * m / (sqrt(v) + eps)
-
-PyTorch's ``torch.optim.Adam`` follows the paper's Algorithm 1 instead, adding eps to the
-bias-corrected root:
-
-    p <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-
-Multiplying its numerator and denominator by sqrt(1 - b2^t) shows the two agree exactly
-when the PyTorch eps equals the Keras eps divided by sqrt(1 - b2^t): a step-dependent
-factor (about 22 at t = 1 with b2 = 0.999), so no single eps makes them equal, except eps = 0.
-The difference matters only where sqrt(v) is comparable to eps. ``epsilon_placement``
-chooses the form: "keras" (default, the seed's framework) or "torch".
-
-SGD (Keras):
-
-    velocity <- momentum * velocity - lr * g
-    p <- p + velocity                                  (momentum)
-    p <- p + momentum * velocity - lr * g              (nesterov, with the new velocity)
-    p <- p - lr * g                                    (momentum = 0)
-
-PyTorch keeps buf <- momentum * buf + g and steps p <- p - lr * buf (nesterov: p <- p -
-lr * (g + momentum * buf)); with a constant lr, velocity = -lr * buf, so the two are the same
-method written twice.
+- ``Adam``: Keras' Adam (``ops.adam_update_many``), or with ``epsilon_placement="torch"``
+  PyTorch's, which adds eps to the bias-corrected root (``ops.adam_torch_update_many``). The two
+  agree when PyTorch's eps is Keras' eps / sqrt(1 - b2^t), a factor that changes with the step,
+  so no single eps makes them equal except eps = 0.
+- ``SGD``: plain, with momentum, or Nesterov, in Keras' velocity form
+  (``ops.sgd_update_many``); PyTorch's buffer form is the same method while lr is constant.
 
 State: ``get_state()`` returns ``{"iterations": int, "<slot>/<i>": array, ...}`` (NumPy
 copies), ``set_state`` takes it back, so a checkpoint resumes bit for bit.
@@ -43,8 +23,8 @@ import math
 
 import numpy
 
-from .backend import array_module, kernel, to_numpy
-from .ops.update import adam_update_many
+from . import ops
+from .backend import array_module, to_numpy
 
 
 class Optimizer:
@@ -105,11 +85,7 @@ class Optimizer:
         self.apply([p for _, p in pairs], [g for g, _ in pairs])
 
     def _update_all(self, params, grads, step: int) -> None:
-        """Update every parameter; an optimizer with a many-array kernel overrides this."""
-        for i, (p, g) in enumerate(zip(params, grads)):
-            self._update(i, p, g, step)
-
-    def _update(self, index: int, p, g, step: int) -> None:
+        """Update every parameter in place, with one update op for all of them."""
         raise NotImplementedError
 
     # -- state --------------------------------------------------------------------------------
@@ -196,29 +172,14 @@ class Adam(Optimizer):
         self.epsilon_placement = epsilon_placement
 
     def _update_all(self, params, grads, step):
+        m, v = self._slots["m"], self._slots["v"]
         b1, b2 = self.beta_1, self.beta_2
-        if self.epsilon_placement == "keras" and params and kernel("adam_update_many", *params, *grads):
-            # The kernels: one fused pass over each p, m and v instead of five array passes,
-            # and on numba one call for all the parameters.
-            alpha = self.learning_rate * math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
-            adam_update_many(params, grads, self._slots["m"], self._slots["v"], alpha, b1, b2,
-                             self.epsilon)
-            return
-        super()._update_all(params, grads, step)
-
-    def _update(self, i, p, g, step):
-        xp = array_module(p)
-        m, v = self._slots["m"][i], self._slots["v"][i]
-        b1, b2 = self.beta_1, self.beta_2
-        m += (g - m) * (1 - b1)
-        v += (g * g - v) * (1 - b2)
-        correction1, correction2 = 1 - b1 ** step, 1 - b2 ** step
         if self.epsilon_placement == "keras":
-            alpha = self.learning_rate * math.sqrt(correction2) / correction1
-            p -= (m * alpha) / (xp.sqrt(v) + self.epsilon)
+            lr_t = self.learning_rate * math.sqrt(1 - b2 ** step) / (1 - b1 ** step)
+            ops.adam_update_many(params, grads, m, v, lr_t, b1, b2, self.epsilon)
         else:
-            step_size = self.learning_rate / correction1
-            p -= step_size * (m / (xp.sqrt(v) / math.sqrt(correction2) + self.epsilon))
+            ops.adam_torch_update_many(params, grads, m, v, self.learning_rate, b1, b2, self.epsilon,
+                                       step)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -241,18 +202,9 @@ class SGD(Optimizer):
         # Keras keeps no velocity when momentum is 0.
         return self.slot_names if self.momentum else ()
 
-    def _update(self, i, p, g, step):
-        lr = self.learning_rate
-        if not self.momentum:
-            p -= g * lr
-            return
-        velocity = self._slots["velocity"][i]
-        velocity *= self.momentum
-        velocity -= g * lr
-        if self.nesterov:
-            p += velocity * self.momentum - g * lr
-        else:
-            p += velocity
+    def _update_all(self, params, grads, step):
+        velocities = self._slots["velocity"] if self.momentum else None
+        ops.sgd_update_many(params, grads, velocities, self.learning_rate, self.momentum, self.nesterov)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}

@@ -7,14 +7,90 @@ independent oracle for its output *and* its gradients, and so that a learner can
 math in its most literal form. Never train with them.
 
 Each function keeps the dtype of its inputs. Backward functions take the forward's inputs
-explicitly instead of a cache, so each can be read on its own.
+explicitly instead of a cache, and parameter updates return new arrays instead of writing in
+place, so each can be read on its own. The module imports NumPy and the standard library
+only: its padding rule and window arithmetic are written out here, not shared with the ops.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .windows import plan_windows, positive_pair
+# --- window geometry ----------------------------------------------------------------------
+#
+# Written out here rather than imported from the ops: an oracle that shared the ops' padding
+# code would agree with any mistake in it.
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _pair(op, name, value):
+    """An int or a pair of ints, each >= 1, as (rows, cols)."""
+    if _is_int(value):
+        value = (value, value)
+    if len(value) != 2 or not all(_is_int(v) and v >= 1 for v in value):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints >= 1, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def same_padding(n, k, s):
+    """Keras' 'same' padding of one axis of n pixels, window k, stride s: (before, after).
+
+    The output keeps ceil(n / s) positions; the last window starts at (ceil(n / s) - 1) * s and
+    ends k - 1 pixels later, so the axis needs total = max((ceil(n / s) - 1) * s + k - n, 0)
+    extra pixels. Half go before; when total is odd the extra pixel goes after (bottom/right).
+    """
+    n_out = math.ceil(n / s)
+    total = max((n_out - 1) * s + k - n, 0)
+    before = total // 2
+    after = total - before
+    return before, after
+
+
+def resolve_padding(op, padding, in_hw, kernel, strides, explicit=True):
+    """((top, bottom), (left, right)) for the padding forms the ops accept:
+    'valid' (none), 'same' (Keras), and when ``explicit``: an int p (p on every side),
+    (ph, pw) (ph on top and bottom, pw on left and right), ((top, bottom), (left, right))."""
+    if isinstance(padding, str):
+        if padding.lower() == "valid":
+            return (0, 0), (0, 0)
+        if padding.lower() == "same":
+            return (same_padding(in_hw[0], kernel[0], strides[0]),
+                    same_padding(in_hw[1], kernel[1], strides[1]))
+        raise ValueError(f"{op}: padding must be 'same' or 'valid', got {padding!r}")
+    if not explicit:
+        raise ValueError(f"{op}: padding must be 'same' or 'valid', got {padding!r}")
+    if _is_int(padding):
+        pads = ((padding, padding), (padding, padding))
+    elif _is_int(padding[0]) and _is_int(padding[1]):
+        pads = ((padding[0], padding[0]), (padding[1], padding[1]))
+    else:
+        pads = (tuple(padding[0]), tuple(padding[1]))
+    if not all(_is_int(p) and p >= 0 for side in pads for p in side):
+        raise ValueError(f"{op}: padding must be ints >= 0, got {padding!r}")
+    return (int(pads[0][0]), int(pads[0][1])), (int(pads[1][0]), int(pads[1][1]))
+
+
+def output_size(op, n, k, s, before, after):
+    """Positions of a window k at stride s on n pixels padded by before + after:
+    window o covers padded pixels o*s .. o*s + k - 1, so n_out = (n + before + after - k) // s + 1."""
+    padded = n + before + after
+    if k > padded:
+        raise ValueError(f"{op}: a window of {k} does not fit in {n} pixels padded to {padded}")
+    return (padded - k) // s + 1
+
+
+def _windows(op, x, kernel, strides, padding, explicit):
+    """(padding, (h_out, w_out)) of windows ``kernel`` at ``strides`` over NHWC ``x``."""
+    in_hw = x.shape[1:3]
+    (top, bottom), (left, right) = resolve_padding(op, padding, in_hw, kernel, strides, explicit)
+    h_out = output_size(op, in_hw[0], kernel[0], strides[0], top, bottom)
+    w_out = output_size(op, in_hw[1], kernel[1], strides[1], left, right)
+    return ((top, bottom), (left, right)), (h_out, w_out)
 
 
 def _pad(x, padding, value=0.0):
@@ -27,12 +103,10 @@ def _pad(x, padding, value=0.0):
 def conv2d_forward(x, w, b=None, stride=1, padding="same"):
     """y[n, oh, ow, o] = b[o] + sum_{i, j, c} xpad[n, oh*sh + i, ow*sw + j, c] * w[i, j, c, o]."""
     kh, kw, c_in, c_out = w.shape
-    sh, sw = positive_pair("conv2d", "stride", stride)
-    win = plan_windows("conv2d", x.shape[1:3], (kh, kw), (sh, sw), padding,
-                       allowed=("same", "valid", "explicit"))
-    xpad = _pad(x, win.padding)
+    sh, sw = _pair("conv2d", "stride", stride)
+    pads, (h_out, w_out) = _windows("conv2d", x, (kh, kw), (sh, sw), padding, explicit=True)
+    xpad = _pad(x, pads)
     n = x.shape[0]
-    h_out, w_out = win.out_hw
     y = np.zeros((n, h_out, w_out, c_out), dtype=x.dtype)
     for b_ in range(n):
         for oh in range(h_out):
@@ -50,14 +124,12 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same"):
 def conv2d_backward(dy, x, w, b=None, stride=1, padding="same"):
     """(dx, dw, db): each product x*w in the forward sum sends dy to both of its factors."""
     kh, kw, c_in, c_out = w.shape
-    sh, sw = positive_pair("conv2d", "stride", stride)
-    win = plan_windows("conv2d", x.shape[1:3], (kh, kw), (sh, sw), padding,
-                       allowed=("same", "valid", "explicit"))
-    xpad = _pad(x, win.padding)
+    sh, sw = _pair("conv2d", "stride", stride)
+    pads, (h_out, w_out) = _windows("conv2d", x, (kh, kw), (sh, sw), padding, explicit=True)
+    xpad = _pad(x, pads)
     dxpad = np.zeros_like(xpad)
     dw = np.zeros_like(w)
     n = x.shape[0]
-    h_out, w_out = win.out_hw
     for b_ in range(n):
         for oh in range(h_out):
             for ow in range(w_out):
@@ -69,7 +141,7 @@ def conv2d_backward(dy, x, w, b=None, stride=1, padding="same"):
                                 r, s = oh * sh + i, ow * sw + j
                                 dxpad[b_, r, s, c] += g * w[i, j, c, o]
                                 dw[i, j, c, o] += g * xpad[b_, r, s, c]
-    (top, _), (left, _) = win.padding
+    (top, _), (left, _) = pads
     dx = dxpad[:, top:top + x.shape[1], left:left + x.shape[2], :]
     db = None if b is None else dy.sum(axis=(0, 1, 2))
     return dx, dw, db
@@ -88,16 +160,16 @@ def _first_max(window):
 
 
 def _pool_windows(x, pool_size, strides, padding):
-    kernel = positive_pair("maxpool2d", "pool_size", pool_size)
-    step = kernel if strides is None else positive_pair("maxpool2d", "strides", strides)
-    win = plan_windows("maxpool2d", x.shape[1:3], kernel, step, padding, allowed=("valid", "same"))
-    return win, _pad(x, win.padding, value=-np.inf)
+    """(window, strides, padding, (h_out, w_out), x padded with -inf); strides default to the window."""
+    kernel = _pair("maxpool2d", "pool_size", pool_size)
+    step = kernel if strides is None else _pair("maxpool2d", "strides", strides)
+    pads, out_hw = _windows("maxpool2d", x, kernel, step, padding, explicit=False)
+    return kernel, step, pads, out_hw, _pad(x, pads, value=-np.inf)
 
 
 def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
     """y[n, oh, ow, c] = max over the window of xpad (padded with -inf)."""
-    win, xpad = _pool_windows(x, pool_size, strides, padding)
-    (ph, pw), (sh, sw), (h_out, w_out) = win.kernel, win.strides, win.out_hw
+    (ph, pw), (sh, sw), pads, (h_out, w_out), xpad = _pool_windows(x, pool_size, strides, padding)
     n, c_count = x.shape[0], x.shape[3]
     y = np.zeros((n, h_out, w_out, c_count), dtype=x.dtype)
     for b_ in range(n):
@@ -111,8 +183,7 @@ def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
 
 def maxpool2d_backward(dy, x, pool_size=2, strides=None, padding="valid"):
     """dx: each dy goes to its window's first maximum (row-major), summed over windows."""
-    win, xpad = _pool_windows(x, pool_size, strides, padding)
-    (ph, pw), (sh, sw), (h_out, w_out) = win.kernel, win.strides, win.out_hw
+    (ph, pw), (sh, sw), pads, (h_out, w_out), xpad = _pool_windows(x, pool_size, strides, padding)
     dxpad = np.zeros_like(xpad)
     n, c_count = x.shape[0], x.shape[3]
     for b_ in range(n):
@@ -122,7 +193,7 @@ def maxpool2d_backward(dy, x, pool_size=2, strides=None, padding="valid"):
                     window = xpad[b_, oh * sh:oh * sh + ph, ow * sw:ow * sw + pw, c]
                     i, j = _first_max(window)
                     dxpad[b_, oh * sh + i, ow * sw + j, c] += dy[b_, oh, ow, c]
-    (top, _), (left, _) = win.padding
+    (top, _), (left, _) = pads
     return dxpad[:, top:top + x.shape[1], left:left + x.shape[2], :]
 
 
@@ -234,9 +305,9 @@ def dense_backward(dy, x, w, b=None):
     return dx, dw, db
 
 
-# --- softmax and cross-entropy ------------------------------------------------------------
+# --- softmax --------------------------------------------------------------------------------
 
-def softmax(x, axis=-1):
+def softmax_forward(x, axis=-1):
     """exp(x - max) / sum exp(x - max), one slice along ``axis`` at a time."""
     moved = np.moveaxis(x, axis, -1)
     out = np.empty_like(moved)
@@ -245,6 +316,24 @@ def softmax(x, axis=-1):
         e = np.exp(row - row.max())
         out[idx] = e / e.sum()
     return np.moveaxis(out, -1, axis)
+
+
+def softmax_backward(dy, x, axis=-1):
+    """dx[j] = sum_i dy[i] * dy_i/dx_j, with the Jacobian dy_i/dx_j = y_i (delta_ij - y_j),
+    one slice along ``axis`` at a time."""
+    y = np.moveaxis(softmax_forward(x, axis), axis, -1)
+    g = np.moveaxis(dy, axis, -1)
+    dx = np.zeros_like(g)
+    c = y.shape[-1]
+    for idx in np.ndindex(y.shape[:-1]):
+        for j in range(c):
+            for i in range(c):
+                delta = 1.0 if i == j else 0.0
+                dx[idx + (j,)] += g[idx + (i,)] * y[idx + (i,)] * (delta - y[idx + (j,)])
+    return np.moveaxis(dx, -1, axis)
+
+
+# --- losses ---------------------------------------------------------------------------------
 
 
 def _target_rows(labels, n, c, dtype):
@@ -274,10 +363,121 @@ def softmax_cross_entropy_backward(dloss, logits, labels):
     """dL/dz[n, c] = dloss * (p[n, c] * sum_k t[n, k] - t[n, c]) / N."""
     n, c = logits.shape
     t = _target_rows(labels, n, c, logits.dtype)
-    p = softmax(logits, axis=1)
+    p = softmax_forward(logits, axis=1)
     dz = np.empty_like(logits)
     for b_ in range(n):
         s = t[b_].sum()
         for k in range(c):
             dz[b_, k] = dloss * (p[b_, k] * s - t[b_, k]) / n
     return dz
+
+
+# --- parameter updates --------------------------------------------------------------------
+#
+# Each returns new arrays instead of writing in place (the ops write in place), and loops over
+# the flattened parameter one element at a time.
+
+def adam_update(param, grad, m, v, lr_t, beta1, beta2, eps):
+    """One Adam step in Keras' form; returns the new (param, m, v).
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  param = param - lr_t m / (sqrt(v) + eps),
+    where lr_t = lr sqrt(1 - b2^t) / (1 - b1^t) already holds both bias corrections.
+    """
+    p, g, m, v = param.flatten(), grad.flatten(), m.flatten(), v.flatten()
+    for k in range(p.size):
+        m[k] = beta1 * m[k] + (1 - beta1) * g[k]
+        v[k] = beta2 * v[k] + (1 - beta2) * g[k] * g[k]
+        p[k] = p[k] - lr_t * m[k] / (np.sqrt(v[k]) + eps)
+    return p.reshape(param.shape), m.reshape(param.shape), v.reshape(param.shape)
+
+
+def adam_torch_update(param, grad, m, v, lr, beta1, beta2, eps, step):
+    """One Adam step as the paper's Algorithm 1 (PyTorch's form); returns the new (param, m, v).
+
+    The moments as in Keras; then the bias-corrected m_hat = m / (1 - b1^t) and
+    v_hat = v / (1 - b2^t), and param = param - lr m_hat / (sqrt(v_hat) + eps).
+    """
+    p, g, m, v = param.flatten(), grad.flatten(), m.flatten(), v.flatten()
+    for k in range(p.size):
+        m[k] = beta1 * m[k] + (1 - beta1) * g[k]
+        v[k] = beta2 * v[k] + (1 - beta2) * g[k] * g[k]
+        m_hat = m[k] / (1 - beta1 ** step)
+        v_hat = v[k] / (1 - beta2 ** step)
+        p[k] = p[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p.reshape(param.shape), m.reshape(param.shape), v.reshape(param.shape)
+
+
+def sgd_update(param, grad, velocity, lr, momentum=0.0, nesterov=False):
+    """One SGD step in Keras' form; returns the new (param, velocity), velocity None without one.
+
+    Without a velocity: param = param - lr g. With one: velocity = momentum velocity - lr g,
+    then param = param + velocity, or with Nesterov param = param + momentum velocity - lr g.
+    """
+    p, g = param.flatten(), grad.flatten()
+    vel = None if velocity is None else velocity.flatten()
+    for k in range(p.size):
+        if vel is None:
+            p[k] = p[k] - lr * g[k]
+            continue
+        vel[k] = momentum * vel[k] - lr * g[k]
+        if nesterov:
+            p[k] = p[k] + momentum * vel[k] - lr * g[k]
+        else:
+            p[k] = p[k] + vel[k]
+    return p.reshape(param.shape), None if vel is None else vel.reshape(param.shape)
+
+
+def probability_cross_entropy_forward(probs, labels, eps=1e-7):
+    """Keras' cross-entropy of probability rows: each row divided by its sum, clipped to
+    [eps, 1 - eps], then L = -(1/N) sum_n sum_c t[n, c] log q[n, c]."""
+    n, c = probs.shape
+    t = _target_rows(labels, n, c, probs.dtype)
+    total = 0.0
+    for b_ in range(n):
+        row_sum = 0.0
+        for k in range(c):
+            row_sum += probs[b_, k]
+        for k in range(c):
+            q = min(max(probs[b_, k] / row_sum, eps), 1 - eps)
+            total -= t[b_, k] * np.log(q)
+    return np.asarray(total / n, dtype=probs.dtype)
+
+
+def probability_cross_entropy_backward(dloss, probs, labels, eps=1e-7):
+    """dL/dp[n, j] = sum_k dL/dq[n, k] * dq[n, k]/dp[n, j], by the chain rule through q = p / s:
+
+    dL/dq[n, k] = -dloss * t[n, k] / (N q[n, k]) where eps <= q[n, k] <= 1 - eps, else 0 (the clip);
+    dq[n, k]/dp[n, j] = (delta_kj - q[n, k]) / s[n],  s[n] = sum_c p[n, c].
+    """
+    n, c = probs.shape
+    t = _target_rows(labels, n, c, probs.dtype)
+    dp = np.zeros_like(probs)
+    for b_ in range(n):
+        s = 0.0
+        for k in range(c):
+            s += probs[b_, k]
+        for k in range(c):
+            q = probs[b_, k] / s
+            if not eps <= q <= 1 - eps:
+                continue
+            dq = -dloss * t[b_, k] / (n * q)
+            for j in range(c):
+                delta = 1.0 if j == k else 0.0
+                dp[b_, j] += dq * (delta - q) / s
+    return dp
+
+
+def mean_squared_error_forward(y, targets):
+    """L = (1/M) sum (y - t)^2 over all M elements."""
+    total = 0.0
+    for idx in np.ndindex(y.shape):
+        total += (y[idx] - targets[idx]) ** 2
+    return np.asarray(total / y.size, dtype=y.dtype)
+
+
+def mean_squared_error_backward(dloss, y, targets):
+    """dL/dy = dloss * 2 (y - t) / M."""
+    dy = np.empty_like(y)
+    for idx in np.ndindex(y.shape):
+        dy[idx] = dloss * 2 * (y[idx] - targets[idx]) / y.size
+    return dy

@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minires import ops
-from minires.layers import (Activation, Add, Conv2D, Dense, Flatten, MaxPooling2D, Reshape,
-                            softmax_backward)
+from minires.layers import Activation, Add, Conv2D, Dense, Flatten, MaxPooling2D, Reshape
 from minires.model import Input
 from tests.gradcheck import check_gradients
 
@@ -126,14 +125,6 @@ def test_parameterless_layers():
     _check_layer_gradients(Activation("softmax"), x)
     _check_layer_gradients(Activation("linear"), x)
     _check_layer_gradients(Add(), [x, rng.standard_normal(x.shape), rng.standard_normal(x.shape)])
-
-
-def test_softmax_backward_is_the_jacobian_product():
-    rng = np.random.default_rng(5)
-    z, dy = rng.standard_normal(4), rng.standard_normal(4)
-    p = ops.softmax(z)
-    jacobian = np.diag(p) - np.outer(p, p)
-    np.testing.assert_allclose(softmax_backward(dy, p), jacobian @ dy, rtol=1e-13)
 
 
 def test_return_logits_stops_before_the_softmax():

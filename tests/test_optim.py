@@ -229,33 +229,3 @@ def test_adam_on_the_numba_backend_uses_the_fused_kernel_and_agrees(monkeypatch)
     for a, b in zip(results["numpy"], results["numba"]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
-
-def test_adam_update_many_equals_one_update_per_array():
-    """The many-array op (and its numba kernel) against adam_update array by array, with a
-    non-contiguous parameter that must take the per-array path, and its argument checks."""
-    pytest.importorskip("numba")
-    import minires
-    from minires import ops
-
-    rng = np.random.default_rng(8)
-    shapes = [(3, 3, 2, 4), (4,), (6, 5), (1,)]
-    for backend in ("numpy", "numba"):
-        for strided in (False, True):
-            params = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-            if strided:
-                params[2] = np.asfortranarray(params[2])
-            grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-            ms = [np.abs(rng.standard_normal(s)).astype(np.float32) for s in shapes]
-            vs = [np.abs(rng.standard_normal(s)).astype(np.float32) for s in shapes]
-            expected = [[a.copy() for a in arrays] for arrays in (params, ms, vs)]
-            with minires.use_backend("numpy"):
-                for p, g, m, v in zip(*expected[:1], grads, *expected[1:]):
-                    ops.adam_update(p, g, m, v, 1e-2, 0.9, 0.999, 1e-7)
-            with minires.use_backend(backend):
-                ops.adam_update_many(params, grads, ms, vs, 1e-2, 0.9, 0.999, 1e-7)
-            for got, want in zip(params + ms + vs, sum(expected, [])):
-                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
-    with pytest.raises(ValueError, match="adam_update: params, grads, ms and vs must be equally long"):
-        ops.adam_update_many([np.zeros(2)], [], [np.zeros(2)], [np.zeros(2)], 1e-3, 0.9, 0.999, 1e-7)
-    with pytest.raises(ValueError, match="adam_update: m must have shape"):
-        ops.adam_update_many([np.zeros(2)], [np.zeros(2)], [np.zeros(3)], [np.zeros(2)], 1e-3, 0.9, 0.999, 1e-7)

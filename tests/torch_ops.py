@@ -123,8 +123,12 @@ def dense(x, w, b, dy):
     return _np(y), _np(xt.grad), _np(wt.grad), None if bt is None else _np(bt.grad)
 
 
-def softmax(x, axis):
-    return _np(torch.softmax(_t(x), dim=axis))
+def softmax(x, axis, dy):
+    """(y, dx) of torch.softmax along ``axis``."""
+    xt = _t(x, True)
+    y = torch.softmax(xt, dim=axis)
+    y.backward(_t(dy))
+    return _np(y), _np(xt.grad)
 
 
 def softmax_cross_entropy(logits, labels, dloss):
@@ -134,3 +138,56 @@ def softmax_cross_entropy(logits, labels, dloss):
     loss = F.cross_entropy(zt, target, reduction="mean")
     loss.backward(torch.tensor(dloss, dtype=zt.dtype))
     return _np(loss), _np(zt.grad)
+
+
+def probability_cross_entropy(probs, labels, dloss):
+    """(loss, dprobs) of F.cross_entropy applied to log(probs): its log-softmax of log(p) is
+    log(p / sum p), Keras' renormalised cross-entropy without the clip."""
+    pt = _t(probs, True)
+    target = torch.tensor(labels.astype(np.int64)) if labels.dtype.kind in "iu" else _t(labels)
+    loss = F.cross_entropy(torch.log(pt), target, reduction="mean")
+    loss.backward(torch.tensor(dloss, dtype=pt.dtype))
+    return _np(loss), _np(pt.grad)
+
+
+def nll_of_log(probs, ids):
+    """F.nll_loss of log(probs) against class ids: the cross-entropy of rows that sum to 1."""
+    return _np(F.nll_loss(torch.log(_t(probs)), torch.tensor(ids.astype(np.int64))))
+
+
+def mean_squared_error(y, targets, dloss):
+    """(loss, dy) of F.mse_loss with the mean over every element."""
+    yt = _t(y, True)
+    loss = F.mse_loss(yt, _t(targets), reduction="mean")
+    loss.backward(torch.tensor(dloss, dtype=yt.dtype))
+    return _np(loss), _np(yt.grad)
+
+
+def adam(params, steps, lr, betas, eps):
+    """The parameters after torch.optim.Adam takes one step per list of gradients in ``steps``.
+
+    ``eps`` is a number, or a function of the step t (from 1) giving that step's eps.
+    """
+    tensors = [_t(p.copy(), True) for p in params]
+    opt = torch.optim.Adam(tensors, lr=lr, betas=betas, eps=eps if not callable(eps) else 0.0)
+    for t, grads in enumerate(steps, start=1):
+        if callable(eps):
+            opt.param_groups[0]["eps"] = eps(t)
+        for tensor, g in zip(tensors, grads):
+            tensor.grad = _t(g)
+        opt.step()
+    return [_np(t) for t in tensors]
+
+
+def sgd(params, steps, lr, momentum, nesterov):
+    """The parameters after torch.optim.SGD takes one step per list of gradients in ``steps``;
+    ``lr`` is a number, or a list with one learning rate per step."""
+    tensors = [_t(p.copy(), True) for p in params]
+    rates = lr if isinstance(lr, list) else [lr] * len(steps)
+    opt = torch.optim.SGD(tensors, lr=rates[0], momentum=momentum, nesterov=nesterov)
+    for rate, grads in zip(rates, steps):
+        opt.param_groups[0]["lr"] = rate
+        for tensor, g in zip(tensors, grads):
+            tensor.grad = _t(g)
+        opt.step()
+    return [_np(t) for t in tensors]

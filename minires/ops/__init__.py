@@ -9,9 +9,10 @@ Layouts are Keras': activations NHWC, conv kernels HWIO, dense kernels (in, out)
 the dtype it is given. Their naive loop references live in ``minires.reference``.
 
 ``conv2d_forward(..., algorithm="auto" | "im2col" | "winograd")`` chooses how a convolution
-is computed (``conv.choose_algorithm`` says what "auto" picks); ``adam_update`` is the in-place
-Adam step for optimizers. On the ``numba`` backend the ops run Numba kernels where those are
-faster (``minires.backend.kernel``); results agree with the array code to rounding.
+is computed (``conv.choose_algorithm`` says what "auto" picks). ``adam_update``,
+``adam_torch_update`` and ``sgd_update`` (each with a ``*_many`` form for lists of parameters)
+are the in-place parameter updates the optimizers call. On the ``numba`` backend the ops
+run Numba kernels where those are faster (``minires.backend.kernel``); results agree with the array code to rounding.
 """
 
 from .activation import bias_relu_backward, bias_relu_forward, relu_backward, relu_forward
@@ -19,20 +20,29 @@ from .add import add_backward, add_forward
 from .conv import conv2d_backward, conv2d_forward
 from .dense import dense_backward, dense_forward
 from .flatten import flatten_backward, flatten_forward
-from .loss import softmax, softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from .loss import (mean_squared_error, mean_squared_error_backward, mean_squared_error_forward,
+                   probability_cross_entropy, probability_cross_entropy_backward,
+                   probability_cross_entropy_forward, softmax_cross_entropy,
+                   softmax_cross_entropy_backward, softmax_cross_entropy_forward)
 from .pool import maxpool2d_backward, maxpool2d_forward
-from .update import adam_update, adam_update_many
+from .softmax import softmax, softmax_backward, softmax_forward
+from .update import (adam_torch_update, adam_torch_update_many, adam_update, adam_update_many,
+                     sgd_update, sgd_update_many)
 from ..windows import same_padding
 
 __all__ = [
-    "adam_update", "adam_update_many",
+    "adam_torch_update", "adam_torch_update_many", "adam_update", "adam_update_many",
     "add_backward", "add_forward",
     "bias_relu_backward", "bias_relu_forward",
     "conv2d_backward", "conv2d_forward",
     "dense_backward", "dense_forward",
     "flatten_backward", "flatten_forward",
     "maxpool2d_backward", "maxpool2d_forward",
+    "mean_squared_error", "mean_squared_error_backward", "mean_squared_error_forward",
+    "probability_cross_entropy", "probability_cross_entropy_backward",
+    "probability_cross_entropy_forward",
     "relu_backward", "relu_forward",
-    "same_padding",
-    "softmax", "softmax_cross_entropy_backward", "softmax_cross_entropy_forward",
+    "same_padding", "sgd_update", "sgd_update_many",
+    "softmax", "softmax_backward", "softmax_cross_entropy", "softmax_cross_entropy_backward",
+    "softmax_cross_entropy_forward", "softmax_forward",
 ]

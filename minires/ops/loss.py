@@ -1,10 +1,13 @@
-"""Softmax, and the mean softmax cross-entropy of logits against labels, fused.
+"""Losses over a batch, each a mean (Keras' default "sum_over_batch_size" reduction) with its
+gradient: softmax cross-entropy of logits (fused), cross-entropy of probabilities, and mean
+squared error. Each also has a plain per-example form (N,), Keras' loss functions.
 
 Shapes
-    z  (N, C) logits;   t  (N, C) target rows (one-hot or probabilities), or (N,) class ids
-    p = softmax(z) (N, C);   L a scalar (0-d array)
+    z  (N, C) logits;   p  (N, C) probability rows;   t  (N, C) target rows (one-hot or
+    probabilities), or (N,) class ids (then t is their one-hot rows);   L a scalar (0-d array)
 
-Forward, computed through the log-sum-exp so that no exp overflows (logits of 1e4 are fine):
+Softmax cross-entropy, computed through the log-sum-exp so that no exp overflows (logits of
+1e4 are fine):
 
     log p[n, c] = z[n, c] - m[n] - log sum_k exp(z[n, k] - m[n]),   m[n] = max_k z[n, k]
     L = -(1/N) sum_n sum_c t[n, c] * log p[n, c]
@@ -15,6 +18,25 @@ Backward. With s[n] = sum_c t[n, c] (1 for one-hot or probability rows),
 
 which is the familiar (p - t) / N for proper target rows. Fusing softmax into the loss is what
 makes this gradient cheap and stable: the separate softmax Jacobian never appears.
+
+Cross-entropy of probabilities, Keras' convention (``categorical_crossentropy`` with
+``from_logits=False``): each row is divided by its sum, then clipped to [eps, 1 - eps] with
+eps = 1e-7 (Keras' ``backend.epsilon()``) so that the log stays finite:
+
+    s[n] = sum_c p[n, c];   q = p / s;   L = -(1/N) sum_n sum_c t[n, c] * log(clip(q[n, c]))
+
+Backward. The clip passes no gradient where q is outside [eps, 1 - eps]; inside,
+g = dL/dq = -t / (N q), and q = p / s gives dq[k]/dp[j] = (delta_kj - q[k]) / s, so
+
+    dL/dp[n, j] = (g[n, j] - sum_k g[n, k] * q[n, k]) / s[n]
+
+For rows that already sum to 1 the renormalisation changes no value, but it does change the
+gradient: -t / (N p) of log(p) alone, minus (1/N) sum_k t[n, k] in every column.
+
+Mean squared error over every element of y (N, ...) against t of the same shape, with M the
+number of elements:
+
+    L = (1/M) sum (y - t)^2;   dL/dy = 2 (y - t) / M
 """
 
 from __future__ import annotations
@@ -22,7 +44,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..backend import array_module, kernel
-from ._checks import as_float_array
+from ._checks import as_float_array, check_same_dtype, check_shape
 
 _OP = "softmax_cross_entropy"
 
@@ -33,23 +55,13 @@ def _log_softmax(z, axis: int):
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def softmax(x, axis: int = -1):
-    """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so nothing overflows."""
-    x = as_float_array("softmax", "x", x, min_ndim=1)
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"softmax: axis must be in [{-x.ndim}, {x.ndim}) for x of shape {tuple(x.shape)}, got {axis}")
-    xp = array_module(x)
-    e = xp.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 class SoftmaxCrossEntropyCache(NamedTuple):
     probs: object        # (N, C) softmax of the logits
     targets: object      # (N, C) target rows, or (N,) class ids
     sparse: bool         # True when targets are class ids
 
 
-def _check_labels(labels, logits):
+def _check_labels(labels, logits, op: str = _OP):
     """Class ids (N,) of an integer dtype in [0, C), or target rows (N, C) of a float dtype."""
     xp = array_module(logits)
     labels = labels if hasattr(labels, "dtype") else xp.asarray(labels)
@@ -58,32 +70,45 @@ def _check_labels(labels, logits):
     if kind in "iu":
         if tuple(labels.shape) != (n,):
             raise ValueError(
-                f"{_OP}: integer labels must be class ids of shape ({n},), got shape {tuple(labels.shape)}"
+                f"{op}: integer labels must be class ids of shape ({n},), got shape {tuple(labels.shape)}"
             )
         if n and (int(labels.min()) < 0 or int(labels.max()) >= c):
             raise ValueError(
-                f"{_OP}: labels must be class ids in [0, {c}), got values in "
+                f"{op}: labels must be class ids in [0, {c}), got values in "
                 f"[{int(labels.min())}, {int(labels.max())}]"
             )
         return labels, True
     if kind == "f":
         if tuple(labels.shape) != (n, c):
             raise ValueError(
-                f"{_OP}: float labels must be one-hot or probability rows of shape ({n}, {c}), "
+                f"{op}: float labels must be one-hot or probability rows of shape ({n}, {c}), "
                 f"got shape {tuple(labels.shape)}"
             )
         return labels.astype(logits.dtype, copy=False), False
     raise TypeError(
-        f"{_OP}: labels must be integer class ids (N,) or float target rows (N, C), got dtype {labels.dtype}"
+        f"{op}: labels must be integer class ids (N,) or float target rows (N, C), got dtype {labels.dtype}"
     )
+
+
+def _check_rows(op: str, name: str, scores, labels):
+    """(scores as (N, C) with N, C >= 1, targets, sparse) for a cross-entropy."""
+    scores = as_float_array(op, name, scores, ndim=2)
+    if scores.shape[0] < 1 or scores.shape[1] < 1:
+        raise ValueError(f"{op}: {name} must have at least one row and one class, got shape {tuple(scores.shape)}")
+    return (scores, *_check_labels(labels, scores, op))
+
+
+def _check_dloss(op: str, dloss, like):
+    xp = array_module(like)
+    dloss = xp.asarray(dloss)
+    if dloss.shape != ():
+        raise ValueError(f"{op}: dloss must be a scalar (0-d), got shape {tuple(dloss.shape)}")
+    return dloss.astype(like.dtype)
 
 
 def softmax_cross_entropy_forward(logits, labels):
     """Mean cross-entropy of softmax(logits) against labels. Returns (loss as a 0-d array, cache)."""
-    logits = as_float_array(_OP, "logits", logits, ndim=2)
-    if logits.shape[0] < 1 or logits.shape[1] < 1:
-        raise ValueError(f"{_OP}: logits must have at least one row and one class, got shape {tuple(logits.shape)}")
-    targets, sparse = _check_labels(labels, logits)
+    logits, targets, sparse = _check_rows(_OP, "logits", logits, labels)
     xp = array_module(logits)
     k = kernel("softmax_cross_entropy_forward", logits, targets)
     if k:
@@ -104,9 +129,7 @@ def softmax_cross_entropy_backward(dloss, cache: SoftmaxCrossEntropyCache):
     """dlogits = dloss * (p * sum(t) - t) / N, shape (N, C)."""
     probs, targets, sparse = cache
     xp = array_module(probs)
-    dloss = xp.asarray(dloss)
-    if dloss.shape != ():
-        raise ValueError(f"{_OP}_backward: dloss must be a scalar (0-d), got shape {tuple(dloss.shape)}")
+    dloss = _check_dloss(f"{_OP}_backward", dloss, probs)
     k = kernel("softmax_cross_entropy_backward", probs, targets)
     if k:
         return k(dloss, probs, targets, sparse)
@@ -116,5 +139,104 @@ def softmax_cross_entropy_backward(dloss, cache: SoftmaxCrossEntropyCache):
         dlogits[xp.arange(n), targets] -= 1
     else:
         dlogits = probs * targets.sum(axis=1, keepdims=True) - targets
-    dlogits *= dloss.astype(probs.dtype) / n
+    dlogits *= dloss / n
     return dlogits
+
+
+def softmax_cross_entropy(logits, labels):
+    """Per-example cross-entropy (N,) of softmax(logits) against labels (Keras'
+    ``categorical_crossentropy(..., from_logits=True)``)."""
+    logits, targets, sparse = _check_rows(_OP, "logits", logits, labels)
+    log_probs = _log_softmax(logits, axis=1)
+    if sparse:
+        xp = array_module(logits)
+        return -xp.take_along_axis(log_probs, targets[:, None].astype(xp.intp), axis=1)[:, 0]
+    return -(targets * log_probs).sum(axis=1)
+
+
+# --- cross-entropy of probabilities ---------------------------------------------------------
+
+_PROB_OP = "probability_cross_entropy"
+EPSILON = 1e-7   # Keras' backend.epsilon(): the clip of probabilities before the log
+
+
+class ProbabilityCrossEntropyCache(NamedTuple):
+    q: object            # (N, C) the rows divided by their sums
+    clipped: object      # (N, C) q clipped to [EPSILON, 1 - EPSILON]
+    row_sums: object     # (N, 1)
+    targets: object      # (N, C) target rows
+
+
+def _renormalised(op: str, probs, labels):
+    """(q, clip(q), row sums, target rows) of Keras' cross-entropy of probabilities."""
+    probs, targets, sparse = _check_rows(op, "probs", probs, labels)
+    xp = array_module(probs)
+    if sparse:
+        n, c = probs.shape
+        rows = xp.zeros((n, c), dtype=probs.dtype)
+        rows[xp.arange(n), targets] = 1
+        targets = rows
+    row_sums = probs.sum(axis=-1, keepdims=True)
+    q = probs / row_sums
+    return q, xp.clip(q, EPSILON, 1.0 - EPSILON), row_sums, targets
+
+
+def probability_cross_entropy_forward(probs, labels):
+    """Mean cross-entropy of probability rows against labels, Keras' way (rows renormalised,
+    then clipped to [1e-7, 1 - 1e-7]). Returns (loss as a 0-d array, cache)."""
+    q, clipped, row_sums, targets = _renormalised(_PROB_OP, probs, labels)
+    xp = array_module(q)
+    loss = xp.asarray(-(targets * xp.log(clipped)).sum() / q.shape[0], dtype=q.dtype)
+    return loss, ProbabilityCrossEntropyCache(q, clipped, row_sums, targets)
+
+
+def probability_cross_entropy_backward(dloss, cache: ProbabilityCrossEntropyCache):
+    """dprobs = dloss * (g - sum(g * q)) / s with g = -t / (N q) inside the clip, 0 outside;
+    shape (N, C)."""
+    q, clipped, row_sums, targets = cache
+    dloss = _check_dloss(f"{_PROB_OP}_backward", dloss, q)
+    inside = (q >= EPSILON) & (q <= 1.0 - EPSILON)
+    g = -(targets / clipped) * inside / q.shape[0]
+    dprobs = ((g - (g * q).sum(axis=-1, keepdims=True)) / row_sums).astype(q.dtype, copy=False)
+    dprobs *= dloss
+    return dprobs
+
+
+def probability_cross_entropy(probs, labels):
+    """Per-example cross-entropy (N,) of probability rows against labels (Keras'
+    ``categorical_crossentropy(..., from_logits=False)``)."""
+    _, clipped, _, targets = _renormalised(_PROB_OP, probs, labels)
+    return -(targets * array_module(clipped).log(clipped)).sum(axis=-1)
+
+
+# --- mean squared error ---------------------------------------------------------------------
+
+_MSE_OP = "mean_squared_error"
+
+
+def _difference(y, targets):
+    y = as_float_array(_MSE_OP, "y", y, min_ndim=1)
+    targets = as_float_array(_MSE_OP, "targets", targets)
+    check_shape(_MSE_OP, "targets", targets, y.shape)
+    check_same_dtype(_MSE_OP, y=y, targets=targets)
+    if y.size == 0:
+        raise ValueError(f"{_MSE_OP}: y must have at least one element, got shape {tuple(y.shape)}")
+    return y - targets
+
+
+def mean_squared_error_forward(y, targets):
+    """Mean of (y - targets)^2 over every element. Returns (loss as a 0-d array, cache)."""
+    diff = _difference(y, targets)
+    return array_module(diff).asarray((diff * diff).mean(), dtype=diff.dtype), diff
+
+
+def mean_squared_error_backward(dloss, cache):
+    """dy = dloss * 2 (y - targets) / M, M the number of elements; shape of y."""
+    diff = cache
+    return diff * (_check_dloss(f"{_MSE_OP}_backward", dloss, diff) * (2.0 / diff.size))
+
+
+def mean_squared_error(y, targets):
+    """Per-example mean squared error (N,): the mean over every axis but the first."""
+    diff = _difference(y, targets)
+    return (diff * diff).reshape(diff.shape[0], -1).mean(axis=-1)

@@ -1,4 +1,6 @@
-"""softmax and softmax cross-entropy: reference, central differences, PyTorch, stability."""
+"""The losses: softmax cross-entropy, cross-entropy of probabilities (Keras' clipped form) and
+mean squared error, against the reference, central differences and PyTorch; stability and
+argument errors."""
 
 import numpy as np
 import pytest
@@ -23,14 +25,6 @@ def _labels(rng, n, c, kind, dtype=np.float64):
     return p / p.sum(axis=1, keepdims=True)
 
 
-@given(shape=shapes(), seed=seeds, layout=layouts, axis_pick=st.integers(0, 10))
-def test_softmax_matches_reference(on_backend, shape, seed, layout, axis_pick):
-    rng = np.random.default_rng(seed)
-    x = as_layout(normal(rng, shape) * 3, layout)
-    axis = axis_pick % len(shape) - len(shape) * (axis_pick % 2)     # positive and negative axes
-    assert_close(ops.softmax(on_backend.put(x), axis=axis), reference.softmax(x, axis=axis), 1e-14, "softmax")
-
-
 @given(shape=logit_shapes, seed=seeds, kind=label_kinds, layout=layouts, scale=st.sampled_from([1.0, 30.0]))
 def test_softmax_cross_entropy_matches_reference(on_backend, shape, seed, kind, layout, scale):
     n, c = shape
@@ -47,17 +41,23 @@ def test_softmax_cross_entropy_matches_reference(on_backend, shape, seed, kind, 
                  floor=abs(dloss) / n)
 
 
+def _check_loss_gradient(on_backend, forward, backward, scores, targets, rng):
+    """A mean loss's backward, for a random dloss, against central differences of its forward."""
+    put = on_backend.put
+    _, cache = forward(put(scores), put(targets))
+    dloss = np.asarray(rng.standard_normal())
+    grad = backward(put(dloss), cache)
+    check_gradients(lambda v: forward(put(v), put(targets))[0], [scores], [grad], dloss, rng)
+
+
 @given(shape=logit_shapes, seed=seeds, kind=label_kinds)
 def test_softmax_cross_entropy_gradient_matches_central_differences(on_backend, shape, seed, kind):
     n, c = shape
     rng = np.random.default_rng(seed)
     z = normal(rng, shape)
     labels = _labels(rng, n, c, kind)
-    put = on_backend.put
-    _, cache = ops.softmax_cross_entropy_forward(put(z), put(labels))
-    dloss = np.asarray(rng.standard_normal())
-    dz = ops.softmax_cross_entropy_backward(put(dloss), cache)
-    check_gradients(lambda v: ops.softmax_cross_entropy_forward(put(v), put(labels))[0], [z], [dz], dloss, rng)
+    _check_loss_gradient(on_backend, ops.softmax_cross_entropy_forward, ops.softmax_cross_entropy_backward,
+                         z, labels, rng)
 
 
 @pytest.mark.torch
@@ -69,28 +69,25 @@ def test_softmax_cross_entropy_matches_pytorch(on_backend, shape, seed, kind, dt
     rng = np.random.default_rng(seed)
     z = normal(rng, shape, dtype) * 5
     labels = _labels(rng, n, c, kind, dtype)
-    loss, cache = ops.softmax_cross_entropy_forward(on_backend.put(z), on_backend.put(labels))
+    _check_cross_entropy_against_torch(on_backend, ops.softmax_cross_entropy_forward,
+                                       ops.softmax_cross_entropy_backward, torch_ops.softmax_cross_entropy,
+                                       z, labels, rng)
+
+
+def _check_cross_entropy_against_torch(on_backend, forward, backward, torch_loss, scores, labels, rng):
+    """Loss and gradient of a mean cross-entropy against PyTorch's, for a random dloss; returns
+    the loss."""
+    n, dtype = scores.shape[0], scores.dtype
+    loss, cache = forward(on_backend.put(scores), on_backend.put(labels))
     dloss = float(rng.standard_normal())
-    dz = ops.softmax_cross_entropy_backward(dloss, cache)
-    tloss, tdz = torch_ops.softmax_cross_entropy(z, labels, dloss)
+    grad = backward(dloss, cache)
+    tloss, tgrad = torch_loss(scores, labels, dloss)
     tol = 1e-10 if dtype == np.float64 else 1e-4
-    assert loss.dtype == dz.dtype == dtype
+    assert loss.dtype == grad.dtype == dtype
     assert_close(loss, tloss, tol, "loss", floor=1.0)
     # (p - t) / N cancels when p is near 1: measure against the gradient's natural scale.
-    assert_close(dz, tdz, tol, "dlogits", floor=abs(dloss) / n)
-
-
-@pytest.mark.torch
-@given(shape=shapes(), seed=seeds, dtype=float_dtypes, axis_pick=st.integers(0, 10))
-def test_softmax_matches_pytorch(on_backend, shape, seed, dtype, axis_pick):
-    from tests import torch_ops
-
-    rng = np.random.default_rng(seed)
-    x = normal(rng, shape, dtype) * 4
-    axis = axis_pick % len(shape)
-    y = ops.softmax(on_backend.put(x), axis=axis)
-    assert y.dtype == dtype
-    assert_close(y, torch_ops.softmax(x, axis), 1e-10 if dtype == np.float64 else 1e-5, "softmax")
+    assert_close(grad, tgrad, tol, "gradient", floor=abs(dloss) / n)
+    return loss
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -111,3 +108,176 @@ def test_softmax_cross_entropy_gradient_is_p_minus_t_over_n(on_backend):
     _, cache = ops.softmax_cross_entropy_forward(on_backend.put(z), on_backend.put(np.array([0])))
     dz = on_backend.get(ops.softmax_cross_entropy_backward(1.0, cache))
     np.testing.assert_allclose(dz, [[-0.75, 0.75]])
+
+
+# --- cross-entropy of probabilities ---------------------------------------------------------
+
+prob_kinds = st.sampled_from(["interior", "normalised", "clipped"])
+interior_shapes = st.tuples(st.integers(1, 6), st.integers(2, 7))   # one class: q = 1 is clipped
+
+
+def _probs(rng, shape, kind, dtype=np.float64):
+    """Positive rows: "interior" unnormalised and away from the clip, "normalised" summing to 1,
+    "clipped" with entries below 1e-7 (zeros among them) and rows dominated by one entry
+    (q above 1 - 1e-7), where the clip takes the gradient away."""
+    p = rng.random(shape) + 0.05
+    if kind == "normalised":
+        p /= p.sum(axis=1, keepdims=True)
+    elif kind == "clipped":
+        tiny = rng.random(shape) < 0.4
+        tiny[np.arange(shape[0]), rng.integers(0, shape[1], shape[0])] = False   # no row of zeros
+        p[tiny] = rng.choice([0.0, 1e-12, 1e-9], size=int(tiny.sum()))
+        p[0] = 1e-10
+        p[0, 0] = 1.0
+    return p.astype(dtype)
+
+
+@given(shape=logit_shapes, seed=seeds, labels_kind=label_kinds, kind=prob_kinds, layout=layouts,
+       dtype=float_dtypes)
+def test_probability_cross_entropy_matches_reference(on_backend, shape, seed, labels_kind, kind, layout, dtype):
+    n, c = shape
+    rng = np.random.default_rng(seed)
+    p = as_layout(_probs(rng, shape, kind, dtype), layout)
+    labels = _labels(rng, n, c, labels_kind, dtype)
+    put = on_backend.put
+    loss, cache = ops.probability_cross_entropy_forward(put(p), put(labels))
+    dloss = rng.standard_normal()
+    dp = ops.probability_cross_entropy_backward(dloss, cache)
+    assert loss.shape == () and loss.dtype == dp.dtype == dtype
+    # The reference in float64 on the very values the op saw.
+    p64, labels64 = p.astype(np.float64), labels.astype(np.float64) if labels.dtype.kind == "f" else labels
+    tol = 1e-13 if dtype == np.float64 else 2e-5
+    assert_close(loss, reference.probability_cross_entropy_forward(p64, labels64), tol, "loss", floor=1.0)
+    expected = reference.probability_cross_entropy_backward(dloss, p64, labels64)
+    assert_close(dp, expected, tol, "dprobs", floor=abs(dloss) / n)
+
+
+@given(shape=logit_shapes, seed=seeds, labels_kind=label_kinds, kind=st.sampled_from(["interior", "normalised"]))
+def test_probability_cross_entropy_gradient_matches_central_differences(on_backend, shape, seed, labels_kind, kind):
+    """Away from the clip's corners, where the loss is smooth."""
+    n, c = shape
+    rng = np.random.default_rng(seed)
+    p = _probs(rng, shape, kind)
+    labels = _labels(rng, n, c, labels_kind)
+    _check_loss_gradient(on_backend, ops.probability_cross_entropy_forward,
+                         ops.probability_cross_entropy_backward, p, labels, rng)
+
+
+def test_probability_cross_entropy_clip_passes_no_gradient(on_backend):
+    """A row whose target class has probability 0 costs -log(1e-7) and sends no gradient to
+    that entry; an entry clipped at 1 - 1e-7 sends none either."""
+    p = np.array([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
+    labels = np.array([0, 0])
+    loss, cache = ops.probability_cross_entropy_forward(on_backend.put(p), on_backend.put(labels))
+    dp = on_backend.get(ops.probability_cross_entropy_backward(1.0, cache))
+    np.testing.assert_allclose(on_backend.get(loss), (-np.log(1e-7) - np.log(1 - 1e-7)) / 2, rtol=1e-14)
+    np.testing.assert_array_equal(dp, np.zeros_like(p))
+
+
+@pytest.mark.torch
+@given(shape=interior_shapes, seed=seeds, labels_kind=label_kinds,
+       kind=st.sampled_from(["interior", "normalised"]), dtype=float_dtypes)
+def test_probability_cross_entropy_matches_pytorch(on_backend, shape, seed, labels_kind, kind, dtype):
+    """PyTorch's cross_entropy of log(p) is the renormalised cross-entropy, without the clip:
+    the same on interior points. On rows that sum to 1 it is also nll_loss of log(p)."""
+    from tests import torch_ops
+
+    n, c = shape
+    rng = np.random.default_rng(seed)
+    p = _probs(rng, shape, kind, dtype)
+    labels = _labels(rng, n, c, labels_kind, dtype)
+    loss = _check_cross_entropy_against_torch(on_backend, ops.probability_cross_entropy_forward,
+                                              ops.probability_cross_entropy_backward,
+                                              torch_ops.probability_cross_entropy, p, labels, rng)
+    if kind == "normalised" and labels_kind == "ids":
+        tol = 1e-10 if dtype == np.float64 else 1e-4
+        assert_close(loss, torch_ops.nll_of_log(p, labels), tol, "loss vs nll_loss", floor=1.0)
+
+
+# --- mean squared error ---------------------------------------------------------------------
+
+@given(shape=shapes(), seed=seeds, layout=layouts, dtype=float_dtypes)
+def test_mean_squared_error_matches_reference(on_backend, shape, seed, layout, dtype):
+    rng = np.random.default_rng(seed)
+    y, t = as_layout(normal(rng, shape, dtype), layout), normal(rng, shape, dtype)
+    loss, cache = ops.mean_squared_error_forward(on_backend.put(y), on_backend.put(t))
+    dloss = rng.standard_normal()
+    dy = ops.mean_squared_error_backward(dloss, cache)
+    assert loss.shape == () and loss.dtype == dy.dtype == dtype
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    assert_close(loss, reference.mean_squared_error_forward(y, t), tol, "loss")
+    assert_close(dy, reference.mean_squared_error_backward(dloss, y, t), tol, "dy")
+
+
+@given(shape=shapes(max_side=4), seed=seeds)
+def test_mean_squared_error_gradient_matches_central_differences(on_backend, shape, seed):
+    rng = np.random.default_rng(seed)
+    y, t = normal(rng, shape), normal(rng, shape)
+    _check_loss_gradient(on_backend, ops.mean_squared_error_forward, ops.mean_squared_error_backward, y, t, rng)
+
+
+@pytest.mark.torch
+@given(shape=shapes(), seed=seeds, dtype=float_dtypes)
+def test_mean_squared_error_matches_pytorch(on_backend, shape, seed, dtype):
+    from tests import torch_ops
+
+    rng = np.random.default_rng(seed)
+    y, t = normal(rng, shape, dtype), normal(rng, shape, dtype)
+    loss, cache = ops.mean_squared_error_forward(on_backend.put(y), on_backend.put(t))
+    dloss = float(rng.standard_normal())
+    dy = ops.mean_squared_error_backward(dloss, cache)
+    tloss, tdy = torch_ops.mean_squared_error(y, t, dloss)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert_close(loss, tloss, tol, "loss")
+    assert_close(dy, tdy, tol, "dy")
+
+
+# --- the per-example forms ------------------------------------------------------------------
+
+@given(shape=logit_shapes, seed=seeds, labels_kind=label_kinds, kind=prob_kinds)
+def test_per_example_losses_are_the_forward_of_each_row(on_backend, shape, seed, labels_kind, kind):
+    """Keras' loss functions: row n of each per-example form is the reference's mean loss of
+    row n alone."""
+    n, c = shape
+    rng = np.random.default_rng(seed)
+    z, p, t = normal(rng, shape) * 3, _probs(rng, shape, kind), normal(rng, shape)
+    labels = _labels(rng, n, c, labels_kind)
+    put, get = on_backend.put, on_backend.get
+    cases = [
+        (ops.softmax_cross_entropy(put(z), put(labels)), reference.softmax_cross_entropy_forward, z, labels),
+        (ops.probability_cross_entropy(put(p), put(labels)), reference.probability_cross_entropy_forward, p,
+         labels),
+        (ops.mean_squared_error(put(z), put(t)), reference.mean_squared_error_forward, z, t),
+    ]
+    for per_example, forward, scores, targets in cases:
+        assert get(per_example).shape == (n,)
+        rows = np.array([forward(scores[i:i + 1], targets[i:i + 1]) for i in range(n)])
+        assert_close(per_example, rows, 1e-13, forward.__name__, floor=1.0)
+
+
+# --- argument errors ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: ops.probability_cross_entropy_forward(np.full((2, 3), 0.3), np.array([0, 3])), ValueError,
+     "probability_cross_entropy: labels must be class ids in [0, 3), got values in [0, 3]"),
+    (lambda: ops.probability_cross_entropy_forward(np.full(3, 0.3), np.array([0])), ValueError,
+     "probability_cross_entropy: probs must have 2 dims, got shape (3,)"),
+    (lambda: ops.probability_cross_entropy_forward(np.full((2, 3), 0.3), np.zeros((2, 4))), ValueError,
+     "probability_cross_entropy: float labels must be one-hot or probability rows of shape (2, 3)"),
+    (lambda: ops.probability_cross_entropy_backward(
+        np.ones(2), ops.probability_cross_entropy_forward(np.full((2, 3), 0.3), np.array([0, 1]))[1]),
+     ValueError, "probability_cross_entropy_backward: dloss must be a scalar (0-d), got shape (2,)"),
+    (lambda: ops.mean_squared_error_forward(np.zeros((2, 3)), np.zeros((3, 2))), ValueError,
+     "mean_squared_error: targets must have shape (2, 3), got (3, 2)"),
+    (lambda: ops.mean_squared_error_forward(np.zeros(2), np.zeros(2, np.float32)), TypeError,
+     "mean_squared_error: arrays must share one dtype"),
+    (lambda: ops.mean_squared_error_forward(np.zeros((0, 2)), np.zeros((0, 2))), ValueError,
+     "mean_squared_error: y must have at least one element, got shape (0, 2)"),
+    (lambda: ops.mean_squared_error_backward(np.ones(3), ops.mean_squared_error_forward(np.zeros(3),
+                                                                                          np.ones(3))[1]),
+     ValueError, "mean_squared_error_backward: dloss must be a scalar (0-d), got shape (3,)"),
+])
+def test_loss_argument_errors(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    assert words in str(info.value)
