@@ -154,15 +154,21 @@ class SparseCategoricalCrossentropy(Loss):
                                  f"got non-integer values")
         elif y.dtype.kind not in "iu":
             raise ValueError(f"{who}: class ids must be integers, got dtype {y.dtype}")
+        # The range is checked here, where y lives (on the host, in training), so that the
+        # ops need not read the ids back from a GPU every batch (check_ids=False below).
+        classes = output_shape[1]
+        if classes is not None and y.size and (y.min() < 0 or y.max() >= classes):
+            raise ValueError(f"{who}: class ids must be in [0, {classes}), got values in "
+                             f"[{int(y.min())}, {int(y.max())}]")
         return y.astype(numpy.int64, copy=False)
 
     def fused_forward(self, logits, targets):
-        return ops.softmax_cross_entropy_forward(logits, targets)
+        return ops.softmax_cross_entropy_forward(logits, targets, check_ids=False)
 
     def forward(self, y_pred, targets):
         if self.from_logits:
             return self.fused_forward(y_pred, targets)
-        return ops.probability_cross_entropy_forward(y_pred, targets)
+        return ops.probability_cross_entropy_forward(y_pred, targets, check_ids=False)
 
     def backward(self, cache):
         if self.from_logits:

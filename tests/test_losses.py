@@ -71,3 +71,30 @@ def test_get_and_serialize():
     assert again.from_logits and not again.fusable
     with pytest.raises(ValueError, match="unknown loss"):
         losses.get("hinge")
+
+
+class _IdsThatMustNotBeReadBack(np.ndarray):
+    """Class ids whose min/max would, on a GPU, make the host wait for the device."""
+
+    def min(self, *args, **kwargs):
+        raise AssertionError("the class ids were read back")
+
+    max = min
+
+
+def test_sparse_loss_checks_ids_where_they_live_and_the_ops_do_not_read_them_back():
+    loss = losses.SparseCategoricalCrossentropy()
+    with pytest.raises(ValueError, match=r"fit: class ids must be in \[0, 3\), got values in \[0, 3\]"):
+        loss.prepare_targets(np.array([0, 3]), (None, 3), "float64", "fit")
+    with pytest.raises(ValueError, match=r"class ids must be in \[0, 3\), got values in \[-1, 2\]"):
+        loss.prepare_targets(np.array([-1, 2]), (None, 3), "float64", "fit")
+    ids = loss.prepare_targets(np.array([0, 2, 1]), (None, 3), "float64", "fit").view(_IdsThatMustNotBeReadBack)
+    logits = np.random.default_rng(0).standard_normal((3, 3))
+    value, cache = loss.fused_forward(logits, ids)
+    expected, _ = ops.softmax_cross_entropy_forward(logits, np.asarray(ids))
+    assert float(value) == float(expected)
+    probs = ops.softmax(logits)
+    value, _ = loss.forward(probs, ids)
+    assert float(value) == float(ops.probability_cross_entropy_forward(probs, np.asarray(ids))[0])
+    with pytest.raises(AssertionError, match="read back"):     # the op's own check reads them
+        ops.softmax_cross_entropy_forward(logits, ids)

@@ -61,8 +61,13 @@ class SoftmaxCrossEntropyCache(NamedTuple):
     sparse: bool         # True when targets are class ids
 
 
-def _check_labels(labels, logits, op: str = _OP):
-    """Class ids (N,) of an integer dtype in [0, C), or target rows (N, C) of a float dtype."""
+def _check_labels(labels, logits, op: str = _OP, check_ids: bool = True):
+    """Class ids (N,) of an integer dtype in [0, C), or target rows (N, C) of a float dtype.
+
+    ``check_ids=False`` leaves out the range check of class ids: reading their minimum and
+    maximum back from a GPU makes the host wait for the device, and a caller that checked
+    them where they were made (the model, on the host) need not pay that every batch.
+    """
     xp = array_module(logits)
     labels = labels if hasattr(labels, "dtype") else xp.asarray(labels)
     n, c = logits.shape
@@ -72,7 +77,7 @@ def _check_labels(labels, logits, op: str = _OP):
             raise ValueError(
                 f"{op}: integer labels must be class ids of shape ({n},), got shape {tuple(labels.shape)}"
             )
-        if n and (int(labels.min()) < 0 or int(labels.max()) >= c):
+        if check_ids and n and (int(labels.min()) < 0 or int(labels.max()) >= c):
             raise ValueError(
                 f"{op}: labels must be class ids in [0, {c}), got values in "
                 f"[{int(labels.min())}, {int(labels.max())}]"
@@ -90,12 +95,12 @@ def _check_labels(labels, logits, op: str = _OP):
     )
 
 
-def _check_rows(op: str, name: str, scores, labels):
+def _check_rows(op: str, name: str, scores, labels, check_ids: bool = True):
     """(scores as (N, C) with N, C >= 1, targets, sparse) for a cross-entropy."""
     scores = as_float_array(op, name, scores, ndim=2)
     if scores.shape[0] < 1 or scores.shape[1] < 1:
         raise ValueError(f"{op}: {name} must have at least one row and one class, got shape {tuple(scores.shape)}")
-    return (scores, *_check_labels(labels, scores, op))
+    return (scores, *_check_labels(labels, scores, op, check_ids))
 
 
 def _check_dloss(op: str, dloss, like):
@@ -106,9 +111,13 @@ def _check_dloss(op: str, dloss, like):
     return dloss.astype(like.dtype)
 
 
-def softmax_cross_entropy_forward(logits, labels):
-    """Mean cross-entropy of softmax(logits) against labels. Returns (loss as a 0-d array, cache)."""
-    logits, targets, sparse = _check_rows(_OP, "logits", logits, labels)
+def softmax_cross_entropy_forward(logits, labels, check_ids: bool = True):
+    """Mean cross-entropy of softmax(logits) against labels. Returns (loss as a 0-d array, cache).
+
+    check_ids: whether to check that class ids lie in [0, C); False only for ids already
+    checked (on a GPU the check waits for the device).
+    """
+    logits, targets, sparse = _check_rows(_OP, "logits", logits, labels, check_ids)
     xp = array_module(logits)
     k = kernel("softmax_cross_entropy_forward", logits, targets)
     if k:
@@ -167,9 +176,9 @@ class ProbabilityCrossEntropyCache(NamedTuple):
     targets: object      # (N, C) target rows
 
 
-def _renormalised(op: str, probs, labels):
+def _renormalised(op: str, probs, labels, check_ids: bool = True):
     """(q, clip(q), row sums, target rows) of Keras' cross-entropy of probabilities."""
-    probs, targets, sparse = _check_rows(op, "probs", probs, labels)
+    probs, targets, sparse = _check_rows(op, "probs", probs, labels, check_ids)
     xp = array_module(probs)
     if sparse:
         n, c = probs.shape
@@ -181,10 +190,11 @@ def _renormalised(op: str, probs, labels):
     return q, xp.clip(q, EPSILON, 1.0 - EPSILON), row_sums, targets
 
 
-def probability_cross_entropy_forward(probs, labels):
+def probability_cross_entropy_forward(probs, labels, check_ids: bool = True):
     """Mean cross-entropy of probability rows against labels, Keras' way (rows renormalised,
-    then clipped to [1e-7, 1 - 1e-7]). Returns (loss as a 0-d array, cache)."""
-    q, clipped, row_sums, targets = _renormalised(_PROB_OP, probs, labels)
+    then clipped to [1e-7, 1 - 1e-7]). Returns (loss as a 0-d array, cache).
+    check_ids: as for ``softmax_cross_entropy_forward``."""
+    q, clipped, row_sums, targets = _renormalised(_PROB_OP, probs, labels, check_ids)
     xp = array_module(q)
     loss = xp.asarray(-(targets * xp.log(clipped)).sum() / q.shape[0], dtype=q.dtype)
     return loss, ProbabilityCrossEntropyCache(q, clipped, row_sums, targets)
