@@ -55,6 +55,7 @@ _ENV_VAR = "MINIRES_BACKEND"
 _current: str | None = None
 _numba_kernels: ModuleType | None = None
 _cupy_kernels: ModuleType | None = None
+_blas_limits = None      # threadpoolctl's record of the BLAS pool sizes before minires set them
 
 
 def _load_module(name: str) -> ModuleType:
@@ -235,19 +236,29 @@ def blas_threads_for(backend: str | None, n: int) -> int:
 
 
 def _apply_num_threads() -> None:
-    """Size Numba's pool and the BLAS pool. The BLAS pool is left as the process set it up
-    unless a thread count was asked for or the backend is numba (which needs BLAS on one
-    thread): a library does not resize someone else's pools unasked."""
+    """Size Numba's pool and the BLAS pool.
+
+    The BLAS pool keeps the size the process gave it unless a thread count was asked for or
+    the backend is numba (which needs BLAS on one thread): a library does not resize someone
+    else's pools unasked. When neither holds any more (back from numba to numpy), the pool
+    gets its original size back.
+    """
+    global _blas_limits
     n = get_num_threads()
     numba = sys.modules.get("numba")
     if numba is not None and hasattr(numba, "set_num_threads"):
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     if _current != "numba" and not _threads.is_requested():
+        if _blas_limits is not None:
+            _blas_limits.restore_original_limits()
+            _blas_limits = None
         return
     threadpoolctl = _import_threadpoolctl()
     if threadpoolctl is None:
         return
-    threadpoolctl.threadpool_limits(limits=blas_threads_for(_current, n), user_api="blas")
+    limits = threadpoolctl.threadpool_limits(limits=blas_threads_for(_current, n), user_api="blas")
+    if _blas_limits is None:
+        _blas_limits = limits       # the first change made remembers the sizes before any
 
 
 def _import_threadpoolctl() -> ModuleType | None:

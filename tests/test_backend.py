@@ -194,3 +194,21 @@ def test_freed_memory_is_kept_on_glibc(monkeypatch):
 
     monkeypatch.delenv("MINIRES_REUSE_MEMORY", raising=False)
     assert memory._apply() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_blas_pool_gets_its_own_size_back_after_numba(monkeypatch):
+    """numba holds BLAS at one thread; numpy afterwards must not inherit that (unasked)."""
+    pytest.importorskip("numba")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return {info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"}
+
+    monkeypatch.delenv("MINIRES_NUM_THREADS", raising=False)
+    backend.set_num_threads(None)
+    minires.set_backend("numpy")
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):     # the process' own size
+        original = blas_threads()
+        with minires.use_backend("numba"):
+            assert blas_threads() == {1}
+        assert blas_threads() == original
