@@ -67,7 +67,7 @@ def test_conventions(keras_results, backend, dtype):
 
 
 def test_float64_dense_is_float32_accurate_on_torch_only(keras_results):
-    """The issue's target: with floatx float64, Keras on PyTorch computes Dense in float32
+    """With floatx float64, Keras on PyTorch computes Dense in float32
     (relative errors near 1e-8), while Keras on JAX agrees with the reference to 1e-12."""
     on_torch, on_jax = keras_results("torch"), keras_results("jax")
     cases = [case for case in build_cases() if case.op == "dense" and case.dtype == "float64"]
