@@ -37,8 +37,8 @@ PACKAGES = {
     "onnxruntime": ("onnx", "onnxruntime"),
 }
 
-# The extra of minires that installs them (pip install "minires[EXTRA]").
-EXTRAS = {"torch": "verify", "jax": "jax", "keras-jax": "keras", "keras-torch": "keras",
+# The extras of minires that install them (pip install "minires[EXTRAS]").
+EXTRAS = {"torch": "verify", "jax": "jax", "keras-jax": "keras,jax", "keras-torch": "keras,verify",
           "onnxruntime": "onnx"}
 
 

@@ -38,4 +38,4 @@ def test_an_adapter_whose_module_is_missing_is_not_installed(monkeypatch):
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="unknown framework 'tensorflow'"):
         frameworks.installed("tensorflow")
-    assert frameworks.install_hint("keras-jax") == 'pip install "minires[keras]"'
+    assert frameworks.install_hint("keras-jax") == 'pip install "minires[keras,jax]"'
