@@ -95,7 +95,7 @@ def _conv2d_cases(rng):
     return [
         conv((2, 5, 5, 3), (2, 2), 4, 1, "same", "'same' with an even kernel: one odd pixel", exposes=(SAME_PIXEL,)),
         conv((1, 7, 6, 2), (4, 4), 3, 2, "same", "'same' with an even kernel and stride 2", exposes=(SAME_PIXEL,)),
-        conv((2, 6, 5, 3), (2, 3), 2, [2, 1], "same", "'same', kernel 2x3, stride (2, 1)", exposes=(SAME_PIXEL,)),
+        conv((2, 7, 5, 3), (2, 3), 2, [2, 1], "same", "'same', kernel 2x3, stride (2, 1)", exposes=(SAME_PIXEL,)),
         conv((1, 8, 8, 2), (2, 2), 3, 3, "valid", "stride 3 larger than the 2x2 kernel"),
         conv((2, 1, 1, 3), (3, 3), 2, 1, "same", "1x1 images under a 3x3 'same' kernel"),
         conv((1, 5, 4, 3), (1, 1), 5, 2, "valid", "1x1 kernel at stride 2, batch 1"),

@@ -46,3 +46,9 @@ def test_relu_and_soft_label_sides():
     soft = alternatives(cases["soft labels whose rows do not sum to 1"])
     assert [side for _, side, _ in soft] == ["renormalised"]
     assert alternatives(cases["batch 1"]) == []
+
+
+def test_every_case_built_to_expose_a_convention_tells_its_sides_apart():
+    for case in build_cases(random_cases=0):
+        named = {name for name, _, _ in alternatives(case)}
+        assert set(case.exposes) <= named, (case.id, case.note)
