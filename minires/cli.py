@@ -317,7 +317,8 @@ def cmd_verify(args) -> int:
         raise UsageError(f"{model}: no such file")
     frameworks = _frameworks_to_check(args.against)
     if model is None or ops is not None:
-        report = verify(frameworks, ops or OPS, dtypes, args.cases, args.seed)
+        more = {} if args.cases is None else {"random_cases": args.cases}
+        report = verify(frameworks, ops or OPS, dtypes, seed=args.seed, **more)
     else:
         report = Report({}, [])
     if model is not None:
@@ -434,8 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "or all (default: every one installed)")
     p.add_argument("--ops", metavar="NAMES", help="ops, comma-separated (default: all; with MODEL: none)")
     p.add_argument("--dtype", metavar="NAMES", help="float64,float32 (default: both)")
-    p.add_argument("--cases", type=_positive_int, default=4,
-                   help="random cases per op and dtype, besides the fixed adversarial ones (default 4)")
+    p.add_argument("--cases", type=_positive_int,
+                   help="random cases per op and dtype, besides the fixed adversarial ones (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
     p.add_argument("--steps", type=_positive_int, default=5, help="optimizer steps of a whole model (default 5)")
     p.add_argument("--json", metavar="FILE", help="write the cells as JSON")

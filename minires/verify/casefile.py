@@ -17,6 +17,7 @@ from .cases import Case
 
 CASES_JSON, INPUTS_NPZ = "cases.json", "inputs.npz"
 RESULTS_JSON, OUTPUTS_NPZ = "results.json", "outputs.npz"
+PROGRESS = "PROGRESS"        # a worker's stdout line after each case, for the parent's progress
 
 
 def describe(case: Case) -> dict:

@@ -39,7 +39,9 @@ def save_failures(report, directory) -> list[Path]:
         arrays.update({f"minires.{k}": np.asarray(v) for k, v in failure.expected.items()})
         np.savez(stem.with_suffix(".npz"), **arrays)
         meta = {"op": case.op, "options": case.options, "dtype": case.dtype, "framework": failure.framework,
-                "versions": report.versions, "case": describe(case),
+                "versions": {"minires": report.versions.get("minires"),
+                             **report.framework_versions.get(failure.framework, {})},
+                "case": describe(case),
                 "outputs": {output: {"max_rel_err": j.err, "tol": TOLERANCES[case.dtype], "verdict": j.verdict,
                                      "outlier": ", ".join(j.outliers), "notes": list(j.notes)}
                             for output, j in failure.judgements.items()},
@@ -83,7 +85,7 @@ def replay(path, stream=None) -> tuple[str, int]:
     lines.append(f"{'output':<8}{'saved':<12}{'now':<12}verdict now")
     for cell in report.cells:
         before = saved.get(cell["output"], {})
-        then = "agree" if not before else (f"{before['max_rel_err']:.1e}" if before.get("max_rel_err") is not None
+        then = "ok" if not before else (f"{before['max_rel_err']:.1e}" if before.get("max_rel_err") is not None
                                           else "error")
         now = "error" if cell["max_rel_err"] is None else f"{cell['max_rel_err']:.1e}"
         verdict = cell["verdict"] + (f" ({cell['convention']})" if cell["convention"] else "")

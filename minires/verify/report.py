@@ -105,10 +105,12 @@ def _disagreement_lines(report, cells: list) -> list[str]:
             judgement = failure.judgements.get(cell["output"])
             if judgement is None:
                 continue
-            detail = "; ".join(judgement.notes)
             where = f", reproducer {failure.path}" if failure.path else ""
-            lines.append(f"    case {failure.case.id} ({failure.case.note or 'random'}): "
-                         f"error {_err(judgement.err)}{', ' + detail if detail else ''}{where}")
+            if failure.error:
+                what = f"raised {failure.error}"
+            else:
+                what = ", ".join([f"error {_err(judgement.err)}", *judgement.notes])
+            lines.append(f"    case {failure.case.id} ({failure.case.note or 'random'}): {what}{where}")
     return lines
 
 

@@ -20,8 +20,7 @@ import threading
 from pathlib import Path
 
 from .. import frameworks
-from .casefile import read_results, write_batch
-from .worker import PROGRESS
+from .casefile import PROGRESS, read_results, write_batch
 
 _MINIRES_ROOT = str(Path(__file__).resolve().parents[2])
 

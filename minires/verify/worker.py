@@ -23,9 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .cases import laid_out
-from .casefile import read_batch, write_results
-
-PROGRESS = "PROGRESS"
+from .casefile import PROGRESS, read_batch, write_results
 
 
 def load_adapter(module: str):
