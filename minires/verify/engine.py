@@ -53,7 +53,7 @@ class Report:
 
     @property
     def disagrees(self) -> bool:
-        return bool(self.problems) or any(cell["verdict"] == "disagree" for cell in self.cells)
+        return bool(self.problems) or any(cell["verdict"] not in ("agree", "convention") for cell in self.cells)
 
     def to_json(self) -> dict:
         return {"versions": self.versions, "cells": self.cells}

@@ -8,6 +8,8 @@ The table has one row per (op, output, dtype) and one column per framework. A ce
     FAIL 1.2e-08    disagree; the disagreements below name the outlier
     FAIL error      the framework raised on a case (the message is listed below)
 
+(A whole-model check may give other verdicts, such as "error"; they count as failures.)
+
 Below it: the sides each framework took on the conventions (measured on the cases built to
 expose them), and every disagreement with its outlier and, with ``--save-failures``, the
 reproducer to replay.
@@ -55,7 +57,7 @@ def _footnotes(cells: list) -> list[str]:
 def _entry(cell, notes: list[str]) -> str:
     if cell is None:
         return "-"
-    text = f"{_SHORT[cell['verdict']]} {_err(cell['max_rel_err'])}"
+    text = f"{_SHORT.get(cell['verdict'], cell['verdict'].upper())} {_err(cell['max_rel_err'])}"
     if cell["verdict"] == "convention":
         text += "".join(f" [{notes.index(c) + 1}]" for c in cell["convention"].split("; "))
     return text
@@ -63,8 +65,10 @@ def _entry(cell, notes: list[str]) -> str:
 
 def _summary(cells: list) -> str:
     counts = Counter(cell["verdict"] for cell in cells)
+    others = "".join(f", {n} {verdict}" for verdict, n in counts.items()
+                     if verdict not in ("agree", "convention", "disagree"))
     return (f"{len(cells)} cells: {counts['agree']} agree, {counts['convention']} convention, "
-            f"{counts['disagree']} disagree")
+            f"{counts['disagree']} disagree{others}")
 
 
 def _grid(cells: list, notes: list[str]) -> list[list[str]]:
@@ -94,10 +98,11 @@ def side_lines(sides: dict) -> list[tuple[str, str, str]]:
 def _disagreement_lines(report, cells: list) -> list[str]:
     lines = []
     for cell in cells:
-        if cell["verdict"] != "disagree":
+        if cell["verdict"] in ("agree", "convention"):
             continue
+        tol = f"{cell['tol']:.0e}" if isinstance(cell.get("tol"), (int, float)) else cell.get("tol")
         lines.append(f"{cell['op']} {cell['output']} {cell['dtype']} against {cell['framework']}: "
-                     f"worst relative error {_err(cell['max_rel_err'])} (tolerance {cell['tol']:.0e}); "
+                     f"{cell['verdict']}, worst relative error {_err(cell['max_rel_err'])} (tolerance {tol}); "
                      f"outlier: {cell['outlier']}")
         for failure in report.failures:
             if (failure.case.op, failure.framework, failure.case.dtype) != (cell["op"], cell["framework"], cell["dtype"]):

@@ -91,3 +91,16 @@ def test_central_differences_that_disagree_with_everyone_are_named(smooth):
     smooth.central["dx"] = (numeric + 1.0, noise)
     j = _judge(smooth, "dx", smooth.exact["dx"].copy())
     assert j.verdict == "disagree" and j.outliers == (CENTRAL,)
+
+
+def test_the_side_taken_is_told_at_float32_precision_and_only_from_outputs_given(tied):
+    from minires.verify.conventions import CONVENTIONS
+    from minires.verify.verdicts import side_taken
+
+    ties = CONVENTIONS["max-pool ties"]
+    others = lambda: alternatives(tied.case)                                  # noqa: E731
+    (last,) = [out for _, side, out in others() if side == "last maximum"]
+    assert side_taken(tied, ties, {"dx": tied.exact["dx"] * (1 + 1e-8)}, others) == "first maximum"
+    assert side_taken(tied, ties, {"dx": last["dx"]}, others) == "last maximum"
+    assert side_taken(tied, ties, {"dx": tied.exact["dx"] * 3}, others) == "neither"
+    assert side_taken(tied, ties, {"y": tied.exact["y"]}, others) is None     # no gradient given
