@@ -35,9 +35,10 @@ def arrays_of(case: Case, prefix: str) -> dict:
 
 def rebuild(meta: dict, arrays, prefix: str) -> Case:
     """The case that ``describe`` and ``arrays_of`` wrote."""
-    return Case(meta["id"], meta["op"], meta["dtype"], {name: arrays[f"{prefix}{name}"] for name in meta["inputs"]},
-                meta["options"], arrays[f"{prefix}dy"], meta.get("note", ""), tuple(meta.get("exposes", ())),
-                bool(meta.get("smooth", True)), tuple(meta.get("noncontiguous", ())))
+    inputs = {name: arrays[f"{prefix}{name}"] for name in meta["inputs"]}
+    return Case(meta["id"], meta["op"], meta["dtype"], inputs, meta["options"], arrays[f"{prefix}dy"],
+                meta.get("note", ""), tuple(meta.get("exposes", ())), bool(meta.get("smooth", True)),
+                tuple(meta.get("noncontiguous", ())))
 
 
 def load_npz(path: Path) -> dict:

@@ -14,7 +14,7 @@ every one of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,7 +45,6 @@ class Case:
     exposes: tuple = ()                # conventions whose sides it tells apart
     smooth: bool = True                # central differences apply (no ties, no kinks)
     noncontiguous: tuple = ()          # inputs handed over as non-contiguous views
-    extra: dict = field(default_factory=dict)
 
     @property
     def outputs(self) -> list[str]:
@@ -97,7 +96,8 @@ def _conv2d_cases(rng):
         return dict(inputs=inputs, options={"stride": stride, "padding": padding}, note=note, **more)
 
     return [
-        conv((2, 5, 5, 3), (2, 2), 4, 1, "same", "'same' with an even kernel: one odd pixel", exposes=(SAME_PIXEL,)),
+        conv((2, 5, 5, 3), (2, 2), 4, 1, "same", "'same' with an even kernel: one odd pixel",
+             exposes=(SAME_PIXEL,)),
         conv((1, 7, 6, 2), (4, 4), 3, 2, "same", "'same' with an even kernel and stride 2", exposes=(SAME_PIXEL,)),
         conv((2, 7, 5, 3), (2, 3), 2, [2, 1], "same", "'same', kernel 2x3, stride (2, 1)", exposes=(SAME_PIXEL,)),
         conv((1, 8, 8, 2), (2, 2), 3, 3, "valid", "stride 3 larger than the 2x2 kernel"),
@@ -126,7 +126,8 @@ def _maxpool2d_cases(rng):
         pool(np.full((1, 4, 4, 2), 0.5), 2, None, "valid", "constant input: every window one tie", **tied),
         pool(_ties(rng, 2, 5, 5, 2), 2, None, "same", "ties, and 'same' on an odd size",
              exposes=(TIES, SAME_PIXEL), smooth=False),
-        pool(_normal(rng, 2, 5, 5, 2), 2, None, "same", "'same' on an odd size: one odd pixel", exposes=(SAME_PIXEL,)),
+        pool(_normal(rng, 2, 5, 5, 2), 2, None, "same", "'same' on an odd size: one odd pixel",
+             exposes=(SAME_PIXEL,)),
         pool(-np.abs(_normal(rng, 1, 6, 6, 2)) - 1, 3, 2, "same",
              "negative inputs under 'same': padding is -inf, not 0", exposes=(SAME_PIXEL,)),
         pool(_normal(rng, 1, 7, 7, 2), 2, 3, "valid", "stride 3 larger than the 2x2 window"),
@@ -141,7 +142,8 @@ def _relu_cases(rng):
     zeros[rng.random(zeros.shape) < 0.4] = 0.0
     zeros.flat[0] = -0.0
     return [
-        dict(inputs={"x": zeros}, options={}, note="exact zeros (and -0.0)", exposes=(RELU_AT_ZERO,), smooth=False),
+        dict(inputs={"x": zeros}, options={}, note="exact zeros (and -0.0)", exposes=(RELU_AT_ZERO,),
+             smooth=False),
         # Central differences would step across 0: a kink at this scale.
         dict(inputs={"x": _normal(rng, 3, 4) * 1e-30}, options={}, note="tiny magnitudes", smooth=False),
         dict(inputs={"x": _normal(rng, 1, 2, 3, 4)}, options={}, note="non-contiguous x", noncontiguous=("x",)),
@@ -152,7 +154,8 @@ def _add_cases(rng):
     a = _normal(rng, 2, 3, 3, 2)
     return [
         dict(inputs={"a": a, "b": -a + 1e-9 * _normal(rng, *a.shape)}, options={}, note="a + b cancels"),
-        dict(inputs={"a": _normal(rng, 1, 1, 1, 1), "b": _normal(rng, 1, 1, 1, 1)}, options={}, note="one element"),
+        dict(inputs={"a": _normal(rng, 1, 1, 1, 1), "b": _normal(rng, 1, 1, 1, 1)}, options={},
+             note="one element"),
         dict(inputs={"a": _normal(rng, 2, 5), "b": _normal(rng, 2, 5)}, options={}, note="non-contiguous a and b",
              noncontiguous=("a", "b")),
     ]
@@ -247,7 +250,8 @@ def _random_case(op: str, rng):
                             "b": _normal(rng, d_out)}, options={})
     if op == "softmax":
         shape = tuple(int(d) for d in rng.integers(1, 6, int(rng.integers(2, 4))))
-        return dict(inputs={"x": _normal(rng, *shape) * 3}, options={"axis": int(rng.integers(-len(shape), len(shape)))})
+        axis = int(rng.integers(-len(shape), len(shape)))
+        return dict(inputs={"x": _normal(rng, *shape) * 3}, options={"axis": axis})
     # softmax_cross_entropy
     rows, classes = int(rng.integers(1, 5)), int(rng.integers(2, 7))
     labels = (rng.integers(0, classes, rows) if rng.random() < 0.5

@@ -13,6 +13,7 @@ the verdict, the convention and the outlier.
 
 from __future__ import annotations
 
+import functools
 import queue
 import sys
 import tempfile
@@ -85,7 +86,8 @@ class _Cell:
         verdict = ("disagree" if self.verdicts["disagree"] else
                    "convention" if self.verdicts["convention"] else "agree")
         return {"op": op, "output": output, "framework": framework, "dtype": dtype, "cases": self.cases,
-                "max_rel_err": None if self.unmeasured else self.worst, "tol": TOLERANCES[dtype], "verdict": verdict,
+                "max_rel_err": None if self.unmeasured else self.worst, "tol": TOLERANCES[dtype],
+                "verdict": verdict,
                 "convention": "; ".join(self.conventions) if self.conventions and verdict != "disagree" else None,
                 "outlier": ", ".join(self.outliers) if verdict == "disagree" else None}
 
@@ -135,13 +137,10 @@ def run_frameworks(cases: list[Case], frameworks: list[str], stream=None) -> tup
     return opinions, results, problems, versions
 
 
-def judge_all(cases: list[Case], opinions: dict, results: dict, frameworks: list[str]) -> tuple[list, list, dict]:
-    """(cells, failures, sides) from minires' opinions and the frameworks' results."""
-    cells = defaultdict(_Cell)
-    failures = []
-    sides: dict = {}
-    # The outputs each framework gives for each op: a case it raised on fails those. (ONNX
-    # Runtime's exception on a max-pool is no missing gradient: it computes none, anywhere.)
+def _outputs_given(cases: list[Case], results: dict):
+    """A function (framework, case) -> the outputs that framework gives for that case's op:
+    a case it raised on fails those. (ONNX Runtime's exception on a max-pool is no missing
+    gradient: it computes none, anywhere.)"""
     given = defaultdict(set)
     for framework, by_case in results.items():
         for case in cases:
@@ -150,47 +149,15 @@ def judge_all(cases: list[Case], opinions: dict, results: dict, frameworks: list
                 given[(framework, case.op)].update(result["outputs"])
                 given[framework].update(o for o in result["outputs"] if o != "y")
 
-    def expected_outputs(framework, case):
+    def outputs(framework: str, case: Case) -> list[str]:
         known = given[(framework, case.op)]
         if known:
             return [o for o in case.outputs if o in known]
         return case.outputs if given[framework] else ["y"]
+    return outputs
 
-    for case in cases:
-        mine = opinions[case.id]
-        cache = []
 
-        def others(case=case, cache=cache):
-            if not cache:
-                cache.append(alternatives(case))
-            return cache[0]
-
-        for framework in frameworks:
-            result = results.get(framework, {}).get(case.id)
-            if result is None or result["status"] == "unsupported":
-                continue
-            if result["status"] == "error":
-                failing = {o: Judgement("disagree", None, outliers=(framework,), notes=(result["message"],))
-                           for o in expected_outputs(framework, case)}
-                for output, j in failing.items():
-                    cells[(case.op, output, framework, case.dtype)].add(j)
-                failures.append(Failure(case, framework, failing, {}, _expected(mine), result["message"]))
-                continue
-            values = result["outputs"]
-            failing = {}
-            for output in case.outputs:
-                if output not in values:
-                    continue
-                j = judge(mine, output, framework, values[output], others)
-                cells[(case.op, output, framework, case.dtype)].add(j)
-                if j.verdict == "disagree":
-                    failing[output] = j
-            if failing:
-                failures.append(Failure(case, framework, failing, values, _expected(mine)))
-            for name in case.exposes:
-                side = side_taken(mine, CONVENTIONS[name], values, others)
-                if side is not None:
-                    sides.setdefault(framework, {}).setdefault(name, Counter())[side] += 1
+def _in_order(cells: dict, frameworks: list[str]) -> list[dict]:
     ordered = []
     for op in OPS:
         for output in SPECS[op].outputs(SPECS[op].inputs):
@@ -199,7 +166,44 @@ def judge_all(cases: list[Case], opinions: dict, results: dict, frameworks: list
                     key = (op, output, framework, dtype)
                     if key in cells:
                         ordered.append(cells[key].as_json(*key))
-    return ordered, failures, sides
+    return ordered
+
+
+def judge_all(cases: list[Case], opinions: dict, results: dict, frameworks: list[str]) -> tuple[list, list, dict]:
+    """(cells, failures, sides) from minires' opinions and the frameworks' results."""
+    cells = defaultdict(_Cell)
+    failures = []
+    sides: dict = {}
+    outputs_given = _outputs_given(cases, results)
+    for case in cases:
+        mine = opinions[case.id]
+        others = functools.cache(functools.partial(alternatives, case))     # computed when first asked
+        for framework in frameworks:
+            result = results.get(framework, {}).get(case.id)
+            if result is None or result["status"] == "unsupported":
+                continue
+            if result["status"] == "error":
+                failing = {o: Judgement("disagree", None, outliers=(framework,), notes=(result["message"],))
+                           for o in outputs_given(framework, case)}
+                for output, j in failing.items():
+                    cells[(case.op, output, framework, case.dtype)].add(j)
+                failures.append(Failure(case, framework, failing, {}, _expected(mine), result["message"]))
+                continue
+            values = result["outputs"]
+            failing = {}
+            for output in case.outputs:
+                if output in values:
+                    j = judge(mine, output, framework, values[output], others)
+                    cells[(case.op, output, framework, case.dtype)].add(j)
+                    if j.verdict == "disagree":
+                        failing[output] = j
+            if failing:
+                failures.append(Failure(case, framework, failing, values, _expected(mine)))
+            for name in case.exposes:
+                side = side_taken(mine, CONVENTIONS[name], values, others)
+                if side is not None:
+                    sides.setdefault(framework, {}).setdefault(name, Counter())[side] += 1
+    return _in_order(cells, frameworks), failures, sides
 
 
 def _expected(opinions: Opinions) -> dict:

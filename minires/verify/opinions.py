@@ -64,15 +64,15 @@ def _named(case: Case, y, grads) -> dict:
     return out
 
 
-def run_array(case: Case, backend: str = "numpy", algorithm: str | None = None, inputs: dict | None = None) -> dict:
-    """The case's outputs from ``minires.ops`` on ``backend``."""
+def run_array(case: Case, backend: str = "numpy", algorithm: str | None = None) -> dict:
+    """The case's outputs from ``minires.ops`` on ``backend``, fed the case's layout."""
     forward = getattr(ops, f"{case.op}_forward")
     backward = getattr(ops, f"{case.op}_backward")
     options = dict(case.options)
     if algorithm is not None:
         options["algorithm"] = algorithm
     with use_backend(backend):
-        y, cache = forward(*_arguments(case, laid_out(case) if inputs is None else inputs), **options)
+        y, cache = forward(*_arguments(case, laid_out(case)), **options)
         return _named(case, y, backward(case.dy, cache))
 
 

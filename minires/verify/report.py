@@ -105,7 +105,8 @@ def _disagreement_lines(report, cells: list) -> list[str]:
                      f"{cell['verdict']}, worst relative error {_err(cell['max_rel_err'])} (tolerance {tol}); "
                      f"outlier: {cell['outlier']}")
         for failure in report.failures:
-            if (failure.case.op, failure.framework, failure.case.dtype) != (cell["op"], cell["framework"], cell["dtype"]):
+            where = (failure.case.op, failure.framework, failure.case.dtype)
+            if where != (cell["op"], cell["framework"], cell["dtype"]):
                 continue
             judgement = failure.judgements.get(cell["output"])
             if judgement is None:
@@ -133,7 +134,8 @@ def format_text(report) -> str:
     measured = side_lines(report.sides)
     if measured:
         out += ["", "conventions (the side each framework took, on the cases built to expose it):"]
-        out += [f"  {name}: minires {CONVENTIONS[name].minires}; {framework} {text}" for name, framework, text in measured]
+        out += [f"  {name}: minires {CONVENTIONS[name].minires}; {framework} {text}"
+                for name, framework, text in measured]
     for problem in report.problems:
         out.append(f"could not run {problem}")
     disagreements = _disagreement_lines(report, cells)
@@ -160,11 +162,12 @@ def format_markdown(report) -> str:
     measured = side_lines(report.sides)
     if measured:
         out += ["", "## Conventions", "", "| convention | minires | framework | side taken |", "|---|---|---|---|"]
-        out += [f"| {name} | {CONVENTIONS[name].minires} | {framework} | {text} |" for name, framework, text in measured]
+        out += [f"| {name} | {CONVENTIONS[name].minires} | {framework} | {text} |"
+                for name, framework, text in measured]
     disagreements = _disagreement_lines(report, cells)
     if disagreements or report.problems:
         out += ["", "## Disagreements", ""]
-        out += [f"- {line.strip()}" if not line.startswith("    ") else f"    - {line.strip()}" for line in disagreements]
+        out += [f"    - {line.strip()}" if line.startswith("    ") else f"- {line}" for line in disagreements]
         out += [f"- could not run {problem}" for problem in report.problems]
     out += ["", _summary(cells), ""]
     return "\n".join(out)

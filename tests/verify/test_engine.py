@@ -31,7 +31,8 @@ def faulty_report():
 
 
 def _cells(report, framework, verdict=None):
-    return [c for c in report.cells if c["framework"] == framework and (verdict is None or c["verdict"] == verdict)]
+    return [c for c in report.cells
+            if c["framework"] == framework and (verdict is None or c["verdict"] == verdict)]
 
 
 @pytest.mark.torch
@@ -91,7 +92,8 @@ def test_an_exception_is_an_error_result_and_a_refusal_is_skipped(faulty_report)
 def test_json_has_the_documented_shape(faulty_report):
     data = faulty_report.to_json()
     assert set(data) == {"versions", "cells"} and data["versions"]["minires"]
-    keys = ["op", "output", "framework", "dtype", "cases", "max_rel_err", "tol", "verdict", "convention", "outlier"]
+    keys = ["op", "output", "framework", "dtype", "cases", "max_rel_err", "tol", "verdict", "convention",
+            "outlier"]
     assert all(list(c) == keys for c in data["cells"])
     assert {c["tol"] for c in data["cells"]} == {1e-10}
 
