@@ -1,7 +1,8 @@
-"""The command line: ``minires train | evaluate | predict | bench``.
+"""The command line: ``minires train | evaluate | predict | bench | verify``.
 
 Every command fails with one line on stderr and a non-zero exit code (1 for bad input or
-files, 130 for Ctrl-C), never with a traceback; ``MINIRES_DEBUG=1`` shows the traceback.
+files, 2 for bad usage, 130 for Ctrl-C), never with a traceback; ``MINIRES_DEBUG=1`` shows
+the traceback. ``minires verify`` exits 0 when nothing disagrees and 1 when something does.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ import numpy
 
 SYNTHETIC_SIZE = 10000
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
 class CommandError(Exception):
     """A problem the user can fix, reported as one line."""
+
+
+class UsageError(CommandError):
+    """A command asked for something that does not exist (exit 2, as argparse's errors)."""
 
 
 # --- data sources ------------------------------------------------------------------------------
@@ -229,6 +235,108 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _listed(text: str | None, known, what: str) -> list[str] | None:
+    """The names of a comma-separated option, checked against ``known``; None when omitted."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if names == ["all"]:
+        return list(known)
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise UsageError(f"{what}: unknown {', '.join(map(repr, unknown)) or 'empty list'}; "
+                         f"choose from {', '.join(known)} or all")
+    return list(dict.fromkeys(names))
+
+
+def _frameworks_to_check(against: str | None, what: str = "--against") -> list[str]:
+    from .frameworks import FRAMEWORKS, install_hint, installed
+
+    asked = _listed(against, list(FRAMEWORKS), what)
+    if asked is not None and against.strip() != "all":
+        missing = [name for name in asked if not installed(name)]
+        if missing:
+            raise UsageError("not installed: " + ", ".join(f"{name} ({install_hint(name)})" for name in missing))
+        return asked
+    chosen = [name for name in (asked or FRAMEWORKS) if installed(name)]
+    skipped = [name for name in (asked or FRAMEWORKS) if not installed(name)]
+    if not chosen:
+        raise UsageError("no framework to verify against is installed; " +
+                         ", ".join(f"{name}: {install_hint(name)}" for name in FRAMEWORKS))
+    if skipped:
+        print("minires verify: not installed, skipped: " +
+              ", ".join(f"{name} ({install_hint(name)})" for name in skipped), file=sys.stderr)
+    return chosen
+
+
+def _model_cells(model: str, frameworks: list[str], dtypes: list[str], steps: int) -> dict:
+    """The whole-model cells of ``minires.verify.models`` for each dtype, merged."""
+    import importlib
+
+    try:
+        models = importlib.import_module("minires.verify.models")
+    except ModuleNotFoundError as exc:
+        if exc.name != "minires.verify.models":
+            raise
+        raise UsageError("whole-model verification is not part of this version of minires") from None
+    merged = {"versions": {}, "cells": []}
+    for dtype in dtypes:
+        result = models.run(None if model == "seed" else model, frameworks, dtype, steps,
+                            lambda line: print(line, file=sys.stderr))
+        merged["versions"].update(result.get("versions", {}))
+        merged["cells"] += result.get("cells", [])
+    return merged
+
+
+def cmd_verify(args) -> int:
+    from .verify import format_markdown, format_text, replay, save_failures, verify, write_json
+    from .verify.cases import DTYPES
+    from .verify.engine import Report
+    from .verify.specs import OPS
+
+    model = args.model or args.model_option
+    if args.model and args.model_option:
+        raise UsageError("give the model once: MODEL or --model")
+    if args.replay:
+        if model or args.against or args.ops:
+            raise UsageError("--replay runs the saved case against its own framework; it takes no "
+                             "MODEL, --against or --ops")
+        from .verify.replay import load_reproducer
+
+        try:
+            meta, _ = load_reproducer(args.replay)
+        except (OSError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        _frameworks_to_check(str(meta.get("framework")), f"{args.replay}: framework")
+        text, code = replay(args.replay)
+        print(text)
+        return code
+    ops = _listed(args.ops, OPS, "--ops")
+    dtypes = _listed(args.dtype, DTYPES, "--dtype") or list(DTYPES)
+    if model is not None and model != "seed" and not Path(model).is_file():
+        raise UsageError(f"{model}: no such file")
+    frameworks = _frameworks_to_check(args.against)
+    if model is None or ops is not None:
+        more = {} if args.cases is None else {"random_cases": args.cases}
+        report = verify(frameworks, ops or OPS, dtypes, seed=args.seed, **more)
+    else:
+        report = Report({}, [])
+    if model is not None:
+        from . import __version__
+
+        whole = _model_cells(model, frameworks, dtypes, args.steps)
+        report.versions = {"minires": __version__, **report.versions, **whole["versions"]}
+        report.cells += whole["cells"]
+    if args.save_failures:
+        save_failures(report, args.save_failures)
+    print(format_text(report))
+    if args.json:
+        write_json(report, Path(args.json))
+    if args.markdown:
+        Path(args.markdown).write_text(format_markdown(report))
+    return 1 if report.disagrees else 0
+
+
 # --- the parser --------------------------------------------------------------------------------
 
 def _add_runtime_options(p) -> None:
@@ -312,6 +420,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch (no ratios)")
     p.add_argument("--threads", type=_positive_int)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("verify", help="check PyTorch, JAX, Keras, ONNX Runtime against minires",
+                       description="Check other frameworks' ops (forward values and gradients) against "
+                                   "minires' array code, loop reference and central differences, on "
+                                   "adversarial and random cases; with MODEL, whole models too. Exit "
+                                   "0: nothing disagrees; 1: something does; 2: bad usage. "
+                                   "docs/verify.md explains the table.")
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="a model file (.npz) to check whole, or 'seed' for the seed's model with fresh weights")
+    p.add_argument("--model", dest="model_option", metavar="MODEL", help="the same as MODEL")
+    p.add_argument("--against", metavar="NAMES",
+                   help="frameworks, comma-separated: torch, jax, keras-jax, keras-torch, onnxruntime, "
+                        "or all (default: every one installed)")
+    p.add_argument("--ops", metavar="NAMES", help="ops, comma-separated (default: all; with MODEL: none)")
+    p.add_argument("--dtype", metavar="NAMES", help="float64,float32 (default: both)")
+    p.add_argument("--cases", type=_positive_int,
+                   help="random cases per op and dtype, besides the fixed adversarial ones (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
+    p.add_argument("--steps", type=_positive_int, default=5, help="optimizer steps of a whole model (default 5)")
+    p.add_argument("--json", metavar="FILE", help="write the cells as JSON")
+    p.add_argument("--markdown", metavar="FILE", help="write the report as markdown")
+    p.add_argument("--save-failures", metavar="DIR", help="write each disagreeing case as a reproducer")
+    p.add_argument("--replay", metavar="CASE_FILE", help="rerun a saved reproducer (.json) against its framework")
+    p.set_defaults(func=cmd_verify)
     return parser
 
 
@@ -336,7 +468,7 @@ def main(argv=None) -> int:
         if os.environ.get("MINIRES_DEBUG"):
             raise
         print(f"minires {args.command}: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -121,7 +121,7 @@ def test_whole_model_matches_pytorch():
     """Loss, probabilities and every gradient of the tiny ResNet agree with PyTorch autograd
     (weights moved HWIO -> OIHW, (in, out) -> (out, in); Keras 'same' as explicit F.pad)."""
     torch = pytest.importorskip("torch")
-    from tests.torch_ops import keras_pads
+    from minires.frameworks.torch_adapter import keras_pads
 
     F = torch.nn.functional
     model = tiny_resnet(seed=4)

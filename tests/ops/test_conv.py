@@ -60,7 +60,7 @@ def test_conv2d_gradients_match_central_differences(on_backend, case, seed):
 @pytest.mark.torch
 @given(case=conv_cases(), seed=seeds, dtype=float_dtypes)
 def test_conv2d_matches_pytorch(on_backend, case, seed, dtype):
-    from tests import torch_ops
+    torch_adapter = pytest.importorskip("minires.frameworks.torch_adapter")
 
     rng, x, w, b = _draw_arrays(case, seed, dtype)
     opts = dict(stride=case["stride"], padding=case["padding"])
@@ -68,7 +68,7 @@ def test_conv2d_matches_pytorch(on_backend, case, seed, dtype):
     y, cache = ops.conv2d_forward(put(x), put(w), put(b), algorithm="im2col", **opts)
     dy = normal(rng, y.shape, dtype)
     ours = (y, *ops.conv2d_backward(put(dy), cache))
-    theirs = torch_ops.conv2d(x, w, b, case["stride"], case["padding"], dy)
+    theirs = torch_adapter.conv2d(x, w, b, case["stride"], case["padding"], dy)
     tol = 1e-10 if dtype == np.float64 else 1e-4
     for name, a, t in zip(("y", "dx", "dw", "db"), ours, theirs):
         if t is None:
@@ -83,7 +83,7 @@ def test_conv2d_matches_pytorch(on_backend, case, seed, dtype):
 @pytest.mark.parametrize("stride", [1, 2, (2, 1), 3])
 def test_conv2d_keras_same_with_even_kernels_matches_pytorch(on_backend, kernel, stride):
     """Keras puts the odd padding pixel bottom/right; symmetric padding would shift the output."""
-    from tests import torch_ops
+    torch_adapter = pytest.importorskip("minires.frameworks.torch_adapter")
 
     rng = np.random.default_rng(7)
     x = normal(rng, (2, 8, 7, 3))
@@ -91,7 +91,7 @@ def test_conv2d_keras_same_with_even_kernels_matches_pytorch(on_backend, kernel,
     y, cache = ops.conv2d_forward(on_backend.put(x), on_backend.put(w), None, stride=stride, padding="same")
     dy = normal(rng, y.shape)
     dx, dw, _ = ops.conv2d_backward(on_backend.put(dy), cache)
-    ty, tdx, tdw, _ = torch_ops.conv2d(x, w, None, stride, "same", dy)
+    ty, tdx, tdw, _ = torch_adapter.conv2d(x, w, None, stride, "same", dy)
     for name, a, t in (("y", y, ty), ("dx", dx, tdx), ("dw", dw, tdw)):
         assert_close(a, t, 1e-10, name)
 
@@ -99,7 +99,7 @@ def test_conv2d_keras_same_with_even_kernels_matches_pytorch(on_backend, kernel,
 @pytest.mark.torch
 def test_conv2d_strided_same_case_agrees_with_pytorch_to_1e12(on_backend):
     """(2, 7, 5, 3) input, (3, 2, 3, 4) kernel, stride (2, 1), 'same', float64."""
-    from tests import torch_ops
+    torch_adapter = pytest.importorskip("minires.frameworks.torch_adapter")
 
     rng = np.random.default_rng(2024)
     x, w, b = normal(rng, (2, 7, 5, 3)), normal(rng, (3, 2, 3, 4)), normal(rng, (4,))
@@ -108,7 +108,7 @@ def test_conv2d_strided_same_case_agrees_with_pytorch_to_1e12(on_backend):
     assert y.shape == (2, 4, 5, 4)
     dy = normal(rng, y.shape)
     ours = (y, *ops.conv2d_backward(put(dy), cache))
-    theirs = torch_ops.conv2d(x, w, b, (2, 1), "same", dy)
+    theirs = torch_adapter.conv2d(x, w, b, (2, 1), "same", dy)
     for name, a, t in zip(("y", "dx", "dw", "db"), ours, theirs):
         assert_close(a, t, 1e-12, name)
 
@@ -169,15 +169,15 @@ def test_conv2d_refuses_unknown_algorithms(algorithm):
 
 @pytest.mark.torch
 def test_conv2d_one_input_channel_stride_1_2_matches_pytorch(on_backend):
-    """The case that trips PyTorch 2.13's oneDNN conv when C has stride 1 (see torch_ops.conv2d)."""
-    from tests import torch_ops
+    """The case that trips PyTorch 2.13's oneDNN conv when C has stride 1 (see torch_adapter.conv2d)."""
+    torch_adapter = pytest.importorskip("minires.frameworks.torch_adapter")
 
     rng = np.random.default_rng(0)
     x, w = normal(rng, (2, 4, 3, 1), np.float32), normal(rng, (2, 3, 1, 3), np.float32)
     y, cache = ops.conv2d_forward(on_backend.put(x), on_backend.put(w), stride=(1, 2), padding="valid")
     dy = normal(rng, y.shape, np.float32)
     ours = (y, *ops.conv2d_backward(on_backend.put(dy), cache)[:2])
-    for name, a, t in zip(("y", "dx", "dw"), ours, torch_ops.conv2d(x, w, None, (1, 2), "valid", dy)):
+    for name, a, t in zip(("y", "dx", "dw"), ours, torch_adapter.conv2d(x, w, None, (1, 2), "valid", dy)):
         assert_close(a, t, 1e-5, name)
 
 

@@ -47,14 +47,14 @@ def test_maxpool2d_gradient_matches_central_differences(on_backend, case, seed):
 @given(case=pool_cases(), seed=seeds, dtype=float_dtypes, tied=st.booleans())
 def test_maxpool2d_matches_pytorch(on_backend, case, seed, dtype, tied):
     """Including ties: PyTorch's CPU kernel also sends a window's gradient to its first maximum."""
-    from tests import torch_ops
+    torch_adapter = pytest.importorskip("minires.frameworks.torch_adapter")
 
     rng = np.random.default_rng(seed)
     x = (_with_ties if tied else normal)(rng, case["x_shape"], dtype)
     y, cache = ops.maxpool2d_forward(on_backend.put(x), **_opts(case))
     dy = normal(rng, y.shape, dtype)
     dx = ops.maxpool2d_backward(on_backend.put(dy), cache)
-    ty, tdx = torch_ops.maxpool2d(x, case["pool_size"], case["strides"], case["padding"], dy)
+    ty, tdx = torch_adapter.maxpool2d(x, case["pool_size"], case["strides"], case["padding"], dy)
     tol = 1e-10 if dtype == np.float64 else 1e-4
     assert y.dtype == dx.dtype == dtype
     assert_close(y, ty, tol, "y")

@@ -189,14 +189,14 @@ def _run(update, params, grads_per_param):
 def test_adam_torch_update_is_torch_optim_adam(seed, dtype, betas, eps):
     """PyTorch's placement of eps is torch.optim.Adam, eps included (tiny gradients make it
     matter)."""
-    from tests import torch_ops
+    torch_adapter = pytest.importorskip("minires.frameworks.torch_adapter")
 
     rng = np.random.default_rng(seed)
     start, grads = _problem(rng, dtype)
     ms, vs = [np.zeros_like(p) for p in start], [np.zeros_like(p) for p in start]
     ours = _run(lambda ps, gs, t: ops.adam_torch_update_many(ps, gs, ms, vs, 0.01, *betas, eps, t),
                 start, grads)
-    theirs = torch_ops.adam(start, list(zip(*grads)), 0.01, betas, eps)
+    theirs = torch_adapter.adam(start, list(zip(*grads)), 0.01, betas, eps)
     for a, b, p in zip(ours, theirs, start):
         assert_close(a, b, 1e-12 if dtype == np.float64 else 1e-5, "param", floor=_largest([p]))
 
@@ -206,7 +206,7 @@ def test_adam_torch_update_is_torch_optim_adam(seed, dtype, betas, eps):
 def test_adam_keras_placement_is_torch_with_a_step_dependent_eps(seed, betas, eps):
     """The convention, measured: Keras' Adam with eps equals torch.optim.Adam given
     eps / sqrt(1 - b2^t) at step t, over several steps."""
-    from tests import torch_ops
+    torch_adapter = pytest.importorskip("minires.frameworks.torch_adapter")
 
     rng = np.random.default_rng(seed)
     b1, b2 = betas
@@ -214,7 +214,7 @@ def test_adam_keras_placement_is_torch_with_a_step_dependent_eps(seed, betas, ep
     ms, vs = [np.zeros_like(p) for p in start], [np.zeros_like(p) for p in start]
     ours = _run(lambda ps, gs, t: ops.adam_update_many(ps, gs, ms, vs, _keras_lr_t(0.01, b1, b2, t),
                                                        b1, b2, eps), start, grads)
-    theirs = torch_ops.adam(start, list(zip(*grads)), 0.01, betas,
+    theirs = torch_adapter.adam(start, list(zip(*grads)), 0.01, betas,
                             lambda t: eps / math.sqrt(1 - b2 ** t))
     for a, b, p in zip(ours, theirs, start):
         assert_close(a, b, 1e-12, "param", floor=_largest([p]))
@@ -226,7 +226,7 @@ def test_adam_keras_placement_is_torch_with_a_step_dependent_eps(seed, betas, ep
 def test_sgd_update_is_torch_optim_sgd_at_a_constant_lr(seed, dtype, lr, momentum, nesterov):
     """Keras' velocity form and PyTorch's buffer form, with velocity = -lr * buf, are one method
     while lr stays constant."""
-    from tests import torch_ops
+    torch_adapter = pytest.importorskip("minires.frameworks.torch_adapter")
 
     if nesterov and momentum == 0.0:
         momentum = 0.9      # PyTorch refuses Nesterov without momentum
@@ -235,7 +235,7 @@ def test_sgd_update_is_torch_optim_sgd_at_a_constant_lr(seed, dtype, lr, momentu
     velocities = [np.zeros_like(p) for p in start] if momentum else None
     ours = _run(lambda ps, gs, t: ops.sgd_update_many(ps, gs, velocities, lr, momentum, nesterov),
                 start, grads)
-    theirs = torch_ops.sgd(start, list(zip(*grads)), lr, momentum, nesterov)
+    theirs = torch_adapter.sgd(start, list(zip(*grads)), lr, momentum, nesterov)
     for a, b, p in zip(ours, theirs, start):
         assert_close(a, b, 1e-12 if dtype == np.float64 else 1e-5, "param", floor=_largest([p]))
 
@@ -245,14 +245,14 @@ def test_sgd_update_is_torch_optim_sgd_at_a_constant_lr(seed, dtype, lr, momentu
 def test_sgd_velocity_and_torch_buffer_differ_when_lr_changes(nesterov):
     """Two momentum steps at rates lr1, lr2: Keras' velocity keeps the first step at lr1, while
     PyTorch's buffer rescales it by lr2; the parameters differ by mu * g1 * (lr2 - lr1)."""
-    from tests import torch_ops
+    torch_adapter = pytest.importorskip("minires.frameworks.torch_adapter")
 
     mu, lr1, lr2 = 0.9, 0.1, 0.02
     p0, g1, g2 = np.array([1.0, -2.0, 0.5]), np.array([0.3, 0.1, -1.0]), np.array([-0.2, 0.4, 0.6])
     p, velocity = p0.copy(), np.zeros(3)
     ops.sgd_update(p, g1, velocity, lr1, mu, nesterov)
     ops.sgd_update(p, g2, velocity, lr2, mu, nesterov)
-    (theirs,) = torch_ops.sgd([p0], [[g1], [g2]], [lr1, lr2], mu, nesterov)
+    (theirs,) = torch_adapter.sgd([p0], [[g1], [g2]], [lr1, lr2], mu, nesterov)
     extra = mu * g1 * (lr2 - lr1) * (mu if nesterov else 1.0)
     np.testing.assert_allclose(p - theirs, extra, rtol=1e-12, atol=1e-15)
 

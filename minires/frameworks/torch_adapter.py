@@ -1,4 +1,7 @@
-"""The same ops computed by PyTorch, for cross-checks. Every layout mapping lives here.
+"""PyTorch's side of every comparison: minires' ops computed by PyTorch, in minires' layouts.
+
+Every layout and padding mapping between minires and PyTorch lives here; ``minires verify``
+(through ``run_op``, in a process of its own) and the test suite both use this module.
 
 minires           PyTorch
 NHWC activations  NCHW          x.permute(0, 3, 1, 2)
@@ -8,7 +11,10 @@ Keras 'same'      explicit F.pad before an unpadded op: PyTorch's padding= is sy
                   while Keras puts the odd pixel on the bottom/right.
 
 Each function takes NumPy arrays, runs forward and autograd backward with upstream gradient
-``dy``, and returns NumPy arrays in minires' layouts.
+``dy``, and returns NumPy arrays in minires' layouts, in the dtype PyTorch computed them in.
+``run_op`` and ``versions`` are the adapter interface of ``minires.frameworks`` (the
+registry there lists every adapter); the other functions are what the tests call directly.
+Importing this module imports PyTorch.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
+import torch
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
+
+NAME = "torch"      # set by the registry to the name it runs under
 
 
 def _t(a, grad=False):
@@ -191,3 +198,39 @@ def sgd(params, steps, lr, momentum, nesterov):
             tensor.grad = _t(g)
         opt.step()
     return [_np(t) for t in tensors]
+
+
+# --- the adapter interface ---------------------------------------------------------------------
+
+def versions() -> dict[str, str]:
+    return {"torch": torch.__version__}
+
+
+def run_op(op: str, inputs: dict, options: dict, dy, dtype: str) -> dict:
+    """Outputs of ``op`` ("y" and the gradient of each input: "dx", "dw", ...), computed by
+    PyTorch in ``dtype`` ("float32" or "float64") from minires-layout ``inputs`` and the
+    upstream gradient ``dy`` (0-d for the loss)."""
+    dtype = np.dtype(dtype)
+    x = {k: v.astype(dtype, copy=False) if v.dtype.kind == "f" else v for k, v in inputs.items()}
+    dy = np.asarray(dy).astype(dtype, copy=False)
+    if op == "conv2d":
+        names, values = ("y", "dx", "dw", "db"), conv2d(x["x"], x["w"], x.get("b"), options.get("stride", 1),
+                                                       options.get("padding", "same"), dy)
+    elif op == "maxpool2d":
+        names, values = ("y", "dx"), maxpool2d(x["x"], options.get("pool_size", 2), options.get("strides"),
+                                               options.get("padding", "valid"), dy)
+    elif op == "relu":
+        names, values = ("y", "dx"), relu(x["x"], dy)
+    elif op == "add":
+        names, values = ("y", "da", "db"), add(x["a"], x["b"], dy)
+    elif op == "flatten":
+        names, values = ("y", "dx"), flatten(x["x"], dy)
+    elif op == "dense":
+        names, values = ("y", "dx", "dw", "db"), dense(x["x"], x["w"], x.get("b"), dy)
+    elif op == "softmax":
+        names, values = ("y", "dx"), softmax(x["x"], options.get("axis", -1), dy)
+    elif op == "softmax_cross_entropy":
+        names, values = ("y", "dlogits"), softmax_cross_entropy(x["logits"], x["labels"], dy)
+    else:
+        raise NotImplementedError(f"the PyTorch adapter has no op {op!r}")
+    return {name: value for name, value in zip(names, values) if value is not None}
