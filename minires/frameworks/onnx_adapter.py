@@ -44,10 +44,22 @@ def _pair(v):
     return [v, v] if isinstance(v, (int, np.integer)) else [int(i) for i in v]
 
 
-def _window_padding(padding) -> dict:
-    """The attributes of a Conv or MaxPool node for minires' padding forms."""
+def _window_padding(padding, in_hw=None, kernel=None, strides=None) -> dict:
+    """The attributes of a Conv or MaxPool node for minires' padding forms.
+
+    'same' is ONNX's own SAME_UPPER (the odd pixel after, as Keras), except where its total
+    pad would be negative (a stride larger than the window leaves pixels unread): ONNX's
+    formula has no max(0, ...) and ONNX Runtime refuses the node, so there the pads of Keras'
+    rule, total max((ceil(n/s) - 1)*s + k - n, 0), go in explicitly (docs/frameworks.md).
+    """
     if isinstance(padding, str):
-        return {"auto_pad": "SAME_UPPER" if padding.lower() == "same" else "VALID"}
+        if padding.lower() != "same":
+            return {"auto_pad": "VALID"}
+        totals = [(-(-n // s) - 1) * s + k - n for n, k, s in zip(in_hw or (), kernel or (), strides or ())]
+        if not totals or min(totals) >= 0:
+            return {"auto_pad": "SAME_UPPER"}
+        (top, bottom), (left, right) = [(max(t, 0) // 2, max(t, 0) - max(t, 0) // 2) for t in totals]
+        return {"pads": [top, left, bottom, right]}
     if isinstance(padding, (int, np.integer)):
         padding = (padding, padding)
     (top, bottom), (left, right) = [_pair(side) for side in padding]
@@ -66,16 +78,17 @@ def conv2d(x, w, b=None, stride=1, padding="same"):
     ins = ["x_nchw", "w_oihw"] + ([] if b is None else ["b"])
     return [_nchw("x"), helper.make_node("Transpose", ["w"], ["w_oihw"], perm=[3, 2, 0, 1]),
             helper.make_node("Conv", ins, ["y_nchw"], kernel_shape=list(w.shape[:2]),
-                             strides=_pair(stride), **_window_padding(padding)),
+                             strides=_pair(stride),
+                             **_window_padding(padding, x.shape[1:3], w.shape[:2], _pair(stride))),
             _nhwc("y_nchw")]
 
 
 def maxpool2d(x, pool_size=2, strides=None, padding="valid"):
     kernel = _pair(pool_size)
+    strides = kernel if strides is None else _pair(strides)
     return [_nchw("x"),
-            helper.make_node("MaxPool", ["x_nchw"], ["y_nchw"], kernel_shape=kernel,
-                             strides=kernel if strides is None else _pair(strides),
-                             **_window_padding(padding)),
+            helper.make_node("MaxPool", ["x_nchw"], ["y_nchw"], kernel_shape=kernel, strides=strides,
+                             **_window_padding(padding, x.shape[1:3], kernel, strides)),
             _nhwc("y_nchw")]
 
 

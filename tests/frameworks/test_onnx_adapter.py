@@ -39,3 +39,27 @@ def test_same_puts_the_odd_pixel_at_the_end(results):
 def test_versions(results):
     assert results.name == "onnxruntime"
     assert set(results.versions) == {"onnxruntime", "onnx"}
+
+
+@pytest.mark.parametrize("op, options", [
+    ("maxpool2d", {"pool_size": (3, 1), "strides": (1, 3), "padding": "same"}),
+    ("conv2d", {"stride": (1, 3), "padding": "same"}),
+])
+def test_same_with_a_stride_larger_than_the_window(op, options):
+    """ONNX's SAME_UPPER total goes negative there and ONNX Runtime refuses it; the adapter
+    passes Keras' pads instead, and the values agree with the reference."""
+    import numpy as np
+
+    from minires import reference
+    from minires.frameworks import onnx_adapter
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 5, 5, 2)).astype(np.float32)
+    if op == "maxpool2d":
+        inputs, expected = {"x": x}, reference.maxpool2d_forward(x, **options)
+    else:
+        w = rng.standard_normal((3, 1, 2, 3)).astype(np.float32)
+        b = rng.standard_normal(3).astype(np.float32)
+        inputs, expected = {"x": x, "w": w, "b": b}, reference.conv2d_forward(x, w, b, **options)
+    y = onnx_adapter.run_op(op, inputs, options, None, "float32")["y"]
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
