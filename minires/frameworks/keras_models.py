@@ -113,6 +113,7 @@ def build(spec: dict, weights: list):
 
 def _build(spec: dict, count: int):
     keras.config.set_floatx(spec["dtype"])
+    keras.config.set_dtype_policy(spec["dtype"])
     if spec.get("resnet"):
         arguments = spec["resnet"]
         model = build_resnet(tuple(arguments["input_shape"]), arguments["num_classes"],

@@ -40,7 +40,7 @@ import numpy
 
 from .. import initializers, losses, optim
 from ..model import Model
-from .spec import parameter_shapes
+from .spec import model_from_config, parameter_shapes
 
 CONFIG_ENTRY = "config.json"
 METADATA_ENTRY = "metadata.json"
@@ -106,11 +106,7 @@ def load_keras(path, compile: bool = True) -> Model:
             raise
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise KerasFileError(f"{source}: corrupt weights ({type(exc).__name__}: {exc})") from None
-    try:
-        with initializers.use_generator(numpy.random.default_rng(0)):   # keep the global stream
-            model = Model.from_config(config)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise KerasFileError(f"{source}: bad architecture ({exc})") from None
+    model = model_from_config(config, source, KerasFileError)
     for layer in model.layers:
         if layer.params:
             layer.set_weights(values[layer.name])

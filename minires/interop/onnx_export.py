@@ -29,11 +29,10 @@ import numpy
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .. import initializers
 from ..data.atomic import atomic_write
 from ..model import Model
 from ..windows import same_padding
-from .spec import model_spec, parameter_shapes
+from .spec import model_from_config, model_spec, parameter_shapes
 
 OPSET = 17
 CONFIG_KEY = "minires.config"
@@ -200,10 +199,6 @@ def load_onnx(path, compile: bool = True) -> Model:
                                  f"needs {tuple(shape)} FLOAT")
             array = numpy_helper.to_array(tensor)
             arrays[name] = array.transpose(2, 3, 1, 0) if array.ndim == 4 else array
-    try:
-        with initializers.use_generator(numpy.random.default_rng(0)):   # keep the global stream
-            model = Model.from_config(config)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"{source}: bad minires config ({exc})") from None
+    model = model_from_config(config, source)
     model.set_weights([arrays[name] for name in model.weight_names()])
     return model

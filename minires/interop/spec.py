@@ -130,6 +130,19 @@ def _essential(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in _INCIDENTAL}
 
 
+# --- building from a file's config ----------------------------------------------------------
+
+def model_from_config(config: dict, source: str, error=ValueError) -> Model:
+    """``Model.from_config`` for a file whose weights replace the initial ones: those are drawn
+    from a throwaway generator, so loading a file never moves the global random stream.
+    A bad config raises ``error`` naming ``source``."""
+    try:
+        with initializers.use_generator(numpy.random.default_rng(0)):
+            return Model.from_config(config)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise error(f"{source}: bad architecture ({exc})") from None
+
+
 # --- sizes before allocation -----------------------------------------------------------------
 
 def parameter_shapes(config: dict) -> dict:

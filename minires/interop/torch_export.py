@@ -29,10 +29,9 @@ import numpy
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save
 
-from .. import initializers
 from ..data.atomic import atomic_write
 from ..model import Model
-from .spec import parameter_shapes, resnet_arguments
+from .spec import model_from_config, parameter_shapes, resnet_arguments
 
 RESNET_KEY = "minires.resnet"
 CONFIG_KEY = "minires.config"
@@ -113,11 +112,7 @@ def load_safetensors(path, compile: bool = True) -> Model:
         raise
     except (SafetensorError, OSError, json.JSONDecodeError, TypeError, KeyError) as exc:
         raise ValueError(f"{source}: not a readable safetensors file ({type(exc).__name__}: {exc})") from None
-    try:
-        with initializers.use_generator(numpy.random.default_rng(0)):   # keep the global stream
-            model = Model.from_config(config)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"{source}: bad minires config ({exc})") from None
+    model = model_from_config(config, source)
     if resnet_arguments(model) is None:
         raise ValueError(f"{source}: its minires config is not the seed's ResNet architecture")
     model.set_weights(values)

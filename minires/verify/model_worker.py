@@ -42,9 +42,9 @@ def _onnxruntime(job: dict, arrays: dict) -> tuple[dict, dict]:
     import onnxruntime
 
     from ..interop.onnx_export import to_onnx
-    from ..model import Model
+    from ..interop.spec import model_from_config
 
-    model = Model.from_config(job["config"])
+    model = model_from_config(job["config"], "the model")
     model.set_weights([arrays[f"weights/{i}"] for i in range(len(job["spec"]["weights"]))])
     session = onnxruntime.InferenceSession(to_onnx(model).SerializeToString(),
                                            providers=["CPUExecutionProvider"])
