@@ -1,4 +1,4 @@
-"""The command line: ``minires train | evaluate | predict | bench | verify``.
+"""The command line: ``minires train | evaluate | predict | bench | verify | export``.
 
 Every command fails with one line on stderr and a non-zero exit code (1 for bad input or
 files, 2 for bad usage, 130 for Ctrl-C), never with a traceback; ``MINIRES_DEBUG=1`` shows
@@ -8,6 +8,7 @@ the traceback. ``minires verify`` exits 0 when nothing disagrees and 1 when some
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -337,6 +338,28 @@ def cmd_verify(args) -> int:
     return 1 if report.disagrees else 0
 
 
+EXPORTS = {"onnx": (".onnx", "onnx", "export_onnx"),
+           "torch": (".safetensors", "torch", "export_safetensors")}
+
+
+def cmd_export(args) -> int:
+    from .serialization import load_model
+
+    suffix, module_name, function = EXPORTS[args.format]
+    try:
+        module = importlib.import_module(f"minires.interop.{module_name}_export")
+    except ImportError as exc:
+        raise CommandError(f"--format {args.format} needs the {exc.name} package "
+                           f"(pip install minires[frameworks])") from None
+    model = load_model(args.model, compile=False)
+    out = Path(args.out) if args.out else Path(args.model).with_suffix(suffix)
+    getattr(module, function)(model, out)
+    print(f"{out}: {model.name} ({model.count_params():,} parameters) as "
+          + ("ONNX, float32, NHWC input 'input', output 'output'" if args.format == "onnx"
+             else "a PyTorch state dict for minires.frameworks.torch_resnet.SeedResNet (safetensors)"))
+    return 0
+
+
 # --- the parser --------------------------------------------------------------------------------
 
 def _add_runtime_options(p) -> None:
@@ -444,6 +467,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-failures", metavar="DIR", help="write each disagreeing case as a reproducer")
     p.add_argument("--replay", metavar="CASE_FILE", help="rerun a saved reproducer (.json) against its framework")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("export", help="write a model for ONNX Runtime or PyTorch",
+                       description="Export a model file (minires .npz or Keras .keras) to ONNX "
+                                   "(float32, checked by onnx.checker) or, for the seed's ResNet, "
+                                   "to a PyTorch state dict in safetensors.")
+    p.add_argument("model", help="a model file (RUNDIR/model.npz, a .keras file)")
+    p.add_argument("--format", choices=tuple(EXPORTS), required=True,
+                   help="onnx: an ONNX graph; torch: SeedResNet's state dict (safetensors)")
+    p.add_argument("--out", metavar="PATH",
+                   help="where to write (default: the model's path with .onnx or .safetensors)")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -38,7 +38,7 @@ import os
 
 import numpy
 
-from . import initializers, losses, optim
+from . import initializers, interop, losses, optim
 from .data.atomic import atomic_write
 from .model import Model
 from .model.functional import set_saving
@@ -247,7 +247,14 @@ def save_model(model: Model, path, include_optimizer: bool = True, metadata=None
 
 
 def load_model_with_metadata(path, compile: bool = True) -> tuple[Model, object]:
-    """(model, metadata) of a file written by ``save_model`` (metadata None if none was given)."""
+    """(model, metadata) of a file written by ``save_model`` (metadata None if none was given).
+
+    Other frameworks' files (a Keras 3 ``.keras``, a minires export to ONNX or safetensors)
+    go to ``minires.interop``'s reader for their format, and have no metadata.
+    """
+    reader = interop.model_reader(path)
+    if reader is not None:
+        return reader(path, compile=compile), None
     arrays, meta = read_archive(path)
     return model_from_archive(arrays, meta, source=os.fspath(path), compile=compile), meta.get("metadata")
 
@@ -265,7 +272,12 @@ def save_weights(model: Model, path) -> None:
 
 
 def load_weights(model: Model, path) -> None:
-    """Load ``save_weights``' (or ``save_model``'s) weights into a model of the same structure."""
+    """Load ``save_weights``' (or ``save_model``'s) weights into a model of the same structure;
+    a Keras 3 ``.weights.h5`` goes to ``minires.interop``'s reader."""
+    reader = interop.weights_reader(path)
+    if reader is not None:
+        reader(model, path)
+        return
     arrays, meta = read_archive(path)
     source = os.fspath(path)
     if meta.get("kind") not in ("weights", "model"):

@@ -37,7 +37,8 @@ class ResidualBlock(nn.Module):
 class SeedResNet(nn.Module):
     """The seed's model: 270,026 parameters at 32x32x3 input and 10 classes. Returns logits."""
 
-    def __init__(self, input_shape=(32, 32, 3), num_classes: int = 10, filters: int = 64, blocks: int = 3):
+    def __init__(self, input_shape=(32, 32, 3), num_classes: int = 10, filters: int = 64, blocks: int = 3,
+                 dense_units: int = 128):
         super().__init__()
         h, w, c = input_shape
         self.stem = nn.Conv2d(c, filters, 3, padding=1)
@@ -45,8 +46,15 @@ class SeedResNet(nn.Module):
         side_h, side_w = h // 2, w // 2
         for _ in range(blocks):
             side_h, side_w = side_h // 2, side_w // 2
-        self.hidden = nn.Linear(side_h * side_w * filters, 128)
-        self.out = nn.Linear(128, num_classes)
+        self.hidden = nn.Linear(side_h * side_w * filters, dense_units)
+        self.out = nn.Linear(dense_units, num_classes)
+
+    def keras_order(self) -> list[str]:
+        """The parameters' names in the order Keras and minires list the seed's weights
+        (per layer kernel, bias; per block conv1, conv2, skip)."""
+        modules = ["stem", *(f"blocks.{i}.{conv}" for i in range(len(self.blocks))
+                             for conv in ("conv1", "conv2", "skip")), "hidden", "out"]
+        return [f"{module}.{param}" for module in modules for param in ("weight", "bias")]
 
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.stem(x)), 2)

@@ -15,7 +15,9 @@ is named as a convention when minires recomputed on the framework's side agrees 
 The modules, in the order a case meets them: ``specs`` (the ops' inputs and outputs),
 ``cases``, ``opinions`` (minires' side), ``runner`` and ``worker`` (the frameworks' side),
 ``compare`` (relative error, floors, tolerances), ``conventions``, ``verdicts``, ``engine``,
-``report``, ``replay`` (reproducers). docs/verify.md is the user's guide.
+``report``, ``replay`` (reproducers). Whole models: ``models`` (predictions, loss, weight
+gradients and optimizer steps carried into each framework) and ``model_worker`` (its process
+per framework). docs/verify.md and docs/verify-models.md are the user's guides.
 """
 
 from .engine import Report, verify
