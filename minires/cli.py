@@ -272,14 +272,8 @@ def _frameworks_to_check(against: str | None, what: str = "--against") -> list[s
 
 def _model_cells(model: str, frameworks: list[str], dtypes: list[str], steps: int) -> dict:
     """The whole-model cells of ``minires.verify.models`` for each dtype, merged."""
-    import importlib
+    from .verify import models
 
-    try:
-        models = importlib.import_module("minires.verify.models")
-    except ModuleNotFoundError as exc:
-        if exc.name != "minires.verify.models":
-            raise
-        raise UsageError("whole-model verification is not part of this version of minires") from None
     merged = {"versions": {}, "cells": []}
     for dtype in dtypes:
         result = models.run(None if model == "seed" else model, frameworks, dtype, steps,

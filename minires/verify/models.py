@@ -36,31 +36,23 @@ loss (float64, along a random direction); when it does not, minires is the outli
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import numpy
 
-from .. import __version__, process
+from .. import __version__
+from ..frameworks import FRAMEWORKS, install_hint, installed
 from ..interop.spec import model_from_config, model_spec
 from ..model import Model
 from ..models import build_resnet
 from ..optim import SGD, Adam
 from ..serialization import load_model
+from .runner import worker_environment
 
-# name -> (environment of its process, the packages it needs)
-FRAMEWORKS = {
-    "torch": ({}, ("torch",)),
-    "jax": ({}, ("jax",)),
-    "keras-jax": ({"KERAS_BACKEND": "jax"}, ("keras", "jax")),
-    "keras-torch": ({"KERAS_BACKEND": "torch"}, ("keras", "torch")),
-    "onnxruntime": ({}, ("onnx", "onnxruntime")),
-}
 ADAM = {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
 SGD_MOMENTUM = {"learning_rate": 0.01, "momentum": 0.9}
 BATCH = 4
@@ -86,11 +78,6 @@ OPTIMIZERS = {"adam": ADAM, "sgd": SGD_MOMENTUM}
 # (a missed branch, a wrong factor) exceeds by orders of magnitude.
 CENTRAL_DIFFERENCE_STEPS = (1e-7, 1e-8, 1e-6)
 CENTRAL_DIFFERENCE_TOL = 1e-5
-
-
-def installed(framework: str) -> bool:
-    """Whether the packages ``framework`` needs are importable (nothing is imported)."""
-    return all(importlib.util.find_spec(p) is not None for p in FRAMEWORKS[framework][1])
 
 
 # --- the model and its batch -------------------------------------------------------------------
@@ -197,23 +184,11 @@ def central_difference_agreement(model: Model, x, targets, loss: str, seed: int 
 
 # --- the frameworks' processes -----------------------------------------------------------------
 
-def _environment(framework: str) -> dict:
-    env = dict(os.environ)
-    # PyTorch reads OMP_WAIT_POLICY too, and runs slower with its workers asleep.
-    if "OMP_WAIT_POLICY" in process.made_settings():
-        env.pop("OMP_WAIT_POLICY", None)
-    env.update(FRAMEWORKS[framework][0])
-    # The child imports this same minires, wherever it was imported from.
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    return env
-
-
 def spawn(framework: str, directory: str) -> None:
     """Run ``model_worker`` for ``framework`` on the job in ``directory``, in a new process."""
     try:
         done = subprocess.run([sys.executable, "-m", "minires.verify.model_worker", framework, directory],
-                              capture_output=True, text=True, check=False, env=_environment(framework),
+                              capture_output=True, text=True, check=False, env=worker_environment(framework),
                               timeout=WORKER_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"the {framework} process ran past {WORKER_TIMEOUT} s") from None
@@ -360,7 +335,7 @@ def run(model_path: str | None, frameworks: list[str], dtype: str = "float64", s
     cells = []
     for framework in frameworks:
         if not installed(framework):
-            log(f"{op}: {framework}: skipped (needs {', '.join(FRAMEWORKS[framework][1])})")
+            log(f"{op}: {framework}: skipped ({install_hint(framework)})")
             continue
         try:
             theirs, info = run_framework(framework, job, arrays)

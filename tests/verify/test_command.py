@@ -37,14 +37,23 @@ def test_a_bad_option_value_is_argparse_s_exit_2(capsys):
     assert stop.value.code == 2 and "--cases" in capsys.readouterr().err
 
 
-def test_whole_models_say_when_they_are_not_available(capsys, monkeypatch):
-    import importlib.util
+@pytest.mark.torch
+def test_a_model_file_is_checked_whole(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from tests.interop.toys import tiny_resnet
 
-    if importlib.util.find_spec("minires.verify.models") is not None:
-        pytest.skip("whole-model verification is there")
-    monkeypatch.setitem(frameworks.FRAMEWORKS, "torch", (__file__, {}))
-    assert main(["verify", "seed", "--against", "torch"]) == 2
-    assert "whole-model" in capsys.readouterr().err
+    model = tiny_resnet()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.save(tmp_path / "tiny.npz")
+    out = tmp_path / "v.json"
+    code = main(["verify", str(tmp_path / "tiny.npz"), "--against", "torch", "--dtype", "float64",
+                 "--steps", "1", "--json", str(out)])
+    assert code == 0, capsys.readouterr()
+    cells = json.loads(out.read_text())["cells"]
+    assert {c["op"] for c in cells} == {f"model:{model.name}"} and all(c["framework"] == "torch" for c in cells)
+    outputs = {c["output"] for c in cells}
+    assert {"predictions", "loss", "adam:step1", "sgd:step1"} <= outputs
+    assert sum(o.startswith("grad:") for o in outputs) == len(model.get_weights())
 
 
 @pytest.mark.torch

@@ -17,7 +17,7 @@ ALL = ["torch", "jax", "keras-jax", "keras-torch", "onnxruntime"]
 
 def _need(framework):
     if not models.installed(framework):
-        pytest.skip(f"{framework} is not installed ({', '.join(models.FRAMEWORKS[framework][1])})")
+        pytest.skip(f"{framework} is not installed ({models.install_hint(framework)})")
 
 
 def _cells(report, framework):
