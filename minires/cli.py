@@ -94,7 +94,7 @@ def cmd_train(args) -> int:
     from .data.split import stratified_split
     from .models import build_resnet
     from .optim import Adam
-    from .train import Dataset, Recipe, Trainer, check_fresh_run_dir, default_run_dir
+    from .train import Dataset, Recipe, Trainer, check_fresh_run_dir, default_run_dir, run_lock
 
     _set_backend(args.backend, args.threads)
     x, y, names, description = load_source(args.dataset, args.data, "train",
@@ -107,19 +107,22 @@ def cmd_train(args) -> int:
                     seed=args.seed, augment=args.augment)
     run_dir = Path(args.out) if args.out else default_run_dir()
     mode = "silent" if args.quiet else "bar"
-    if args.resume:
-        trainer = Trainer.resume(run_dir, data, recipe, progress_mode=mode)
-        print(f"Resuming {run_dir} after epoch {trainer.epoch}"
-              + (f", batch {trainer.next_batch}" if trainer.next_batch else ""), file=sys.stderr)
-    else:
-        check_fresh_run_dir(run_dir)
-        model = build_resnet(input_shape=x.shape[1:], num_classes=len(names), seed=args.seed)
-        model.compile(optimizer=Adam(learning_rate=args.lr), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        trainer = Trainer(model, data, run_dir, recipe, progress_mode=mode)
-        print(f"Training on {description}: {len(train_index)} images, {len(val_index)} for "
-              f"validation; run directory {run_dir}", file=sys.stderr)
-    trainer.fit()
+    # The lock is held from the checks to the last write: a second run into the same
+    # directory is refused, not interleaved.
+    with run_lock(run_dir, create=not args.resume):
+        if args.resume:
+            trainer = Trainer.resume(run_dir, data, recipe, progress_mode=mode)
+            print(f"Resuming {run_dir} after epoch {trainer.epoch}"
+                  + (f", batch {trainer.next_batch}" if trainer.next_batch else ""), file=sys.stderr)
+        else:
+            check_fresh_run_dir(run_dir)
+            model = build_resnet(input_shape=x.shape[1:], num_classes=len(names), seed=args.seed)
+            model.compile(optimizer=Adam(learning_rate=args.lr), loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+            trainer = Trainer(model, data, run_dir, recipe, progress_mode=mode)
+            print(f"Training on {description}: {len(train_index)} images, {len(val_index)} for "
+                  f"validation; run directory {run_dir}", file=sys.stderr)
+        trainer.fit()
     return EXIT_INTERRUPTED if trainer.stopped_early else 0
 
 
