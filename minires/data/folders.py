@@ -219,14 +219,21 @@ def decode_image(path: str | os.PathLike, image_size: tuple[int, int],
     """
     Image, ImageOps = _pillow()
     h, w = _check_size(image_size, max_pixels, "decode_image")
-    with _open_checked(path, Image, max_pixels) as image:
+    image = _open_checked(path, Image, max_pixels)
+    try:
         if image.format == "JPEG":
             image.draft("RGB", (w, h))   # let libjpeg shrink by 2/4/8 while decoding big files
-        image = ImageOps.exif_transpose(image)
-        image = _to_rgb(image, Image)
-        if image.size != (w, h):
-            image = image.resize((w, h), Image.Resampling.BILINEAR)
+        # Each step makes a new full-size image; the one before it is closed at once (which
+        # frees its pixels), so a large image is held at most twice, never three times.
+        for step in (ImageOps.exif_transpose, lambda im: _to_rgb(im, Image),
+                     lambda im: im if im.size == (w, h) else im.resize((w, h), Image.Resampling.BILINEAR)):
+            result = step(image)
+            if result is not image:
+                image.close()
+                image = result
         return numpy.asarray(image, dtype=numpy.uint8)
+    finally:
+        image.close()
 
 
 def _decode_all(root: Path, entries, size, progress: bool, max_pixels):
