@@ -126,6 +126,24 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     assert "Resuming" in done.stderr and (run / "model.npz").is_file()
 
 
+@pytest.mark.parametrize("error, words", [
+    (MemoryError(), ["out of memory"]),
+    (KeyError("run"), ["unexpected KeyError", "'run'", "MINIRES_DEBUG"]),
+    (ValueError("first line\n  second line"), ["first line; second line"]),
+])
+def test_any_failure_is_one_line_and_exit_1(monkeypatch, capsys, error, words):
+    import minires.cli as cli
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(cli, "cmd_predict", fail)
+    monkeypatch.delenv("MINIRES_DEBUG", raising=False)
+    assert main(["predict", "model.npz", "x.png"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("minires predict: ") and all(w in err[0] for w in words), err
+
+
 # --- run directories ----------------------------------------------------------------------------
 
 def test_train_refuses_a_directory_with_run_files_but_no_checkpoint(tmp_path, capsys):
