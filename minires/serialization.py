@@ -60,7 +60,8 @@ FORMAT_NAME = "minires"
 FORMAT_VERSION = 1
 META_KEY = "__minires__"
 _RESERVED = ("format", "version")
-# The most array bytes an archive may hold (the seed's checkpoint holds about 3 MB).
+# The most array bytes an archive may hold: far above the checkpoints of the models minires
+# trains, far below what would exhaust a machine.
 MAX_ARCHIVE_BYTES = 2 ** 31
 # How many times its stored size a compressed entry may expand: real weights barely compress,
 # and a zip "bomb" expands a thousandfold.
