@@ -1,14 +1,17 @@
 """The command line: ``minires train | evaluate | predict | bench | verify | export``.
 
 Every command fails with one line on stderr and a non-zero exit code (1 for bad input or
-files, 2 for bad usage, 130 for Ctrl-C), never with a traceback; ``MINIRES_DEBUG=1`` shows
-the traceback. ``minires verify`` exits 0 when nothing disagrees and 1 when something does.
+files, an error no file should cause, or memory run out; 2 for bad usage; 130 for Ctrl-C),
+never with a traceback; ``MINIRES_DEBUG=1`` shows the traceback. ``minires verify`` exits 0
+when nothing disagrees and 1 when something does. docs/robustness.md says what the commands
+guarantee about files, runs, interrupts and non-finite numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 from pathlib import Path
@@ -19,6 +22,12 @@ SYNTHETIC_SIZE = 10000
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+PREDICT_BATCH = 256
+# evaluate and predict refuse a model whose forward pass would need more than this for one
+# image (its input shape is whatever its file says), and run fewer images at a time than
+# PREDICT_BATCH when a batch would need more than BATCH_BYTES.
+MAX_EXAMPLE_BYTES = 16 * 2 ** 20
+BATCH_BYTES = 384 * 2 ** 20
 
 
 class CommandError(Exception):
@@ -101,7 +110,7 @@ def cmd_train(args) -> int:
     from .data.split import stratified_split
     from .models import build_resnet
     from .optim import Adam
-    from .train import Dataset, Recipe, Trainer, check_fresh_run_dir, default_run_dir
+    from .train import Dataset, Recipe, Trainer, check_fresh_run_dir, default_run_dir, run_lock
 
     _set_backend(args.backend, args.threads)
     x, y, names, description = load_source(args.dataset, args.data, "train",
@@ -114,29 +123,60 @@ def cmd_train(args) -> int:
                     seed=args.seed, augment=args.augment)
     run_dir = Path(args.out) if args.out else default_run_dir()
     mode = "silent" if args.quiet else "bar"
-    if args.resume:
-        trainer = Trainer.resume(run_dir, data, recipe, progress_mode=mode)
-        print(f"Resuming {run_dir} after epoch {trainer.epoch}"
-              + (f", batch {trainer.next_batch}" if trainer.next_batch else ""), file=sys.stderr)
-    else:
-        check_fresh_run_dir(run_dir)
-        model = build_resnet(input_shape=x.shape[1:], num_classes=len(names), seed=args.seed)
-        model.compile(optimizer=Adam(learning_rate=args.lr), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        trainer = Trainer(model, data, run_dir, recipe, progress_mode=mode)
-        print(f"Training on {description}: {len(train_index)} images, {len(val_index)} for "
-              f"validation; run directory {run_dir}", file=sys.stderr)
-    trainer.fit()
+    # The lock is held from the checks to the last write: a second run into the same
+    # directory is refused, not interleaved.
+    with run_lock(run_dir, create=not args.resume):
+        if args.resume:
+            trainer = Trainer.resume(run_dir, data, recipe, progress_mode=mode)
+            print(f"Resuming {run_dir} after epoch {trainer.epoch}"
+                  + (f", batch {trainer.next_batch}" if trainer.next_batch else ""), file=sys.stderr)
+        else:
+            check_fresh_run_dir(run_dir)
+            model = build_resnet(input_shape=x.shape[1:], num_classes=len(names), seed=args.seed)
+            model.compile(optimizer=Adam(learning_rate=args.lr), loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+            trainer = Trainer(model, data, run_dir, recipe, progress_mode=mode)
+            print(f"Training on {description}: {len(train_index)} images, {len(val_index)} for "
+                  f"validation; run directory {run_dir}", file=sys.stderr)
+        trainer.fit()
     return EXIT_INTERRUPTED if trainer.stopped_early else 0
 
 
 def _load_model(path: str):
-    """(model, the class names saved with it, or None)."""
+    """(model, the class names saved with it or None, the batch size to predict with)."""
     from .serialization import load_model_with_metadata
 
     model, metadata = load_model_with_metadata(path)
-    names = (metadata or {}).get("class_names")
-    return model, names if isinstance(names, list) and len(names) == model.output.shape[-1] else None
+    metadata = metadata if isinstance(metadata, dict) else {}
+    names = metadata.get("class_names")
+    trainer = metadata.get("trainer")
+    if names is None and isinstance(trainer, dict) and isinstance(trainer.get("run"), dict):
+        names = trainer["run"].get("class_names")        # a checkpoint keeps them in its run
+    valid = isinstance(names, list) and len(names) == model.output.shape[-1]
+    return model, (names if valid else None), _predict_batch(model, path)
+
+
+def _predict_batch(model, path) -> int:
+    """How many images to run at once: PREDICT_BATCH, fewer when one image's forward pass
+    (about twice the layers' outputs: the outputs and a workspace such as im2col's columns of
+    the same order) needs much memory; a model needing more than MAX_EXAMPLE_BYTES is refused."""
+    elements = sum(math.prod(d or 1 for d in layer.output_shape[1:])
+                   for layer in model.layers if getattr(layer, "output_shape", None))
+    need = 2 * elements * numpy.dtype(model.dtype).itemsize
+    if need > MAX_EXAMPLE_BYTES:
+        raise CommandError(f"{path}: the model's forward pass needs about {need / 2 ** 20:.0f} MB for "
+                           f"one image (input {tuple(model.input.shape[1:])}), more than the "
+                           f"{MAX_EXAMPLE_BYTES / 2 ** 20:.0f} MB this command allows")
+    return max(1, min(PREDICT_BATCH, BATCH_BYTES // need))
+
+
+def _predict(model, x, batch: int) -> numpy.ndarray:
+    """The model's probabilities for uint8 images x, scaled a batch at a time (never all of x
+    in float32 at once)."""
+    from .train import scale_batch
+
+    return numpy.concatenate([model.predict(scale_batch(x[i:i + batch]), batch_size=batch)
+                              for i in range(0, len(x), batch)])
 
 
 def _class_names(saved, classes: int, fallback=None) -> list:
@@ -147,16 +187,32 @@ def _class_names(saved, classes: int, fallback=None) -> list:
     return [f"class {i}" for i in range(classes)]
 
 
+def _check_same_classes(model_path: str, saved, names: list, description: str) -> None:
+    """Refuse to score data whose classes are not the model's: label i would be compared
+    with the model's class i, whatever the two are called."""
+    if saved is None or list(saved) == list(names):
+        return
+    differ = next((i for i, (a, b) in enumerate(zip(saved, names)) if a != b), min(len(saved), len(names)))
+    mine = repr(saved[differ]) if differ < len(saved) else "none"
+    theirs = repr(names[differ]) if differ < len(names) else "none"
+    raise CommandError(f"{model_path} was trained on other classes than {description} holds (class "
+                       f"{differ}: {mine} for the model, {theirs} in the data; {len(saved)} and "
+                       f"{len(names)} classes); evaluate it on data with the model's classes")
+
+
 def cmd_evaluate(args) -> int:
     from .data.split import stratified_split
-    from .train import scale_batch
 
     _set_backend(args.backend, args.threads)
-    model, saved_names = _load_model(args.model)
+    if args.split == "val" and not args.val_split:
+        raise CommandError("--split val needs --val-split > 0: with --val-split 0 nothing is held "
+                           "out for validation")
+    model, saved_names, batch = _load_model(args.model)
     source_split = "train" if args.split in ("train", "val", "all") else "test"
     x, y, names, description = load_source(args.dataset, args.data, source_split,
                                            image_size=tuple(model.input.shape[1:3]),
                                            synthetic_size=args.synthetic_size)
+    _check_same_classes(args.model, saved_names, names, description)
     if args.split in ("train", "val") and args.val_split:
         train_index, val_index = stratified_split(y, args.val_split, seed=args.seed)
         chosen = val_index if args.split == "val" else train_index
@@ -167,7 +223,7 @@ def cmd_evaluate(args) -> int:
     if int(y.max()) >= classes:
         raise CommandError(f"{description} has {int(y.max()) + 1} classes but the model predicts {classes}")
     model_names = _class_names(saved_names, classes, fallback=names)
-    probs = model.predict(scale_batch(x), batch_size=256)
+    probs = _predict(model, x, batch)
     eps = numpy.finfo(numpy.float64).tiny
     loss = float(-numpy.mean(numpy.log(numpy.maximum(probs[numpy.arange(len(y)), y].astype(numpy.float64), eps))))
     predicted = probs.argmax(axis=1)
@@ -200,10 +256,9 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from .data.folders import decode_image
-    from .train import scale_batch
 
     _set_backend(args.backend, args.threads)
-    model, saved_names = _load_model(args.model)
+    model, saved_names, batch = _load_model(args.model)
     names = _class_names(saved_names, model.output.shape[-1])
     size = tuple(model.input.shape[1:3])
     images, paths = [], []
@@ -213,7 +268,7 @@ def cmd_predict(args) -> int:
         except (OSError, ValueError) as exc:
             raise CommandError(f"{path}: cannot read this image ({exc})") from None
         paths.append(path)
-    probs = model.predict(scale_batch(numpy.stack(images)), batch_size=256)
+    probs = _predict(model, numpy.stack(images), batch)
     top = min(args.top, len(names))
     for path, p in zip(paths, probs):
         order = numpy.argsort(-p, kind="stable")[:top]
@@ -495,8 +550,24 @@ def main(argv=None) -> int:
     except (CommandError, ValueError, TypeError, OSError, ImportError, RuntimeError) as exc:
         if os.environ.get("MINIRES_DEBUG"):
             raise
-        print(f"minires {args.command}: {exc}", file=sys.stderr)
+        print(f"minires {args.command}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
+    except MemoryError as exc:
+        if os.environ.get("MINIRES_DEBUG"):
+            raise
+        print(f"minires {args.command}: out of memory ({_one_line(exc) or 'MemoryError'})", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # a case no check above foresaw: still one line, never a traceback
+        if os.environ.get("MINIRES_DEBUG"):
+            raise
+        print(f"minires {args.command}: unexpected {type(exc).__name__}: {_one_line(exc)} "
+              f"(MINIRES_DEBUG=1 shows where)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error message on one line (some carry a list of files, one per line)."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 if __name__ == "__main__":  # pragma: no cover

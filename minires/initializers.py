@@ -33,7 +33,7 @@ import numpy
 
 _FLOAT_TYPES = ("float32", "float64")
 
-_state = {"rng": numpy.random.default_rng(), "floatx": "float32"}
+_state = {"rng": numpy.random.default_rng(), "floatx": "float32", "placeholders": False}
 
 
 # --- the default float type ------------------------------------------------------------------
@@ -96,6 +96,34 @@ def use_generator(rng: numpy.random.Generator) -> Iterator[numpy.random.Generato
         yield rng
     finally:
         _state["rng"] = previous
+
+
+# --- parameters that are only shapes ----------------------------------------------------------
+
+@contextlib.contextmanager
+def placeholder_parameters() -> Iterator[None]:
+    """Inside the block, layers give their new parameters no memory and no values.
+
+    Each parameter is a read-only zero-stride view (``placeholder``) that has the shape and
+    dtype of the real one. A file's architecture is built this way before its arrays are
+    checked against it, so that a few bytes declaring a huge layer allocate nothing.
+    """
+    previous = _state["placeholders"]
+    _state["placeholders"] = True
+    try:
+        yield
+    finally:
+        _state["placeholders"] = previous
+
+
+def making_placeholders() -> bool:
+    """True inside ``placeholder_parameters()``."""
+    return _state["placeholders"]
+
+
+def placeholder(shape, dtype) -> numpy.ndarray:
+    """A read-only array of ``shape`` and ``dtype`` that takes no memory (every element is one)."""
+    return numpy.broadcast_to(numpy.zeros((), dtype=float_dtype(dtype, "placeholder")), tuple(shape))
 
 
 # --- initializers ----------------------------------------------------------------------------

@@ -179,9 +179,12 @@ class Layer:
         self.built = True
 
     def add_weight(self, name: str, shape, initializer) -> object:
-        """A new parameter made on the host by ``initializer`` and moved to the backend."""
-        host = initializers.get(initializer)(tuple(shape), self.dtype)
-        self.params[name] = xp().asarray(host)
+        """A new parameter made on the host by ``initializer`` and moved to the backend (a host
+        placeholder, its shape alone, inside ``initializers.placeholder_parameters()``)."""
+        if initializers.making_placeholders():
+            self.params[name] = initializers.placeholder(shape, self.dtype)
+        else:
+            self.params[name] = xp().asarray(initializers.get(initializer)(tuple(shape), self.dtype))
         return self.params[name]
 
     # -- calling ------------------------------------------------------------------------------

@@ -13,6 +13,16 @@ fsynced, then renamed over the target with ``os.replace``; a save that fails lea
 previous file as it was. A file that is corrupt, truncated, or not a minires archive raises
 ``ValueError`` naming the file.
 
+Reading allocates only what the file holds. Before any array is read, its zip entry and its
+``.npy`` header are checked: numeric dtypes only, the header's shape matching the entry's
+size exactly, every entry within the file, a compressed entry (minires never writes one)
+expanding at most ``MAX_EXPANSION`` times, and all of them together at most ``max_bytes``
+(``MAX_ARCHIVE_BYTES`` by default). A model's architecture is then built with placeholder
+parameters (shapes, no memory) and checked against the arrays, count, shapes and dtypes,
+before its parameters are made: a small file declaring a huge layer is refused at once. And
+a model whose numbers are not all finite (NaN, inf) is refused unless ``allow_nonfinite=True``:
+it would predict NaN for every class.
+
 A saved model (``kind: "model"``) holds:
 
 - ``model``: the architecture (``Model.get_config()``: layer classes, configs, connections);
@@ -34,11 +44,14 @@ A trainer writes a checkpoint with the same functions::
 from __future__ import annotations
 
 import json
+import math
 import os
+import zipfile
 
 import numpy
 
 from . import initializers, interop, losses, optim
+from .backend import xp
 from .data.atomic import atomic_write
 from .model import Model
 from .model.functional import set_saving
@@ -47,6 +60,13 @@ FORMAT_NAME = "minires"
 FORMAT_VERSION = 1
 META_KEY = "__minires__"
 _RESERVED = ("format", "version")
+# The most array bytes an archive may hold: far above the checkpoints of the models minires
+# trains, far below what would exhaust a machine.
+MAX_ARCHIVE_BYTES = 2 ** 31
+# How many times its stored size a compressed entry may expand: real weights barely compress,
+# and a zip "bomb" expands a thousandfold.
+MAX_EXPANSION = 100
+_SMALL_ENTRY = 65536         # entries this small may compress better (a bias of zeros)
 
 
 # --- the archive ----------------------------------------------------------------------------
@@ -78,11 +98,12 @@ def write_archive(path, arrays: dict, meta: dict) -> None:
         numpy.savez(handle, **{META_KEY: header}, **entries)
 
 
-def read_archive(path) -> tuple[dict, dict]:
+def read_archive(path, max_bytes: int = MAX_ARCHIVE_BYTES) -> tuple[dict, dict]:
     """(arrays, meta) of an archive written by ``write_archive``, checked on the way.
 
     Raises FileNotFoundError for a missing file and ValueError, naming the file, for one that
-    is corrupt, truncated, foreign, or from a newer format version.
+    is corrupt, truncated, foreign, from a newer format version, or whose arrays would take
+    more than ``max_bytes`` (checked before any is read; see the module docstring).
     """
     name = os.fspath(path)
     try:
@@ -97,7 +118,12 @@ def read_archive(path) -> tuple[dict, dict]:
         if META_KEY not in loaded.files:
             raise ValueError(f"{name}: not a minires archive (no {META_KEY!r} header entry)")
         try:
+            _check_entries(name, loaded.zip, max_bytes)
             arrays = {key: loaded[key] for key in loaded.files}
+        except ValueError as exc:
+            if str(exc).startswith(name):
+                raise
+            raise ValueError(f"{name}: corrupt or truncated archive ({type(exc).__name__}: {exc})") from None
         except Exception as exc:  # CRC mismatch, short read, bad .npy header, ...
             raise ValueError(f"{name}: corrupt or truncated archive ({type(exc).__name__}: {exc})") from None
     raw = arrays.pop(META_KEY)
@@ -115,6 +141,43 @@ def read_archive(path) -> tuple[dict, dict]:
         raise ValueError(f"{name}: archive format version {version!r} is not supported "
                          f"(this minires reads versions 1 to {FORMAT_VERSION})")
     return arrays, meta
+
+
+def _check_entries(name: str, archive: zipfile.ZipFile, max_bytes: int) -> None:
+    """Refuse, before reading them, entries that would allocate more than the file holds."""
+    file_size = os.path.getsize(name)
+    total = 0
+    for info in archive.infolist():
+        entry = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if info.compress_size > file_size or info.header_offset + info.compress_size > file_size:
+            raise ValueError(f"{name}: truncated archive (entry {entry!r} runs past the end of the file)")
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.file_size != info.compress_size:
+                raise ValueError(f"{name}: corrupt archive (entry {entry!r} has two sizes)")
+        elif info.file_size > MAX_EXPANSION * info.compress_size + _SMALL_ENTRY:
+            raise ValueError(f"{name}: entry {entry!r} would expand from {info.compress_size} to "
+                             f"{info.file_size} bytes; refused (at most {MAX_EXPANSION} times)")
+        total += info.file_size
+        if total > max_bytes:
+            raise ValueError(f"{name}: holds more than {max_bytes} bytes of arrays, the limit "
+                             f"for one archive")
+        with archive.open(info) as handle:
+            try:
+                version = numpy.lib.format.read_magic(handle)
+                if version == (1, 0):
+                    shape, _, dtype = numpy.lib.format.read_array_header_1_0(handle)
+                elif version == (2, 0):
+                    shape, _, dtype = numpy.lib.format.read_array_header_2_0(handle)
+                else:
+                    raise ValueError(f"an .npy version {version} header")
+            except ValueError as exc:
+                raise ValueError(f"{name}: corrupt archive (entry {entry!r}: {exc})") from None
+            header = handle.tell()
+        if dtype.hasobject or dtype.kind not in "biuf":
+            raise ValueError(f"{name}: entry {entry!r} has dtype {dtype}; minires archives hold numbers only")
+        if math.prod(shape) * dtype.itemsize != info.file_size - header:
+            raise ValueError(f"{name}: corrupt or truncated archive (entry {entry!r} declares shape "
+                             f"{tuple(shape)} {dtype} but holds {info.file_size - header} bytes)")
 
 
 # --- random generators as JSON ---------------------------------------------------------------
@@ -189,10 +252,12 @@ def model_to_archive(model: Model, include_optimizer: bool = True, metadata=None
 
 
 def _check_weights(source: str, arrays: dict, meta: dict, names: list[str], params: list) -> list:
-    """The archive's weights in order, after checking count, shapes and dtypes against ``params``."""
+    """The archive's weights in order, after checking count, shapes and dtypes against ``params``
+    (live arrays or placeholders: only their shapes and dtypes are read)."""
     stored = sorted((k for k in arrays if k.startswith("weights/")),
                     key=lambda k: int(k.split("/", 1)[1]) if k.split("/", 1)[1].isdigit() else -1)
-    if len(stored) != len(params) or len(meta.get("weights", [])) != len(params):
+    declared = meta.get("weights", [])
+    if len(stored) != len(params) or not isinstance(declared, list) or len(declared) != len(params):
         raise ValueError(f"{source}: holds {len(stored)} weight arrays; the architecture has {len(params)}")
     values = []
     for i, (name, param) in enumerate(zip(names, params)):
@@ -200,6 +265,10 @@ def _check_weights(source: str, arrays: dict, meta: dict, names: list[str], para
         if key not in arrays:
             raise ValueError(f"{source}: weight array {key!r} ({name}) is missing")
         value = arrays[key]
+        entry = declared[i] if isinstance(declared[i], dict) else {}
+        if entry.get("shape") != list(value.shape) or entry.get("dtype") != value.dtype.name:
+            raise ValueError(f"{source}: weight {i} ({name}) is declared as {entry.get('shape')} "
+                             f"{entry.get('dtype')}, but the file holds {list(value.shape)} {value.dtype}")
         if tuple(value.shape) != tuple(param.shape) or value.dtype != param.dtype:
             raise ValueError(f"{source}: weight {i} ({name}) has shape {tuple(value.shape)} and dtype "
                              f"{value.dtype}; the architecture needs {tuple(param.shape)} {param.dtype}")
@@ -207,17 +276,39 @@ def _check_weights(source: str, arrays: dict, meta: dict, names: list[str], para
     return values
 
 
-def model_from_archive(arrays: dict, meta: dict, source: str = "archive", compile: bool = True) -> Model:
-    """Rebuild a model from ``read_archive``'s output: architecture, weights, training state."""
+def _check_finite(source: str, arrays: dict, allow_nonfinite: bool) -> None:
+    if allow_nonfinite:
+        return
+    for key, value in arrays.items():
+        if value.dtype.kind == "f" and not numpy.isfinite(value).all():
+            raise ValueError(f"{source}: {key} holds non-finite values (NaN or inf): the model would "
+                             f"predict NaN; pass allow_nonfinite=True to load it anyway")
+
+
+def model_from_archive(arrays: dict, meta: dict, source: str = "archive", compile: bool = True,
+                       allow_nonfinite: bool = False) -> Model:
+    """Rebuild a model from ``read_archive``'s output: architecture, weights, training state.
+
+    The architecture is built with placeholder parameters and checked against the stored
+    arrays before any parameter is made. Non-finite weights or optimizer slots raise
+    ValueError unless ``allow_nonfinite``.
+    """
     if meta.get("kind") != "model":
         raise ValueError(f"{source}: holds {meta.get('kind')!r}, not a model")
-    # Throwaway initial values: building must not consume the global random stream.
+    # Placeholders: shapes only, no memory, no values. The model's own generator is made from
+    # a throwaway one: loading must not consume the global random stream.
     try:
-        with initializers.use_generator(numpy.random.default_rng(0)):
+        with initializers.placeholder_parameters(), initializers.use_generator(numpy.random.default_rng(0)):
             model = Model.from_config(meta["model"])
     except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"{source}: bad architecture ({exc})") from None
-    model.set_weights(_check_weights(source, arrays, meta, model.weight_names(), model.weights))
+    values = iter(_check_weights(source, arrays, meta, model.weight_names(), model.weights))
+    _check_finite(source, {k: v for k, v in arrays.items() if k.startswith(("weights/", "optimizer/"))},
+                  allow_nonfinite)
+    module = xp()
+    for layer in model.layers:
+        for name in layer.params:
+            layer.params[name] = module.array(next(values))   # a copy: the model's own
     if "rng_state" in meta:
         try:
             model.rng = generator_from_state(meta["rng_state"])
@@ -246,22 +337,31 @@ def save_model(model: Model, path, include_optimizer: bool = True, metadata=None
     write_archive(path, arrays, meta)
 
 
-def load_model_with_metadata(path, compile: bool = True) -> tuple[Model, object]:
+def load_model_with_metadata(path, compile: bool = True, allow_nonfinite: bool = False) -> tuple[Model, object]:
     """(model, metadata) of a file written by ``save_model`` (metadata None if none was given).
 
     Other frameworks' files (a Keras 3 ``.keras``, a minires export to ONNX or safetensors)
-    go to ``minires.interop``'s reader for their format, and have no metadata.
+    go to ``minires.interop``'s reader for their format, and have no metadata; their weights
+    are held to the same rule on non-finite values.
     """
     reader = interop.model_reader(path)
     if reader is not None:
-        return reader(path, compile=compile), None
+        model = reader(path, compile=compile)
+        _check_finite(os.fspath(path), {name: w for name, w in zip(model.weight_names(), model.get_weights())},
+                      allow_nonfinite)
+        return model, None
     arrays, meta = read_archive(path)
-    return model_from_archive(arrays, meta, source=os.fspath(path), compile=compile), meta.get("metadata")
+    model = model_from_archive(arrays, meta, source=os.fspath(path), compile=compile,
+                               allow_nonfinite=allow_nonfinite)
+    return model, meta.get("metadata")
 
 
-def load_model(path, compile: bool = True) -> Model:
-    """The model saved at ``path``, compiled (with its optimizer state) if it was."""
-    return load_model_with_metadata(path, compile=compile)[0]
+def load_model(path, compile: bool = True, allow_nonfinite: bool = False) -> Model:
+    """The model saved at ``path``, compiled (with its optimizer state) if it was.
+
+    A file holding NaN or infinite weights is refused unless ``allow_nonfinite=True``.
+    """
+    return load_model_with_metadata(path, compile=compile, allow_nonfinite=allow_nonfinite)[0]
 
 
 def save_weights(model: Model, path) -> None:
@@ -271,18 +371,28 @@ def save_weights(model: Model, path) -> None:
                   {"kind": "weights", "weights": _weight_entries(model.weight_names(), weights)})
 
 
-def load_weights(model: Model, path) -> None:
-    """Load ``save_weights``' (or ``save_model``'s) weights into a model of the same structure;
-    a Keras 3 ``.weights.h5`` goes to ``minires.interop``'s reader."""
+def load_weights(model: Model, path, allow_nonfinite: bool = False) -> None:
+    """Load ``save_weights``' (or ``save_model``'s) weights into a model of the same structure
+    (NaN or infinite weights refused unless ``allow_nonfinite=True``); a Keras 3
+    ``.weights.h5`` goes to ``minires.interop``'s reader."""
     reader = interop.weights_reader(path)
     if reader is not None:
+        previous = model.get_weights()
         reader(model, path)
+        try:
+            _check_finite(os.fspath(path), dict(zip(model.weight_names(), model.get_weights())),
+                          allow_nonfinite)
+        except ValueError:
+            model.set_weights(previous)      # refused: the model keeps the weights it had
+            raise
         return
     arrays, meta = read_archive(path)
     source = os.fspath(path)
     if meta.get("kind") not in ("weights", "model"):
         raise ValueError(f"{source}: holds {meta.get('kind')!r}, not weights")
-    model.set_weights(_check_weights(source, arrays, meta, model.weight_names(), model.weights))
+    values = _check_weights(source, arrays, meta, model.weight_names(), model.weights)
+    _check_finite(source, {f"weights/{i}": v for i, v in enumerate(values)}, allow_nonfinite)
+    model.set_weights(values)
 
 
 # Model.save, save_weights and load_weights call these (the model does not import its file

@@ -9,8 +9,26 @@ A run lives in one directory::
     RUNDIR/history.json     loss and accuracy per epoch (Keras' keys), and seconds per epoch
     RUNDIR/history.png      the learning curves
 
+A directory belongs to one run. While a run writes, it holds an exclusive lock on
+``RUNDIR/.minires-run.lock`` (``run_lock``; the file is removed when the run ends): a second
+run into the same directory, or a ``--resume`` of a run still going, is refused. The
+operating system drops the lock with the process, so a run killed by any means leaves no
+lock behind (at most the file, which the next run takes over). A new run refuses a directory
+that holds any of the files above (``check_fresh_run_dir``); only ``--resume`` continues one.
+
 Every file is written atomically (a temporary file, then a rename), so a crash or a full disk
-leaves the previous version whole. One generator, seeded once, draws every random number of
+leaves the previous version whole; the temporary files (``.NAME.*.part``) of a write that a
+kill cut short are deleted by the next run that takes the lock. The checkpoint is the record
+of the run: the files written after it at an epoch's end (history.png, history.json,
+best.npz, model.npz) are made from what it holds, so a run killed between those writes is
+repaired by ``--resume`` (``Trainer.fit`` rewrites whichever of them lags behind the
+checkpoint), and ends with the files of a run that was never stopped.
+
+Training stops when it stops making sense: a non-finite loss (checked after every batch on
+the CPU backends; on cupy, where reading it back waits for the device, whenever a progress
+line is written and at the end of each epoch) or a non-finite weight at the end of an epoch
+(a gradient that overflowed) raises ``TrainingDiverged``, before anything is written: the
+last checkpoint, whose numbers are all finite, stays as it was. One generator, seeded once, draws every random number of
 the run after the initial weights (the order of each epoch, the augmentation), and its state
 goes into each checkpoint with the position inside the epoch. So a run stopped after epoch k
 (or by Ctrl-C in the middle of one) and resumed with ``--resume`` ends with exactly the
@@ -26,7 +44,9 @@ position and running totals in its checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -35,12 +55,18 @@ from pathlib import Path
 
 import numpy
 
+from .backend import array_module
 from .data.atomic import atomic_write
 from .data.transforms import Augmenter, scale_pixels
-from .model.loop import EpochLoop, RunningTotals
+from .model.loop import EpochLoop, NonFiniteLossError, RunningTotals
 from .progress import Progress, format_duration
 from .serialization import (generator_from_state, generator_state, model_from_archive,
                             model_to_archive, read_archive, save_model, write_archive)
+
+try:
+    import fcntl
+except ImportError:          # Windows: msvcrt's byte-range lock instead
+    fcntl = None
 
 CHECKPOINT = "checkpoint.npz"
 MODEL = "model.npz"
@@ -48,6 +74,10 @@ BEST = "best.npz"
 HISTORY_JSON = "history.json"
 HISTORY_PNG = "history.png"
 RUN_JSON = "run.json"
+LOCK = ".minires-run.lock"
+# Everything a run writes into its directory (the lock aside): a new run refuses a directory
+# holding any of them, and the temporary files of their writes are cleaned up.
+RUN_FILES = (CHECKPOINT, MODEL, BEST, HISTORY_JSON, HISTORY_PNG, RUN_JSON)
 _POSITION_KEY = "trainer/epoch_order"
 
 
@@ -77,6 +107,103 @@ class Recipe:
 
 class RunDirectoryError(ValueError):
     """The run directory cannot be used as asked (a run is there already, or its files are bad)."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or a weight became NaN or infinite; nothing from that point was saved."""
+
+
+# --- the lock --------------------------------------------------------------------------------
+
+_held_locks: dict = {}       # resolved run directory -> [file descriptor, depth]
+
+
+@contextlib.contextmanager
+def run_lock(run_dir, create: bool = True):
+    """Hold ``run_dir`` for this process: an exclusive lock on ``run_dir/.minires-run.lock``.
+
+    Raises RunDirectoryError at once when another process holds it. Re-entrant within a
+    process (the command line holds it around ``Trainer.resume`` and ``fit``, which takes it
+    too). On taking it, the temporary files that a killed write left in the directory are
+    deleted: nobody else can be writing them. ``create``: make the directory if missing
+    (otherwise a missing directory is a RunDirectoryError).
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        if not create:
+            raise RunDirectoryError(f"{run_dir}: no such run directory")
+        run_dir.mkdir(parents=True, exist_ok=True)
+    key = run_dir.resolve()
+    held = _held_locks.get(key)
+    if held is not None:
+        held[1] += 1
+        try:
+            yield run_dir
+        finally:
+            held[1] -= 1
+        return
+    fd = _take_lock(run_dir)
+    _held_locks[key] = [fd, 1]
+    try:
+        _remove_stale_parts(run_dir)
+        yield run_dir
+    finally:
+        del _held_locks[key]
+        # Removed while still held, so that a run finding the file finds it locked; closing
+        # the descriptor releases the lock.
+        with contextlib.suppress(OSError):
+            os.unlink(run_dir / LOCK)
+        os.close(fd)
+
+
+def _take_lock(run_dir: Path) -> int:
+    """The open, exclusively locked lock file (its descriptor)."""
+    path = run_dir / LOCK
+    for _ in range(100):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock_exclusive(fd, run_dir)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode("ascii"))   # named when another run is refused
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        # The run that held it removed the file between our open and our lock: take the new one.
+        os.close(fd)
+    raise RunDirectoryError(f"{run_dir}: cannot lock the run directory (its lock file keeps changing)")
+
+
+def _lock_exclusive(fd: int, run_dir: Path) -> None:
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError as exc:
+        if not isinstance(exc, (BlockingIOError, PermissionError)):
+            raise RunDirectoryError(f"{run_dir}: cannot lock the run directory ({exc})") from None
+        try:
+            owner = f" (process {int(os.pread(fd, 32, 0).split()[0])})"
+        except (OSError, ValueError, IndexError, AttributeError):
+            owner = ""
+        raise RunDirectoryError(f"{run_dir} is in use by another run{owner}; wait for it to end, "
+                                f"or choose another --out") from None
+
+
+def _remove_stale_parts(run_dir: Path) -> None:
+    """Delete the temporary files of writes that a kill cut short (``atomic_write``'s names)."""
+    for name in RUN_FILES:
+        for stale in run_dir.glob(f".{name}.*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
 
 def scale_batch(x: numpy.ndarray) -> numpy.ndarray:
@@ -138,6 +265,7 @@ class Trainer:
         self.loop: EpochLoop | None = None  # the epoch in progress, None between epochs
         self.seconds = 0.0                  # its training time so far
         self.stopped_early = False
+        self._claimed = False               # the run directory is known to be this run's
 
     @property
     def next_batch(self) -> int:
@@ -175,9 +303,7 @@ class Trainer:
             raise RunDirectoryError(f"{path}: no checkpoint to resume from")
         arrays, meta = read_archive(path)     # one read: the model and the trainer state both
         model = model_from_archive(arrays, meta, source=str(path))
-        state = (meta.get("metadata") or {}).get("trainer")
-        if not isinstance(state, dict):
-            raise RunDirectoryError(f"{path}: not a training checkpoint (no trainer state)")
+        state = _trainer_state(meta, path)
         saved = state["run"]
         trainer = cls(model, data, run_dir, recipe, **kwargs)
         mine = trainer.run_config()
@@ -191,25 +317,54 @@ class Trainer:
                 raise RunDirectoryError(
                     f"{path}: the checkpoint used {key}={saved['recipe'].get(key)!r}, this run asks "
                     f"for {mine['recipe'].get(key)!r}; an exact resume needs the same recipe")
-        trainer.epoch = int(state["epoch"])
+        trainer.epoch = state["epoch"]
         trainer.history = {k: list(v) for k, v in state["history"].items()}
-        trainer.rng = generator_from_state(state["rng_state"])
+        try:
+            trainer.rng = generator_from_state(state["rng_state"])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RunDirectoryError(f"{path}: bad trainer state: rng_state ({exc})") from None
         order = arrays.get(_POSITION_KEY)
         if order is not None:
+            n = len(data.x_train)
+            if (order.ndim != 1 or order.dtype.kind not in "iu" or len(order) != n
+                    or not numpy.array_equal(numpy.sort(order), numpy.arange(n))):
+                raise RunDirectoryError(f"{path}: bad trainer state: the epoch order is not an order "
+                                        f"of the {n} training images")
             partial = state["partial"]
-            trainer.loop = trainer._epoch_loop(order, int(state["next_batch"]), RunningTotals(
+            trainer.loop = trainer._epoch_loop(order, state["next_batch"], RunningTotals(
                 partial["seen"], partial["loss"], partial["correct"]))
             trainer.seconds = float(partial["seconds"])
+        trainer._claimed = True
         return trainer
 
     def _write_results(self) -> None:
-        _write_json(self.run_dir / HISTORY_JSON, {"epochs": self.epoch, "history": self.history})
+        # The PNG first: a history.json that is up to date says the PNG is too.
         try:
             from .plots import plot_history
 
             plot_history(self.history, self.run_dir / HISTORY_PNG)
         except ImportError as exc:
             print(f"minires: no learning-curve PNG ({exc})", file=sys.stderr)
+        _write_json(self.run_dir / HISTORY_JSON, {"epochs": self.epoch, "history": self.history})
+
+    def _repair_results(self) -> None:
+        """Rewrite what a kill after the last checkpoint left behind it: history.json (and its
+        PNG), best.npz, run.json. The checkpoint holds everything they are made from."""
+        if not (self.run_dir / RUN_JSON).is_file():
+            _write_json(self.run_dir / RUN_JSON, self.run_config())
+        if self.epoch == 0:
+            return
+        if _read_json(self.run_dir / HISTORY_JSON) != {"epochs": self.epoch, "history": self.history}:
+            self._write_results()
+        best = _best_epoch(self.history)
+        if best is None or _saved_epoch(self.run_dir / BEST) == best:
+            return
+        if best == self.epoch and self.loop is None:
+            self._save_best()         # the checkpoint's weights are those of the best epoch
+        else:
+            print(f"minires: {self.run_dir / BEST} does not hold epoch {best}, the best so far, "
+                  f"and the checkpoint has moved past it; it is replaced at the next better epoch",
+                  file=sys.stderr)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -220,7 +375,8 @@ class Trainer:
 
     def _epoch_loop(self, order, next_batch: int = 0, totals: RunningTotals | None = None) -> EpochLoop:
         return EpochLoop(self.model, self.data.x_train, self.data.y_train, self.recipe.batch_size,
-                         order=order, transform=self._batch, next_batch=next_batch, totals=totals)
+                         order=order, transform=self._batch, next_batch=next_batch, totals=totals,
+                         check_finite=True)
 
     def _epoch(self, interrupt: _Interrupt) -> bool:
         """Train on the rest of the current epoch; False when stopped by Ctrl-C."""
@@ -253,21 +409,58 @@ class Trainer:
 
     def _keep_if_best(self) -> None:
         """Save the model as best.npz when the epoch just finished has the best val accuracy."""
-        scores = self.history.get("val_accuracy")
-        if scores and scores[-1] >= max(scores):
-            save_model(self.model, self.run_dir / BEST, include_optimizer=False,
-                       metadata={"class_names": list(self.data.class_names), "epoch": self.epoch,
-                                 "val_accuracy": scores[-1]})
+        if _best_epoch(self.history) == self.epoch:
+            self._save_best()
+
+    def _save_best(self) -> None:
+        save_model(self.model, self.run_dir / BEST, include_optimizer=False,
+                   metadata={"class_names": list(self.data.class_names), "epoch": self.epoch,
+                             "val_accuracy": self.history["val_accuracy"][self.epoch - 1]})
+
+    def _check_finite_weights(self) -> None:
+        xp = array_module(*self.model.weights)
+        for name, weight in zip(self.model.weight_names(), self.model.weights):
+            if not bool(xp.isfinite(weight).all()):
+                raise NonFiniteLossError(f"the weight {name} became non-finite (a gradient overflowed)")
+
+    def _diverged(self, exc: Exception) -> TrainingDiverged:
+        kept = (f"{self.run_dir / CHECKPOINT} still holds the last finite state"
+                if (self.run_dir / CHECKPOINT).exists() else "no checkpoint was written")
+        return TrainingDiverged(f"training diverged in epoch {self.epoch + 1}: {exc}; nothing from "
+                                f"there on was saved, and {kept}; try a lower learning rate")
 
     def fit(self) -> dict:
-        """Train until ``recipe.epochs`` epochs are complete or Ctrl-C; returns the history."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(self.run_dir / RUN_JSON, self.run_config())
+        """Train until ``recipe.epochs`` epochs are complete or Ctrl-C; returns the history.
+
+        Holds the run directory's lock throughout (``run_lock``). A trainer made fresh refuses
+        a directory that holds another run's files; a resumed one first repairs the files that
+        a kill may have left behind its checkpoint. Raises TrainingDiverged (nothing saved from
+        that epoch on) when the loss or a weight becomes non-finite.
+        """
+        with run_lock(self.run_dir):
+            if not self._claimed:
+                check_fresh_run_dir(self.run_dir)
+                self._claimed = True
+            else:
+                self._repair_results()
+            return self._fit()
+
+    def _fit(self) -> dict:
         started = time.perf_counter()
-        with _Interrupt() as interrupt:
+        config_written = False
+        # NumPy's overflow warnings would only repeat, less clearly, what the checks for
+        # non-finite numbers report.
+        with _Interrupt() as interrupt, numpy.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while self.epoch < self.recipe.epochs:
-                completed = self._epoch(interrupt)
+                try:
+                    completed = self._epoch(interrupt)
+                    self._check_finite_weights()
+                except NonFiniteLossError as exc:
+                    raise self._diverged(exc) from None
                 self.save_checkpoint()
+                if not config_written:      # after the checkpoint: a directory with a run.json
+                    _write_json(self.run_dir / RUN_JSON, self.run_config())   # can be resumed
+                    config_written = True
                 if not completed:
                     self.stopped_early = True
                     print(f"Checkpoint saved to {self.run_dir / CHECKPOINT} in epoch {self.epoch + 1}, "
@@ -283,20 +476,74 @@ class Trainer:
                   file=self.stream)
             scores = self.history.get("val_accuracy")
             if scores:
-                # The last of equal bests: the epoch _keep_if_best saved in best.npz.
-                best = max(range(len(scores)), key=lambda i: (scores[i], i))
-                print(f"Validation accuracy {scores[-1]:.4f} after the last epoch, best {scores[best]:.4f} "
-                      f"after epoch {best + 1} ({self.run_dir / BEST})", file=self.stream)
+                best = _best_epoch(self.history)
+                print(f"Validation accuracy {scores[-1]:.4f} after the last epoch, best {scores[best - 1]:.4f} "
+                      f"after epoch {best} ({self.run_dir / BEST})", file=self.stream)
         return self.history
 
 
 def check_fresh_run_dir(run_dir) -> None:
-    """Refuse to start a new run over a directory that holds another run's checkpoint."""
-    path = Path(run_dir) / CHECKPOINT
-    if path.exists():
+    """Refuse to start a new run in a directory that holds any file a run writes."""
+    found = [name for name in RUN_FILES if (Path(run_dir) / name).exists()]
+    if CHECKPOINT in found:
         raise RunDirectoryError(
-            f"{run_dir} already holds a run ({CHECKPOINT}); continue it with --resume, or choose "
-            f"another --out")
+            f"{run_dir} already holds a run ({', '.join(found)}); continue it with --resume, or "
+            f"choose another --out")
+    if found:
+        raise RunDirectoryError(
+            f"{run_dir} holds another run's files ({', '.join(found)}) and no {CHECKPOINT} to "
+            f"resume from; choose another --out, or move them away")
+
+
+def _trainer_state(meta: dict, path: Path) -> dict:
+    """The trainer's state in a checkpoint's metadata, its fields checked."""
+    state = (meta.get("metadata") or {}).get("trainer") if isinstance(meta.get("metadata"), dict) else None
+    if not isinstance(state, dict):
+        raise RunDirectoryError(f"{path}: not a training checkpoint (no trainer state)")
+    fields = {"epoch": int, "next_batch": int, "partial": dict, "rng_state": dict, "history": dict,
+              "run": dict}
+    for key, kind in fields.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise RunDirectoryError(f"{path}: not a checkpoint of minires train: its trainer state "
+                                    f"has no valid {key!r}")
+    if state["epoch"] < 0 or state["next_batch"] < 0:
+        raise RunDirectoryError(f"{path}: bad trainer state: a negative epoch or batch")
+    partial, run = state["partial"], state["run"]
+    if not all(isinstance(partial.get(k), (int, float)) for k in ("loss", "correct", "seen", "seconds")):
+        raise RunDirectoryError(f"{path}: not a checkpoint of minires train: its trainer state "
+                                f"has no valid 'partial' totals")
+    if not isinstance(run.get("recipe"), dict):
+        raise RunDirectoryError(f"{path}: not a checkpoint of minires train: its trainer state "
+                                f"has no valid 'run' recipe")
+    if not all(isinstance(v, list) for v in state["history"].values()):
+        raise RunDirectoryError(f"{path}: not a checkpoint of minires train: its trainer state "
+                                f"has no valid 'history'")
+    return state
+
+
+def _best_epoch(history: dict) -> int | None:
+    """The epoch (from 1) of best validation accuracy, the last of equal bests; None without."""
+    scores = history.get("val_accuracy")
+    if not scores:
+        return None
+    return max(range(len(scores)), key=lambda i: (scores[i], i)) + 1
+
+
+def _saved_epoch(path: Path) -> int | None:
+    """The epoch recorded in a best.npz, None when it is missing or unreadable."""
+    try:
+        _, meta = read_archive(path)
+    except (OSError, ValueError):
+        return None
+    epoch = (meta.get("metadata") or {}).get("epoch") if isinstance(meta.get("metadata"), dict) else None
+    return epoch if isinstance(epoch, int) else None
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def default_run_dir() -> Path:

@@ -236,3 +236,122 @@ def test_model_save_works_when_only_the_model_package_is_imported(tmp_path):
     path = tmp_path / "m.npz"
     subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)
     assert ser.load_model(path).count_params() == 8
+
+
+# --- limits before allocation -----------------------------------------------------------------
+
+def _dense_archive(n_in=4, units=3):
+    """(arrays, meta) of a one-Dense-layer model, n_in -> units."""
+    from minires import Input, Model
+    from minires.layers import Dense
+
+    inputs = Input((4,))
+    model = Model(inputs, Dense(3, activation="softmax")(inputs))
+    arrays, meta = ser.model_to_archive(model)
+    meta = json.loads(json.dumps(meta))
+    meta["model"]["layers"][0]["config"]["batch_shape"] = [None, n_in]
+    meta["model"]["layers"][1]["config"]["units"] = units
+    return arrays, meta
+
+
+def _peak_bytes(call):
+    """The peak of memory traced (NumPy's arrays included) while ``call()`` runs, and its error."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        call()
+    except ValueError as exc:
+        error = exc
+    else:
+        error = None
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, error
+
+
+@pytest.mark.parametrize("declared", ["nothing", "huge", "small"])
+def test_a_small_file_declaring_a_huge_layer_is_refused_before_anything_is_allocated(tmp_path, declared):
+    """A 20000 x 20000 Dense (1.6 GB of float32) declared in a file of a few KB: refused before the
+    architecture's parameters are made, whatever the file says of its arrays."""
+    arrays, meta = _dense_archive(20000, 20000)
+    if declared == "nothing":
+        arrays, meta["weights"] = {}, []
+    elif declared == "huge":
+        meta["weights"] = [{"name": "dense/kernel", "shape": [20000, 20000], "dtype": "float32"},
+                           {"name": "dense/bias", "shape": [20000], "dtype": "float32"}]
+    path = tmp_path / "huge.npz"
+    ser.write_archive(path, arrays, meta)
+    assert path.stat().st_size < 4096
+    peak, error = _peak_bytes(lambda: ser.load_model(path))
+    assert error is not None and "huge.npz" in str(error)
+    assert peak < 20 * 2 ** 20, peak
+
+
+def _npz_with_entry(path, name, header_bytes, data_bytes, compress=False, repeat=1):
+    """A minires-looking archive whose entry ``name`` is a hand-made .npy: a header, then data."""
+    meta = json.dumps({"format": "minires", "version": 1, "kind": "weights", "weights": []}).encode()
+    buffer = __import__("io").BytesIO()
+    np.lib.format.write_array(buffer, np.frombuffer(meta, np.uint8))
+    mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", compression=mode) as z:
+        z.writestr(ser.META_KEY + ".npy", buffer.getvalue())
+        with z.open(name + ".npy", "w", force_zip64=True) as entry:
+            entry.write(header_bytes)
+            for _ in range(repeat):
+                entry.write(data_bytes)
+
+
+def _npy_header(shape, dtype="<f4"):
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def test_an_array_header_claiming_more_than_the_file_holds_is_refused(tmp_path):
+    path = tmp_path / "liar.npz"
+    _npz_with_entry(path, "weights/0", _npy_header((20000, 20000)), b"\0" * 64)
+    peak, error = _peak_bytes(lambda: ser.read_archive(path))
+    assert error is not None and "liar.npz" in str(error) and "weights/0" in str(error)
+    assert peak < 20 * 2 ** 20, peak
+
+
+def test_a_compressed_entry_that_expands_a_thousandfold_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "bomb.npz"
+    chunk = b"\0" * 2 ** 20
+    _npz_with_entry(path, "weights/0", _npy_header((100, 2 ** 20), "<u1"), chunk, compress=True, repeat=100)
+    assert path.stat().st_size < 1_000_000
+    peak, error = _peak_bytes(lambda: ser.read_archive(path))
+    assert error is not None and "bomb.npz" in str(error) and "expand" in str(error)
+    assert peak < 20 * 2 ** 20, peak
+
+
+def test_archives_larger_than_the_limit_are_refused(tmp_path):
+    path = tmp_path / "model.npz"
+    _model().save(path)
+    with pytest.raises(ValueError, match="model.npz: .*limit"):
+        ser.read_archive(path, max_bytes=10_000)
+    assert ser.read_archive(path)[1]["kind"] == "model"
+
+
+# --- non-finite numbers ---------------------------------------------------------------------
+
+def test_non_finite_weights_are_refused_unless_allowed(tmp_path):
+    x, _ = _data()
+    model = _model()
+    weights = model.get_weights()
+    weights[2][0, 0, 0, 0] = np.nan
+    weights[-1][:] = np.inf
+    model.set_weights(weights)
+    path = tmp_path / "nan.npz"
+    model.save(path)
+    with pytest.raises(ValueError, match=r"nan.npz: .*non-finite.*allow_nonfinite"):
+        ser.load_model(path)
+    with pytest.raises(ValueError, match="non-finite"):
+        _model().load_weights(path)
+    loaded = ser.load_model(path, allow_nonfinite=True)
+    assert np.isnan(loaded.get_weights()[2][0, 0, 0, 0])
+    assert np.isnan(loaded.predict(x[:2])).all()

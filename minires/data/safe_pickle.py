@@ -15,7 +15,9 @@ reach is the set the format needs, and this module admits exactly that set:
   in a protocol-2 pickle (for batches re-saved with Python 3).
 
 Any other global raises ``ForbiddenGlobalError`` naming the file and the global, before the
-global is imported, let alone called. What the file loads still has to be checked by its
+global is imported, let alone called. It and ``UnreadablePickleError`` (a file that is not a
+complete pickle) are both ``pickle.UnpicklingError`` and ``ValueError``: bad input, reported
+like any other. What the file loads still has to be checked by its
 reader (the CIFAR-10 reader checks the array's dtype and shape and the labels' range).
 """
 
@@ -35,7 +37,11 @@ _reconstruct = numpy.ndarray.__reduce__(numpy.zeros(0))[0]
 _NUMERIC_KINDS = "biuf"
 
 
-class ForbiddenGlobalError(pickle.UnpicklingError):
+class UnreadablePickleError(pickle.UnpicklingError, ValueError):
+    """A file that is not a pickle this module can read: malformed, truncated, or refused."""
+
+
+class ForbiddenGlobalError(UnreadablePickleError):
     """A pickle named a global outside the admitted set; nothing it named was imported."""
 
 
@@ -103,7 +109,7 @@ def safe_load(file: BinaryIO | bytes, source: str, *, encoding: str = "bytes"):
     ``encoding="bytes"`` (as Keras reads CIFAR-10) keeps Python 2 ``str`` as ``bytes``, the
     form both the dict keys and NumPy's raw array data need. Raises ``ForbiddenGlobalError``
     for a global outside the admitted set and ``pickle.UnpicklingError`` for a malformed or
-    refused file, both naming ``source``.
+    refused file (an ``UnreadablePickleError``), both naming ``source``.
     """
     if isinstance(file, (bytes, bytearray)):
         file = io.BytesIO(file)
@@ -112,9 +118,9 @@ def safe_load(file: BinaryIO | bytes, source: str, *, encoding: str = "bytes"):
     except ForbiddenGlobalError:
         raise
     except pickle.UnpicklingError as exc:
-        raise pickle.UnpicklingError(f"safe_pickle: refusing to load {source}: {exc}") from exc
+        raise UnreadablePickleError(f"safe_pickle: refusing to load {source}: {exc}") from exc
     except (EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
             OverflowError, MemoryError, UnicodeDecodeError) as exc:
-        raise pickle.UnpicklingError(
+        raise UnreadablePickleError(
             f"safe_pickle: {source} is not a readable pickle ({type(exc).__name__}: {exc})"
         ) from exc

@@ -271,8 +271,8 @@ class Model(Training):
     def save_weights(self, path) -> None:
         _saver("save_weights")(self, path)
 
-    def load_weights(self, path) -> None:
-        _saver("load_weights")(self, path)
+    def load_weights(self, path, allow_nonfinite: bool = False) -> None:
+        _saver("load_weights")(self, path, allow_nonfinite=allow_nonfinite)
 
 
 def _single(value, what: str) -> KerasTensor:

@@ -20,11 +20,26 @@ read back only by ``logs()``, which the loop calls when the progress line is wri
 ``Progress.update`` the function, not the values), for callbacks that have a batch-end hook,
 and at the end of the epoch. On CuPy the host thus queues the next batch's kernels while the
 device still runs this one's.
+
+``check_finite=True`` (``minires train`` sets it; ``fit``, like Keras', trains on through a
+NaN) raises ``NonFiniteLossError`` once the loss becomes NaN or infinite. The running loss
+sum is non-finite from the first such batch on, so checking it is checking every batch: on
+the CPU backends, where it costs nothing, after each batch; on CuPy, where reading it waits for
+the device, whenever ``logs()`` reads it anyway (a progress line, a batch-end hook, the end of
+the epoch), so a diverged batch is caught at the latest when the epoch ends.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy
+
 from .callbacks import call_hooks, hooks
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss (or weight); what follows it is meaningless."""
 
 
 class RunningTotals:
@@ -67,10 +82,11 @@ class EpochLoop:
     order: the examples' order (None: as they are). transform: applied to each batch of x on
     the host before it moves to the backend. who: the method named in error messages.
     next_batch, totals: where a pass stopped earlier stands (a fresh pass by default).
+    check_finite: raise NonFiniteLossError when the loss becomes non-finite (module doc).
     """
 
     def __init__(self, model, x, y, batch_size: int, order=None, transform=None, who: str = "fit",
-                 next_batch: int = 0, totals: RunningTotals | None = None):
+                 next_batch: int = 0, totals: RunningTotals | None = None, check_finite: bool = False):
         model._require_compiled(who)
         self.model = model
         self.x = model._check_x(x, who)
@@ -81,6 +97,7 @@ class EpochLoop:
         self.who = who
         self.next_batch = next_batch
         self.totals = RunningTotals() if totals is None else totals
+        self.check_finite = check_finite
 
     @property
     def steps(self) -> int:
@@ -110,6 +127,8 @@ class EpochLoop:
             count = x_batch.shape[0]
             self.totals.add(loss, correct, count)
             self.next_batch += 1
+            if self.check_finite and isinstance(self.totals.loss_sum, (float, numpy.generic, numpy.ndarray)):
+                self._check_finite(float(self.totals.loss_sum))
             bar.update(count, self.logs)
             if batch_end:
                 logs = self.logs()
@@ -121,4 +140,12 @@ class EpochLoop:
 
     def logs(self) -> dict:
         """The running means of the loss and the metrics over the batches trained so far."""
-        return self.totals.logs(self.model.metrics_names_)
+        logs = self.totals.logs(self.model.metrics_names_)
+        if self.check_finite:
+            self._check_finite(logs["loss"])
+        return logs
+
+    def _check_finite(self, loss_sum: float) -> None:
+        if not math.isfinite(loss_sum):
+            raise NonFiniteLossError(f"the loss became non-finite ({loss_sum}) by batch "
+                                     f"{self.next_batch} of {self.steps}")

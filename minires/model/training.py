@@ -87,9 +87,9 @@ class Training:
         if y.shape[:1] != x.shape[:1]:
             raise ValueError(f"{self._who(method)}: x has {x.shape[0]} examples but y has "
                              f"{y.shape[0] if y.ndim else 'a scalar'}")
-        # The loss checks the targets' shape and kind (one-hot rows vs class ids) once, here.
-        self.loss.prepare_targets(to_numpy(y[:1]) if y.shape[0] else to_numpy(y),
-                                  self.output.shape, self.dtype, self._who(method))
+        # The loss checks the targets once, here, all of them (shape, kind, class ids in range)
+        # where they live: a bad label in the last batch is refused before the first update.
+        self.loss.prepare_targets(y, self.output.shape, self.dtype, self._who(method))
         return y
 
     def _targets(self, y_batch, method: str):

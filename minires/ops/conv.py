@@ -32,6 +32,14 @@ of F(2x2, 3x3) (still below 1e-5 relative at the seed's shapes), array code only
 ``"auto"`` (the default) picks by a fixed rule (``choose_algorithm``) that depends only on the
 shapes, the dtype and the backend, never on timings taken at run time, so a result is
 reproducible.
+
+Non-finite numbers (docs/ops.md has the table). A NaN or inf input pixel reaches exactly the
+outputs whose receptive field holds it, whichever algorithm is asked for: Winograd would
+spread it over whole output tiles, so a host input that is not all finite is computed by
+im2col (cupy arrays are not checked: that would wait for the device). A non-finite weight
+makes its whole output channel non-finite, in every algorithm. In the backward pass a
+non-finite dy pixel reaches dw's whole output channel in every algorithm, and dx over its
+receptive field with im2col but over whole input tiles with Winograd.
 """
 
 from __future__ import annotations
@@ -122,9 +130,17 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
     strides = positive_pair(_OP, "stride", stride)
     if kh < 1 or kw < 1:
         raise ValueError(f"{_OP}: w must have a kernel of at least 1x1, got shape {tuple(w.shape)}")
+    if c_in < 1 or c_out < 1:
+        raise ValueError(f"{_OP}: w must have at least one input and one output channel (C_in >= 1, "
+                         f"C_out >= 1 in HWIO), got shape {tuple(w.shape)}")
     window = plan_windows(_OP, x.shape[1:3], (kh, kw), strides, padding,
                           allowed=("same", "valid", "explicit"))
     algorithm = _resolve_algorithm(algorithm, window, c_in, c_out, x.dtype)
+    if algorithm in _WINOGRAD and _non_finite_on_host(x):
+        # Winograd's input transform mixes every pixel of an input tile into the whole
+        # transformed tile, so one NaN or inf would reach whole output tiles (up to 64 outputs
+        # per channel for F(4x4, 3x3)); im2col keeps it inside its receptive field.
+        algorithm = "im2col"
 
     relu = None
     blocked = kernel("im2col_conv_forward", x, w) if algorithm == "im2col" else None
@@ -151,6 +167,12 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
     if not keep_cache:
         return y, None
     return y, Conv2dCache(algorithm, saved, w, b is not None, tuple(x.shape), window, relu)
+
+
+def _non_finite_on_host(x) -> bool:
+    """Whether a host (NumPy) array holds a NaN or inf. One pass over x, far cheaper than the
+    convolution that follows; a device array is not read back (that would wait for the GPU)."""
+    return isinstance(x, np.ndarray) and not bool(np.isfinite(x).all())
 
 
 def _im2col(x, window: Window):

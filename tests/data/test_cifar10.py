@@ -144,3 +144,11 @@ def test_a_broken_archive_is_a_clear_error(tmp_path):
     archive.write_bytes(archive.read_bytes()[:200])
     with pytest.raises(ValueError, match="cifar10"):
         load_data(archive, download=False)
+
+
+def test_a_truncated_batch_in_a_directory_is_a_value_error_naming_it(tmp_path):
+    write_batches(tmp_path)
+    data = (tmp_path / "data_batch_2").read_bytes()
+    (tmp_path / "data_batch_2").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ValueError, match="data_batch_2"):
+        load_data(tmp_path, download=False)

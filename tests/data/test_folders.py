@@ -46,6 +46,14 @@ def tree(tmp_path):
     return root
 
 
+def _caches():
+    """The image caches in the minires cache directory (the test's own, see conftest.py)."""
+    from minires.data.cache import minires_cache_dir
+
+    where = minires_cache_dir() / "images"
+    return sorted(where.iterdir()) if where.is_dir() else []
+
+
 def _load(root, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -91,9 +99,8 @@ def test_image_size_is_height_then_width(tree):
 
 def test_second_load_reads_the_cache_without_decoding(tree, monkeypatch):
     (x1, y1, names1), _ = _load(tree)
-    cache_files = [p.name for p in tree.iterdir() if p.suffix == ".npz"]
-    assert len(cache_files) == 1 and cache_files[0].startswith(".minires-images-32x32-")
-    assert not [p for p in tree.iterdir() if p.name.endswith(".part")]
+    cache_files = [p.name for p in _caches()]
+    assert len(cache_files) == 1 and cache_files[0].startswith("images-") and "-32x32-" in cache_files[0]
 
     def fail(*args, **kwargs):
         raise AssertionError("decoded although the cache is valid")
@@ -116,7 +123,7 @@ def test_a_changed_folder_is_decoded_again(tree, monkeypatch):
     (x, _, _), _ = _load(tree)
     assert len(x) == 9 and len(calls) == 11
     # The stale cache was replaced, not kept beside the new one.
-    assert len([p for p in tree.iterdir() if p.suffix == ".npz"]) == 1
+    assert len(_caches()) == 1
 
 
 def test_a_touched_file_changes_the_fingerprint(tree, monkeypatch):
@@ -134,27 +141,20 @@ def test_a_touched_file_changes_the_fingerprint(tree, monkeypatch):
 def test_each_image_size_has_its_own_cache(tree):
     _load(tree, image_size=(32, 32))
     _load(tree, image_size=(16, 16))
-    names = sorted(p.name for p in tree.iterdir() if p.suffix == ".npz")
+    names = [p.name for p in _caches()]
     assert len(names) == 2 and "16x16" in names[0] and "32x32" in names[1]
 
 
-def test_an_unwritable_root_caches_in_the_minires_cache(tree, tmp_path, monkeypatch):
-    monkeypatch.setenv("MINIRES_CACHE", str(tmp_path / "mc"))
-    real = folders.atomic_write
+def test_an_unwritable_cache_directory_only_costs_decoding_again(tree, monkeypatch):
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
 
-    def refuse_root(path):
-        if path.parent == tree:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real(path)
-
-    monkeypatch.setattr(folders, "atomic_write", refuse_root)
-    _load(tree)
-    assert not [p for p in tree.iterdir() if p.suffix == ".npz"]
-    stored = list((tmp_path / "mc" / "images").iterdir())
-    assert len(stored) == 1 and stored[0].name.startswith("images-")
-    monkeypatch.setattr(folders, "decode_image", lambda *a: 1 / 0)
-    (x, _, _), _ = _load(tree)
-    assert len(x) == 8
+    monkeypatch.setattr(folders, "atomic_write", refuse)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x, _, _ = load_image_folder(tree, progress=False)
+    assert len(x) == 8 and not _caches()
+    assert any("could not write a cache file" in str(w.message) for w in caught)
 
 
 def test_a_read_only_root_is_left_alone(tree, tmp_path, monkeypatch):
@@ -171,7 +171,7 @@ def test_a_read_only_root_is_left_alone(tree, tmp_path, monkeypatch):
 
 def test_a_corrupt_cache_is_ignored_and_rewritten(tree):
     (x1, _, _), _ = _load(tree)
-    cache_file = next(p for p in tree.iterdir() if p.suffix == ".npz")
+    cache_file = _caches()[0]
     cache_file.write_bytes(b"garbage")
     (x2, _, _), _ = _load(tree)
     numpy.testing.assert_array_equal(x1, x2)
@@ -180,7 +180,7 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(tree):
 
 def test_cache_false_writes_nothing(tree):
     _load(tree, cache=False)
-    assert not [p for p in tree.iterdir() if p.suffix == ".npz"]
+    assert not _caches()
 
 
 def test_empty_class_folder_is_an_error(tmp_path):
@@ -221,3 +221,91 @@ def test_missing_pillow_names_the_extra(tree, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(ImportError, match=r"pip install minires\[images\]"):
         load_image_folder(tree, cache=False)
+
+
+# --- limits ---------------------------------------------------------------------------------
+
+def _png_declaring(path, width, height, bit_depth=8, colour=2):
+    """A PNG whose header declares width x height but whose data is one empty row: a few
+    hundred bytes that Pillow opens without decoding anything."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("side", [20_000, 100_000])
+def test_an_image_with_too_many_pixels_is_refused_before_decoding(tmp_path, side):
+    path = _png_declaring(tmp_path / "huge.png", side, side)
+    assert path.stat().st_size < 1000
+    with pytest.raises(ValueError, match=r"huge.png.*pixels.*limit"):
+        folders.decode_image(path, (32, 32))
+
+
+def test_the_pixel_limit_is_configurable(tmp_path, monkeypatch):
+    path = tmp_path / "small.png"
+    _solid("RGB", (64, 64), (1, 2, 3)).save(path)
+    assert folders.decode_image(path, (8, 8)).shape == (8, 8, 3)
+    with pytest.raises(ValueError, match="4096 pixels"):
+        folders.decode_image(path, (8, 8), max_pixels=4000)
+    monkeypatch.setenv("MINIRES_MAX_IMAGE_PIXELS", "4000")
+    with pytest.raises(ValueError, match="MINIRES_MAX_IMAGE_PIXELS"):
+        folders.decode_image(path, (8, 8))
+    monkeypatch.setenv("MINIRES_MAX_IMAGE_PIXELS", "many")
+    with pytest.raises(ValueError, match="MINIRES_MAX_IMAGE_PIXELS"):
+        folders.decode_image(path, (8, 8))
+
+
+def test_a_target_size_beyond_the_limit_is_refused_before_allocating(tmp_path):
+    """A model file may declare any input size; decoding to it must not allocate it blindly."""
+    root = tmp_path / "r"
+    (root / "a").mkdir(parents=True)
+    _solid("RGB", (8, 8), (0, 0, 0)).save(root / "a" / "x.png")
+    with pytest.raises(ValueError, match="image_size.*pixels"):
+        load_image_folder(root, image_size=(20_000, 20_000), progress=False)
+    with pytest.raises(ValueError, match="pixels"):
+        folders.decode_image(root / "a" / "x.png", (20_000, 20_000))
+
+
+def test_16_bit_images_decode_without_float64_copies(tmp_path):
+    import tracemalloc
+
+    side = 2000
+    path = tmp_path / "deep.png"
+    Image.fromarray(numpy.full((side, side), 40000, numpy.uint16)).save(path)
+    tracemalloc.start()
+    try:
+        image = folders.decode_image(path, (32, 32))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert image[0, 0].tolist() == [156, 156, 156]          # round(40000 / 257)
+    assert peak < 5 * side * side, peak                     # float64 would take 8 bytes a pixel
+
+
+def test_16_bit_values_round_as_before_and_32_bit_values_clip(tmp_path):
+    every = numpy.arange(65536, dtype=numpy.uint16).reshape(256, 256)
+    path = tmp_path / "every.png"
+    Image.fromarray(every).save(path)
+    decoded = folders.decode_image(path, (256, 256))[..., 0]
+    expected = numpy.clip(numpy.rint(every / 257.0), 0, 255).astype(numpy.uint8)
+    numpy.testing.assert_array_equal(decoded, expected)
+    wide = numpy.array([[-70000, -1, 0, 128, 65535, 70000, 2 ** 31 - 1, -2 ** 31]], numpy.int32)
+    path = tmp_path / "wide.tif"
+    Image.fromarray(wide, "I").save(path)
+    decoded = folders.decode_image(path, (1, 8))[0, :, 0]
+    assert decoded.tolist() == [0, 0, 0, 0, 255, 255, 255, 0]
+
+
+def test_the_cache_lives_in_the_minires_cache_never_in_the_data_folder(tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIRES_CACHE", str(tmp_path / "mc"))
+    before = sorted(p.name for p in tree.rglob("*"))
+    _load(tree)
+    assert sorted(p.name for p in tree.rglob("*")) == before
+    assert len(list((tmp_path / "mc" / "images").iterdir())) == 1

@@ -96,3 +96,12 @@ def test_a_truncated_pickle_is_a_clear_error():
     data = py2_dumps(batch_dict(*make_images(2, seed=3), "b"))
     with pytest.raises(pickle.UnpicklingError, match="cut_short"):
         safe_load(data[: len(data) // 2], "cut_short")
+
+
+def test_every_refusal_is_also_a_value_error(tmp_path):
+    """Callers that report bad input as ValueError (the command line) need no pickle import."""
+    with pytest.raises(ValueError, match="refusing to load src"):
+        safe_load(pickle.dumps(_Calls(os.system, "true"), protocol=2), "src")
+    data = py2_dumps(batch_dict(*make_images(2, seed=3), "b"))
+    with pytest.raises(ValueError, match="cut_short"):
+        safe_load(data[: len(data) // 2], "cut_short")

@@ -145,6 +145,20 @@ def test_data_errors_are_clear():
         model.fit(x, np.zeros((4, 3)), batch_size=0, verbose=0)
 
 
+@pytest.mark.parametrize("bad", [3, -1, 1.5])
+def test_fit_checks_every_label_before_the_first_update(bad):
+    x, labels = blobs(n=32)
+    y = labels.astype(np.float64)
+    y[-1] = bad                                   # in the last batch, not the first
+    model = small_classifier()
+    model.compile(optimizer=Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="class ids"):
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert model.optimizer.iterations == 0
+
+
 def test_callbacks_and_early_stop():
     x, labels = blobs(n=16)
     events = []

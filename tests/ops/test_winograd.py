@@ -185,3 +185,24 @@ def test_winograd_refuses_other_kernels_and_strides():
         ops.conv2d_forward(x, np.zeros((3, 3, 2, 2)), stride=2, algorithm="winograd")
     with pytest.raises(ValueError, match="algorithm 'winograd4x4' needs a 3x3 kernel"):
         ops.conv2d_forward(x, np.zeros((3, 2, 2, 2)), algorithm="winograd4x4")
+
+
+# --- non-finite input ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("algorithm", ["auto", "winograd", "winograd4x4"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_input_pixel_stays_in_its_receptive_field(on_backend, algorithm, value):
+    """One NaN or inf pixel in a 16x16x16 float32 input: the outputs it reaches are exactly
+    those im2col reaches (its 3x3 neighbourhood in every output channel), not whole tiles."""
+    rng = np.random.default_rng(0)
+    x = normal(rng, (2, 16, 16, 16), np.float32)
+    w = normal(rng, (3, 3, 16, 16), np.float32)
+    x[1, 7, 9, 3] = value
+    put, get = on_backend.put, on_backend.get
+    y, _ = ops.conv2d_forward(put(x), put(w), padding="same", algorithm=algorithm)
+    expected, _ = ops.conv2d_forward(x, w, padding="same", algorithm="im2col")
+    y = get(y)
+    reached = ~np.isfinite(y)
+    np.testing.assert_array_equal(reached, ~np.isfinite(expected))
+    assert reached[1].sum() == 9 * 16 and not reached[0].any()
+    assert_close(np.where(reached, 0, y), np.where(reached, 0, expected), 1e-4, algorithm)
