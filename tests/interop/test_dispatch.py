@@ -44,3 +44,22 @@ def test_import_minires_imports_no_framework_or_file_package():
     done = subprocess.run([sys.executable, "-c", "import sys, minires; print(sorted(m for m in sys.modules "
                            f"if m.split('.')[0] in {heavy!r}))"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_other_formats_hold_to_the_rule_on_non_finite_weights(tmp_path):
+    pytest.importorskip("safetensors")
+    import numpy as np
+
+    import minires
+    from minires.interop.torch_export import export_safetensors
+    from tests.interop.toys import tiny_resnet
+
+    model = tiny_resnet()
+    weights = model.get_weights()
+    weights[-1][0] = np.nan
+    model.set_weights(weights)
+    path = tmp_path / "nan.safetensors"
+    export_safetensors(model, path)
+    with pytest.raises(ValueError, match="non-finite values"):
+        minires.load_model(path)
+    assert np.isnan(minires.load_model(path, allow_nonfinite=True).get_weights()[-1][0])
