@@ -106,6 +106,10 @@ def read_archive(path, max_bytes: int = MAX_ARCHIVE_BYTES) -> tuple[dict, dict]:
     more than ``max_bytes`` (checked before any is read; see the module docstring).
     """
     name = os.fspath(path)
+    if os.path.isfile(name) and not zipfile.is_zipfile(name):
+        # numpy.load would take any other file for a pickle and refuse it as one, a message
+        # about pickles for what is just not an archive.
+        raise ValueError(f"{name}: not a readable minires archive (not an .npz zip file)")
     try:
         loaded = numpy.load(name, allow_pickle=False)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
