@@ -98,6 +98,11 @@ def write_archive(path, arrays: dict, meta: dict) -> None:
         numpy.savez(handle, **{META_KEY: header}, **entries)
 
 
+def _is_npy(name: str) -> bool:
+    with open(name, "rb") as handle:
+        return handle.read(6) == b"\x93NUMPY"
+
+
 def read_archive(path, max_bytes: int = MAX_ARCHIVE_BYTES) -> tuple[dict, dict]:
     """(arrays, meta) of an archive written by ``write_archive``, checked on the way.
 
@@ -106,7 +111,7 @@ def read_archive(path, max_bytes: int = MAX_ARCHIVE_BYTES) -> tuple[dict, dict]:
     more than ``max_bytes`` (checked before any is read; see the module docstring).
     """
     name = os.fspath(path)
-    if os.path.isfile(name) and not zipfile.is_zipfile(name):
+    if os.path.isfile(name) and not zipfile.is_zipfile(name) and not _is_npy(name):
         # numpy.load would take any other file for a pickle and refuse it as one, a message
         # about pickles for what is just not an archive.
         raise ValueError(f"{name}: not a readable minires archive (not an .npz zip file)")
