@@ -274,6 +274,7 @@ def _apply_changes(before, images, source, rng, kinds, max_changes, min_pixels, 
     h, w = before.shape[:2]
     max_pixels = max(min_pixels, int(max_fraction * h * w))
     current = before.copy()
+    mask = numpy.zeros((h, w), dtype=bool)
     made = []
     for _ in range(int(rng.integers(1, max_changes + 1))):
         kind = kinds[int(rng.integers(0, len(kinds)))]
@@ -284,14 +285,14 @@ def _apply_changes(before, images, source, rng, kinds, max_changes, min_pixels, 
             candidate = _quantize(_CHANGES[kind](current.astype(numpy.float32), rng, area,
                                                  images, source))
             altered = _altered(candidate, current)
-            if min_pixels <= altered.sum() <= max_pixels:
+            # Changes do not overlap, so none undoes another and each keeps its size. Pixels
+            # a change moved by less than CHANGE_LEVEL keep their old values.
+            if min_pixels <= altered.sum() <= max_pixels and not (altered & mask).any():
                 current = numpy.where(altered[..., None], candidate, current)
+                mask |= altered
                 made.append(kind)
                 break
-    mask = _altered(current, before)
-    # Pixels a later change moved back close to their first value are no change: restore them.
-    after = numpy.where(mask[..., None], current, before)
-    return after, mask, tuple(made) if mask.any() else ()
+    return current, mask, tuple(made)
 
 
 # --- nuisance ---------------------------------------------------------------------------------
