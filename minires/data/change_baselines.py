@@ -134,8 +134,9 @@ def roc_auc(scores, labels) -> float:
     return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def pair_scores(diff, quantile: float = 0.99) -> numpy.ndarray:
-    """float64 (N,): one change score per pair, the ``quantile`` of its difference map."""
+def pair_scores(diff, quantile: float = 1.0) -> numpy.ndarray:
+    """float64 (N,): one change score per pair, the ``quantile`` of its difference map (by
+    default its largest value: the smallest change, a few pixels, still counts)."""
     diff = numpy.asarray(diff)
     if diff.ndim != 3:
         raise ValueError(f"pair_scores: diff must be (N, H, W), got shape {diff.shape}")

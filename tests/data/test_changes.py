@@ -10,7 +10,7 @@ import numpy
 import pytest
 
 from minires.data import make_synthetic
-from minires.data.change_baselines import best_threshold, difference_map
+from minires.data.change_baselines import best_threshold, difference_map, pair_scores, roc_auc
 from minires.data.changes import (CHANGE_KINDS, CHANGE_LEVEL, ChangePairs, Nuisance,
                                   _translate, iter_change_pairs, make_change_pairs)
 
@@ -164,11 +164,17 @@ def _baseline_f1(pairs) -> float:
     return best_threshold(difference_map(pairs.before, pairs.after), pairs.mask)[1]
 
 
+def _baseline_auc(pairs) -> float:
+    return roc_auc(pair_scores(difference_map(pairs.before, pairs.after)), pairs.changed)
+
+
 def test_nuisance_defeats_the_pixel_difference(images):
     # The best single threshold on |after - before| finds the changes exactly without
     # nuisance, and is clearly wrong with it: the point of learning a detector.
-    assert _baseline_f1(make_change_pairs(images, seed=0, nuisance=False)) == 1.0
-    assert _baseline_f1(make_change_pairs(images, seed=0)) < 0.6
+    clean = make_change_pairs(images, seed=0, nuisance=False)
+    noisy = make_change_pairs(images, seed=0)
+    assert _baseline_f1(clean) == 1.0 and _baseline_auc(clean) == 1.0
+    assert _baseline_f1(noisy) < 0.6 and _baseline_auc(noisy) < 0.85
 
 
 def test_cifar_folder(cifar):
