@@ -118,7 +118,8 @@ def roc_auc(scores, labels) -> float:
     s = numpy.asarray(scores, dtype=numpy.float64).ravel()
     y = numpy.asarray(labels, dtype=bool).ravel()
     if s.shape != y.shape:
-        raise ValueError(f"roc_auc: scores and labels must have one size, got {s.size} and {y.size}")
+        raise ValueError(f"roc_auc: scores and labels must have one size, got {s.size} and "
+                         f"{y.size}")
     positives, negatives = int(y.sum()), int((~y).sum())
     if positives == 0 or negatives == 0:
         raise ValueError(f"roc_auc: labels must contain both classes, got {positives} positive "

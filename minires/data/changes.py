@@ -106,7 +106,8 @@ class ChangePairs:
 # --- regions --------------------------------------------------------------------------------
 
 def _grid(h: int, w: int):
-    return numpy.arange(h, dtype=numpy.float32)[:, None], numpy.arange(w, dtype=numpy.float32)[None, :]
+    f32 = numpy.float32
+    return numpy.arange(h, dtype=f32)[:, None], numpy.arange(w, dtype=f32)[None, :]
 
 
 def _box_size(rng, area: float, h: int, w: int) -> tuple[int, int]:
