@@ -32,8 +32,9 @@ coordinates: when the translation moves "after", the mask moves with it (edge ro
 columns repeated the same way), so ``mask[p]`` says whether the after pixel at ``p`` shows
 changed content.
 
-A fraction ``no_change_fraction`` of the pairs gets no change: its mask is all zero and its
-"after" differs from "before" by nuisance only.
+Each pair is left without change with probability ``no_change_fraction``: its mask is then all
+zero and its "after" differs from "before" by nuisance only. Changes never overlap, so none
+undoes another.
 
 Determinism: pair ``i`` is drawn from its own generator, ``numpy.random.default_rng([seed,
 i])``, and made from source image ``i % len(images)``. The same seed and images give the same

@@ -134,8 +134,10 @@ def test_change_sizes_are_a_few_pixels_to_a_tenth_of_the_image(images, max_chang
 def test_the_no_change_fraction(images):
     pairs = make_change_pairs(images, count=600, seed=6, nuisance=False)
     assert abs((~pairs.changed).mean() - 0.3) < 0.06
+
     def changed(fraction):
-        return make_change_pairs(images, seed=6, no_change_fraction=fraction, nuisance=False).changed
+        pairs = make_change_pairs(images, seed=6, no_change_fraction=fraction, nuisance=False)
+        return pairs.changed
 
     assert changed(0.0).all() and not changed(1.0).any()
 
