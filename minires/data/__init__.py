@@ -8,6 +8,7 @@
     x = data.scale_pixels(x)                                       # uint8 -> float32 in [0, 1]
     train, val = data.stratified_split(y, 0.1, seed=0)             # held-out indices
     batch = data.Augmenter.standard()(batch, rng)                  # flips, crops, rotations
+    pairs = data.make_change_pairs(x, seed=0)                      # before, after, change mask
 
 Every loader returns uint8 NHWC images; ``scale_pixels`` makes them the float32 inputs the
 seed's model trains on.
@@ -15,6 +16,7 @@ seed's model trains on.
 
 from .atomic import atomic_write
 from .cache import minires_cache_dir
+from .changes import CHANGE_KINDS, ChangePairs, Nuisance, iter_change_pairs, make_change_pairs
 from .cifar10 import (
     ARCHIVE_NAME,
     CIFAR10_CLASSES,
@@ -33,10 +35,11 @@ from .synthetic import SYNTHETIC_CLASSES, make_synthetic
 from .transforms import Augmenter, affine_sample, augment, resize_images, scale_pixels
 
 __all__ = [
-    "ARCHIVE_NAME", "Augmenter", "CIFAR10_CLASSES", "Cifar10", "DownloadError",
-    "ForbiddenGlobalError", "OFFICIAL_MD5", "OFFICIAL_URL", "RestrictedUnpickler",
-    "SYNTHETIC_CLASSES", "SkippedFilesWarning", "affine_sample", "atomic_write", "augment",
-    "decode_image", "download", "find_cifar10", "load_data", "load_image_folder",
+    "ARCHIVE_NAME", "Augmenter", "CHANGE_KINDS", "CIFAR10_CLASSES", "ChangePairs",
+    "Cifar10", "DownloadError", "ForbiddenGlobalError", "Nuisance", "OFFICIAL_MD5",
+    "OFFICIAL_URL", "RestrictedUnpickler", "SYNTHETIC_CLASSES", "SkippedFilesWarning",
+    "affine_sample", "atomic_write", "augment", "decode_image", "download", "find_cifar10",
+    "iter_change_pairs", "load_data", "load_image_folder", "make_change_pairs",
     "make_synthetic", "minires_cache_dir", "read_cifar10", "resize_images", "safe_load",
     "scale_pixels", "scan_image_folder", "stratified_split",
 ]
