@@ -253,6 +253,40 @@ def add_backward(dy, a, b):
     return dy.copy(), dy.copy()
 
 
+def subtract_forward(a, b):
+    """y = a - b, element by element."""
+    y = np.empty_like(a)
+    for idx in np.ndindex(a.shape):
+        y[idx] = a[idx] - b[idx]
+    return y
+
+
+def subtract_backward(dy, a, b):
+    """(da, db) = (dy, -dy): d(a - b)/da = 1, d(a - b)/db = -1."""
+    db = np.empty_like(dy)
+    for idx in np.ndindex(dy.shape):
+        db[idx] = -dy[idx]
+    return dy.copy(), db
+
+
+def sigmoid_forward(x):
+    """y = 1 / (1 + exp(-x)), with exp of a non-positive number only."""
+    y = np.empty_like(x)
+    for idx in np.ndindex(x.shape):
+        v = float(x[idx])
+        y[idx] = 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v))
+    return y
+
+
+def sigmoid_backward(dy, x):
+    """dx = dy * s * (1 - s), s = sigmoid(x)."""
+    s = sigmoid_forward(x)
+    dx = np.empty_like(dy)
+    for idx in np.ndindex(x.shape):
+        dx[idx] = dy[idx] * s[idx] * (1 - s[idx])
+    return dx
+
+
 def flatten_forward(x):
     """y[n, k] = x[n, ...] with k the row-major position of the trailing index."""
     n = x.shape[0]

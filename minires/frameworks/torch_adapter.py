@@ -119,6 +119,20 @@ def add(a, b, dy):
     return _np(y), _np(at.grad), _np(bt.grad)
 
 
+def subtract(a, b, dy):
+    at, bt = _t(a, True), _t(b, True)
+    y = at - bt
+    y.backward(_t(dy))
+    return _np(y), _np(at.grad), _np(bt.grad)
+
+
+def sigmoid(x, dy):
+    xt = _t(x, True)
+    y = torch.sigmoid(xt)
+    y.backward(_t(dy))
+    return _np(y), _np(xt.grad)
+
+
 def flatten(x, dy):
     xt = _t(x, True)
     y = torch.flatten(xt, 1)     # on the NHWC tensor itself: Keras flattens (h, w, c)

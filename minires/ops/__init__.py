@@ -15,8 +15,9 @@ are the in-place parameter updates the optimizers call. On the ``numba`` backend
 run Numba kernels where those are faster (``minires.backend.kernel``); results agree with the array code to rounding.
 """
 
-from .activation import bias_relu_backward, bias_relu_forward, relu_backward, relu_forward
-from .add import add_backward, add_forward
+from .activation import (bias_relu_backward, bias_relu_forward, relu_backward, relu_forward,
+                         sigmoid_backward, sigmoid_forward)
+from .add import add_backward, add_forward, subtract_backward, subtract_forward
 from .concat import concat_backward, concat_forward
 from .conv import conv2d_backward, conv2d_forward
 from .dense import dense_backward, dense_forward
@@ -50,9 +51,9 @@ __all__ = [
     "probability_cross_entropy_forward",
     "relu_backward", "relu_forward",
     "same_padding", "sgd_update", "sgd_update_many",
-    "sigmoid_binary_cross_entropy", "sigmoid_binary_cross_entropy_backward",
-    "sigmoid_binary_cross_entropy_forward",
+    "sigmoid_backward", "sigmoid_binary_cross_entropy", "sigmoid_binary_cross_entropy_backward",
+    "sigmoid_binary_cross_entropy_forward", "sigmoid_forward",
     "softmax", "softmax_backward", "softmax_cross_entropy", "softmax_cross_entropy_backward",
-    "softmax_cross_entropy_forward", "softmax_forward",
+    "softmax_cross_entropy_forward", "softmax_forward", "subtract_backward", "subtract_forward",
     "upsample2d_backward", "upsample2d_forward",
 ]
