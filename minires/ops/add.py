@@ -13,25 +13,14 @@ silent broadcast would hide a wrong shape.
 
 from __future__ import annotations
 
-from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape
+from ._checks import as_float_array, check_dtype, check_shape, same_shape_pair
 
 _OP = "add"
 
 
-def _operands(op: str, a, b):
-    a = as_float_array(op, "a", a)
-    b = as_float_array(op, "b", b)
-    if a.shape != b.shape:
-        raise ValueError(
-            f"{op}: a and b must have the same shape, got a {tuple(a.shape)} and b {tuple(b.shape)}"
-        )
-    check_same_dtype(op, a=a, b=b)
-    return a, b
-
-
 def add_forward(a, b):
     """y = a + b for a and b of the same shape and dtype. Returns (y, cache)."""
-    a, b = _operands(_OP, a, b)
+    a, b = same_shape_pair(_OP, a, b)
     return a + b, (tuple(a.shape), a.dtype)
 
 
@@ -49,7 +38,7 @@ _SUB_OP = "subtract"
 
 def subtract_forward(a, b):
     """y = a - b for a and b of the same shape and dtype. Returns (y, cache)."""
-    a, b = _operands(_SUB_OP, a, b)
+    a, b = same_shape_pair(_SUB_OP, a, b)
     return a - b, (tuple(a.shape), a.dtype)
 
 

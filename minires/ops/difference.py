@@ -12,7 +12,7 @@ exactly, no gradient flows into either. A NaN difference gives a NaN gradient.
 from __future__ import annotations
 
 from ..backend import array_module
-from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape
+from ._checks import as_float_array, check_dtype, check_shape, same_shape_pair
 
 _OP = "abs_diff"
 
@@ -20,13 +20,7 @@ _OP = "abs_diff"
 def abs_diff_forward(a, b):
     """y = |a - b| for a and b of the same shape and dtype. Returns (y, cache); the cache is
     sign(a - b), 0 where a == b."""
-    a = as_float_array(_OP, "a", a)
-    b = as_float_array(_OP, "b", b)
-    if a.shape != b.shape:
-        raise ValueError(
-            f"{_OP}: a and b must have the same shape, got a {tuple(a.shape)} and b {tuple(b.shape)}"
-        )
-    check_same_dtype(_OP, a=a, b=b)
+    a, b = same_shape_pair(_OP, a, b)
     xp = array_module(a)
     diff = a - b
     return xp.abs(diff), xp.sign(diff)
