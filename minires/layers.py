@@ -19,7 +19,10 @@ A layer ending in softmax can also be run up to its logits (``return_logits=True
 trained with cross-entropy uses that to apply the fused, stable softmax-cross-entropy op
 instead of differentiating through a separate softmax.
 
-A layer instance is meant to appear once in a model: its cache holds one forward pass.
+A layer may be called on several tensors (shared weights, as the two branches of a Siamese
+network): ``forward(..., node=k)`` keeps call k's cache apart from the others', and
+``backward(..., node=k, accumulate=True)`` adds that call's parameter gradients to those of
+the calls already differentiated, since a shared parameter's gradient is the sum over its uses.
 """
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ def _window_out(n, k, s, padding):
 
 # --- activations -----------------------------------------------------------------------------
 
-ACTIVATIONS = ("linear", "relu", "softmax")
+ACTIVATIONS = ("linear", "relu", "sigmoid", "softmax")
+#: Activations that a cross-entropy loss may fuse with (the layer then runs up to its logits).
+FUSABLE_ACTIVATIONS = ("sigmoid", "softmax")
 
 
 def _activation_name(who: str, value) -> str:
@@ -108,6 +113,8 @@ def activation_forward(name: str, x):
         return ops.relu_forward(x)
     if name == "softmax":
         return ops.softmax_forward(x, axis=-1)
+    if name == "sigmoid":
+        return ops.sigmoid_forward(x)
     return x, None
 
 
@@ -116,6 +123,8 @@ def activation_backward(name: str, dy, cache):
         return ops.relu_backward(dy, cache)
     if name == "softmax":
         return ops.softmax_backward(dy, cache)
+    if name == "sigmoid":
+        return ops.sigmoid_backward(dy, cache)
     return dy
 
 
@@ -144,7 +153,7 @@ class Layer:
         self.output_shape = None
         self.params: dict = {}       # name -> backend array, in Keras' order (kernel, bias)
         self.grads: dict = {}        # name -> gradient of the last backward pass
-        self._cache = None
+        self._caches: dict = {}      # node index -> cache of that call's last training forward
         self._nodes: list = []       # graph nodes this layer produced (see minires.graph)
 
     def _who(self) -> str:
@@ -210,34 +219,46 @@ class Layer:
         self._ensure_built(shapes if multi else shapes[0], dtype)
         return arrays if multi else arrays[0]
 
-    def forward(self, inputs, training: bool = False, return_logits: bool = False):
+    def forward(self, inputs, training: bool = False, return_logits: bool = False, node: int = 0):
         """The layer's output for ``inputs`` (an array, or a list for multi-input layers).
 
-        ``training=True`` keeps the caches that ``backward`` needs. ``return_logits=True``
-        stops a layer that ends in softmax before its softmax.
+        ``training=True`` keeps the caches that ``backward`` needs, for call ``node`` of a
+        shared layer (0 for a layer called once). ``return_logits=True`` stops a layer that
+        ends in softmax before its softmax.
         """
-        if return_logits and not self.ends_in_softmax:
-            raise ValueError(f"{self._who()}: return_logits=True needs a layer that ends in softmax")
+        if return_logits and self.output_activation not in FUSABLE_ACTIVATIONS:
+            raise ValueError(f"{self._who()}: return_logits=True needs a layer that ends in softmax or sigmoid")
         if not self.built:
             inputs = self._build_for_arrays(inputs)
         out, cache = self._forward(inputs, return_logits, training)
-        self._cache = cache if training else None
+        if training:
+            self._caches[node] = cache
+        else:
+            self._caches.pop(node, None)
         return out
 
-    def backward(self, dout, input_grad: bool = True):
+    def backward(self, dout, input_grad: bool = True, node: int = 0, accumulate: bool = False):
         """Gradient of the loss wrt the input(s), given ``dout`` = dL/d(output).
 
-        Needs a preceding ``forward(..., training=True)``; writes ``self.grads``.
-        ``input_grad=False``: only the parameter gradients are wanted (the input is data);
-        returns None, and layers that can skip their input's gradient do.
+        Needs a preceding ``forward(..., training=True, node=node)``; writes ``self.grads``,
+        or with ``accumulate=True`` adds this call's parameter gradients to those already there
+        (the later uses of a shared layer). ``input_grad=False``: only the parameter gradients
+        are wanted (the input is data); returns None, and layers that can skip their input's
+        gradient do.
         """
-        if self._cache is None:
+        cache = self._caches.pop(node, None)
+        if cache is None:
             raise RuntimeError(f"{self._who()}: backward needs a forward(..., training=True) first")
-        cache, self._cache = self._cache, None
+        earlier = self.grads if accumulate else None
         if input_grad:
-            return self._backward(dout, cache)
-        self._backward_weights(dout, cache)
-        return None
+            dx = self._backward(dout, cache)
+        else:
+            self._backward_weights(dout, cache)
+            dx = None
+        if earlier:
+            # New arrays, never +=: a gradient may be a view of an upstream array.
+            self.grads = {name: earlier[name] + g for name, g in self.grads.items()}
+        return dx
 
     def _forward(self, inputs, return_logits, training):
         raise NotImplementedError
@@ -250,8 +271,13 @@ class Layer:
         self._backward(dout, cache)
 
     @property
+    def output_activation(self) -> str:
+        """The activation the layer ends in ("linear" when none): what ``return_logits`` skips."""
+        return "linear"
+
+    @property
     def ends_in_softmax(self) -> bool:
-        return False
+        return self.output_activation == "softmax"
 
     # -- parameters ---------------------------------------------------------------------------
 
@@ -361,8 +387,8 @@ class Conv2D(Layer):
             self.add_weight("bias", (self.filters,), self.bias_initializer)
 
     @property
-    def ends_in_softmax(self):
-        return self.activation == "softmax"
+    def output_activation(self):
+        return self.activation
 
     def _forward(self, x, return_logits, training):
         act = "linear" if return_logits else self.activation
@@ -428,8 +454,8 @@ class Dense(Layer):
             self.add_weight("bias", (self.units,), self.bias_initializer)
 
     @property
-    def ends_in_softmax(self):
-        return self.activation == "softmax"
+    def output_activation(self):
+        return self.activation
 
     def _forward(self, x, return_logits, training):
         z, dense_cache = ops.dense_forward(x, self.params["kernel"], self.params.get("bias"))
@@ -580,8 +606,8 @@ class Activation(Layer):
         self.activation = _activation_name(self._who(), activation)
 
     @property
-    def ends_in_softmax(self):
-        return self.activation == "softmax"
+    def output_activation(self):
+        return self.activation
 
     def _forward(self, x, return_logits, training):
         act = "linear" if return_logits else self.activation
@@ -635,5 +661,123 @@ def add(inputs, **kwargs):
     return Add(**kwargs)(inputs)
 
 
+class _TwoInputs(Layer):
+    """A layer of exactly two inputs of one shape (``ops.<op>_forward(a, b)``)."""
+
+    _op = None   # (forward, backward) of the op
+
+    def compute_output_shape(self, input_shape):
+        if not isinstance(input_shape, list) or len(input_shape) != 2:
+            raise ValueError(f"{self._who()}: needs a list of exactly 2 inputs, got {input_shape}")
+        if not _shapes_compatible(*input_shape):
+            raise ValueError(f"{self._who()}: inputs must have the same shape, got "
+                             f"{input_shape[0]} and {input_shape[1]}")
+        return input_shape[0]
+
+    def _forward(self, inputs, return_logits, training):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError(f"{self._who()}: needs a list of exactly 2 arrays")
+        return type(self)._op[0](*inputs)
+
+    def _backward(self, dy, cache):
+        return list(type(self)._op[1](dy, cache))
+
+
+class Subtract(_TwoInputs):
+    """Keras' Subtract: ``a - b`` of two inputs of one shape (ops.subtract_*)."""
+
+    default_name = "subtract"
+    _op = (ops.subtract_forward, ops.subtract_backward)
+
+
+class AbsoluteDifference(_TwoInputs):
+    """``|a - b|`` of two inputs of one shape (ops.abs_diff_*; gradient 0 where a == b): how a
+    Siamese change detector compares its two branches' features."""
+
+    default_name = "absolute_difference"
+    _op = (ops.abs_diff_forward, ops.abs_diff_backward)
+
+
+def subtract(inputs, **kwargs):
+    """Functional form of ``Subtract``: ``subtract([a, b])``."""
+    return Subtract(**kwargs)(inputs)
+
+
+class Concatenate(Layer):
+    """Keras' Concatenate: two or more inputs joined along ``axis`` (default the channels)."""
+
+    default_name = "concatenate"
+
+    def __init__(self, axis=-1, name=None, dtype=None, trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        if not is_int(axis):
+            raise ValueError(f"{self._who()}: axis must be an int, got {axis!r}")
+        self.axis = int(axis)
+
+    def compute_output_shape(self, input_shape):
+        who = self._who()
+        if not isinstance(input_shape, list) or len(input_shape) < 2:
+            raise ValueError(f"{who}: needs a list of at least 2 inputs, got {input_shape}")
+        rank = len(input_shape[0])
+        if not -rank < self.axis < rank or self.axis % rank == 0:
+            raise ValueError(f"{who}: axis {self.axis} is not a non-batch axis of inputs of rank {rank}")
+        axis = self.axis % rank
+        for shape in input_shape:
+            if len(shape) != rank or not all(
+                    a is None or b is None or a == b
+                    for i, (a, b) in enumerate(zip(shape, input_shape[0])) if i != axis):
+                raise ValueError(f"{who}: inputs must match on every axis but {self.axis}, got "
+                                 f"{', '.join(map(str, input_shape))}")
+        sizes = [shape[axis] for shape in input_shape]
+        out = list(input_shape[0])
+        out[axis] = None if None in sizes else sum(sizes)
+        return tuple(out)
+
+    def _forward(self, inputs, return_logits, training):
+        return ops.concat_forward(list(inputs), axis=self.axis)
+
+    def _backward(self, dy, cache):
+        return list(ops.concat_backward(dy, cache))
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """Functional form of ``Concatenate``: ``concatenate([a, b], axis=-1)``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+class UpSampling2D(Layer):
+    """Keras' UpSampling2D with interpolation "nearest": each pixel repeated into a
+    size[0] x size[1] block (ops.upsample2d_*), NHWC."""
+
+    default_name = "up_sampling2d"
+
+    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", name=None, dtype=None,
+                 trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        who = self._who()
+        self.size = _int_pair(who, "size", size)
+        _data_format(who, data_format)
+        if interpolation != "nearest":
+            raise ValueError(f"{who}: interpolation must be 'nearest', got {interpolation!r}")
+
+    def compute_output_shape(self, input_shape):
+        _require_rank(self._who(), input_shape, 4, "(batch, height, width, channels)")
+        n, h, w, c = input_shape
+        return (n, None if h is None else h * self.size[0], None if w is None else w * self.size[1], c)
+
+    def _forward(self, x, return_logits, training):
+        return ops.upsample2d_forward(x, self.size)
+
+    def _backward(self, dy, cache):
+        return ops.upsample2d_backward(dy, cache)
+
+    def get_config(self):
+        return {**super().get_config(), "size": list(self.size)}
+
+
 LAYER_CLASSES = {cls.__name__: cls for cls in (Conv2D, Dense, MaxPooling2D, Flatten, Reshape,
-                                                Activation, Add)}
+                                                Activation, Add, Subtract, AbsoluteDifference,
+                                                Concatenate, UpSampling2D)}

@@ -18,6 +18,12 @@ is applied to it directly.
 
 Mean squared error (``ops.mean_squared_error_*``): L = (1/(N*C)) sum (p - t)^2,
 dL/dp = 2 (p - t) / (N*C).
+
+Binary cross-entropy (``ops.sigmoid_binary_cross_entropy_*``): the mean over every element
+of targets in [0, 1] of any shape (a per-pixel change mask), with an optional weight of the
+positive class (PyTorch's ``pos_weight``, for rare changed pixels). It is computed from
+logits only: with ``from_logits=True`` the output is the logits; with ``from_logits=False``
+the output layer must end in sigmoid, which is then fused as softmax is above.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import numpy
 
 from . import ops
 from .backend import array_module
+from .ops.loss import EPSILON as _EPSILON
 
 
 class Loss:
@@ -34,6 +41,10 @@ class Loss:
     name = "loss"
     #: True when the loss is a cross-entropy on probabilities that a softmax output may fuse.
     fusable = False
+    #: The output activation the fused form replaces.
+    fused_activation = "softmax"
+    #: True when the loss has no unfused form on probabilities (it must be fused or on logits).
+    needs_fusion = False
 
     def prepare_targets(self, y, output_shape, dtype, who: str = "loss"):
         """Check y against the model's output shape (None batch) and give it its dtype.
@@ -198,6 +209,64 @@ class MeanSquaredError(Loss):
         return ops.mean_squared_error_backward(1.0, cache)
 
 
+class BinaryCrossentropy(Loss):
+    """Mean binary cross-entropy over every element, from logits (fused with a sigmoid output
+    when ``from_logits=False``); ``pos_weight`` weighs the positive term (PyTorch's)."""
+
+    name = "binary_crossentropy"
+    fused_activation = "sigmoid"
+
+    def __init__(self, from_logits: bool = False, pos_weight=None):
+        if not isinstance(from_logits, bool):
+            raise ValueError(f"BinaryCrossentropy: from_logits must be True or False, got {from_logits!r}")
+        if pos_weight is not None:
+            weights = numpy.asarray(pos_weight, dtype=numpy.float64)
+            if weights.ndim > 1 or not numpy.all(weights > 0) or not numpy.all(numpy.isfinite(weights)):
+                raise ValueError(f"BinaryCrossentropy: pos_weight must be a positive number or a list of "
+                                 f"them (one per channel), got {pos_weight!r}")
+            pos_weight = float(weights) if weights.ndim == 0 else [float(w) for w in weights]
+        self.from_logits = from_logits
+        self.pos_weight = pos_weight
+
+    @property
+    def fusable(self):
+        return not self.from_logits
+
+    @property
+    def needs_fusion(self):
+        return not self.from_logits
+
+    def prepare_targets(self, y, output_shape, dtype, who="loss"):
+        expected, got = tuple(output_shape[1:]), tuple(y.shape[1:])
+        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+            raise ValueError(f"{who}: BinaryCrossentropy needs targets of shape (N, "
+                             f"{', '.join(map(str, expected))}), got {tuple(y.shape)}")
+        if y.dtype.kind not in "fiub":
+            raise ValueError(f"{who}: BinaryCrossentropy needs numeric targets in [0, 1], got dtype {y.dtype}")
+        if y.size and (bool((y < 0).any()) or bool((y > 1).any())):
+            raise ValueError(f"{who}: BinaryCrossentropy needs targets in [0, 1], got values in "
+                             f"[{float(y.min())}, {float(y.max())}]")
+        return y.astype(dtype, copy=False)
+
+    def fused_forward(self, logits, targets):
+        return ops.sigmoid_binary_cross_entropy_forward(logits, targets, self.pos_weight)
+
+    def fused_backward(self, cache):
+        return ops.sigmoid_binary_cross_entropy_backward(1.0, cache)
+
+    def forward(self, y_pred, targets):
+        if not self.from_logits:
+            raise ValueError("BinaryCrossentropy: from_logits=False is computed from the logits of a "
+                             "sigmoid output layer (fused); on other outputs use from_logits=True")
+        return self.fused_forward(y_pred, targets)
+
+    def backward(self, cache):
+        return self.fused_backward(cache)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits, "pos_weight": self.pos_weight}
+
+
 # --- Keras' functional forms: per-example losses --------------------------------------------
 
 def _predictions(y_pred):
@@ -231,13 +300,26 @@ def mean_squared_error(y_true, y_pred):
     return ops.mean_squared_error(y_pred, xp.asarray(y_true).astype(y_pred.dtype, copy=False))
 
 
+def binary_crossentropy(y_true, y_pred, from_logits=False, pos_weight=None):
+    """Per-example binary cross-entropy (N,), the mean over every axis but the first; from
+    probabilities (``from_logits=False``) through their logits log(p) - log(1 - p), with p
+    clipped to [1e-7, 1 - 1e-7] as Keras clips."""
+    y_pred, xp = _predictions(y_pred)
+    if not from_logits:
+        p = xp.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
+        y_pred = xp.log(p) - xp.log1p(-p)
+    return ops.sigmoid_binary_cross_entropy(y_pred, xp.asarray(y_true).astype(y_pred.dtype, copy=False),
+                                            pos_weight)
+
+
 _BY_NAME = {
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
+    "binary_crossentropy": BinaryCrossentropy,
 }
 _BY_CLASS = {cls.__name__: cls for cls in (CategoricalCrossentropy, SparseCategoricalCrossentropy,
-                                           MeanSquaredError)}
+                                           MeanSquaredError, BinaryCrossentropy)}
 
 
 def get(identifier) -> Loss:

@@ -253,6 +253,40 @@ def add_backward(dy, a, b):
     return dy.copy(), dy.copy()
 
 
+def subtract_forward(a, b):
+    """y = a - b, element by element."""
+    y = np.empty_like(a)
+    for idx in np.ndindex(a.shape):
+        y[idx] = a[idx] - b[idx]
+    return y
+
+
+def subtract_backward(dy, a, b):
+    """(da, db) = (dy, -dy): d(a - b)/da = 1, d(a - b)/db = -1."""
+    db = np.empty_like(dy)
+    for idx in np.ndindex(dy.shape):
+        db[idx] = -dy[idx]
+    return dy.copy(), db
+
+
+def sigmoid_forward(x):
+    """y = 1 / (1 + exp(-x)), with exp of a non-positive number only."""
+    y = np.empty_like(x)
+    for idx in np.ndindex(x.shape):
+        v = float(x[idx])
+        y[idx] = 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v))
+    return y
+
+
+def sigmoid_backward(dy, x):
+    """dx = dy * s * (1 - s), s = sigmoid(x)."""
+    s = sigmoid_forward(x)
+    dx = np.empty_like(dy)
+    for idx in np.ndindex(x.shape):
+        dx[idx] = dy[idx] * s[idx] * (1 - s[idx])
+    return dx
+
+
 def flatten_forward(x):
     """y[n, k] = x[n, ...] with k the row-major position of the trailing index."""
     n = x.shape[0]
@@ -272,6 +306,77 @@ def flatten_backward(dy, x):
         for k, idx in enumerate(np.ndindex(x.shape[1:])):
             dx[(b_, *idx)] = dy[b_, k]
     return dx
+
+
+def upsample2d_forward(x, size=2):
+    """y[n, i, j, c] = x[n, i // fh, j // fw, c], y of shape (N, H*fh, W*fw, C)."""
+    fh, fw = _pair("upsample2d", "size", size)
+    n, h, w, c = x.shape
+    y = np.empty((n, h * fh, w * fw, c), dtype=x.dtype)
+    for b_, i, j, k in np.ndindex(y.shape):
+        y[b_, i, j, k] = x[b_, i // fh, j // fw, k]
+    return y
+
+
+def upsample2d_backward(dy, x, size=2):
+    """dx[n, h, w, c] = sum of dy over the fh x fw block that x[n, h, w, c] was copied into."""
+    fh, fw = _pair("upsample2d", "size", size)
+    dx = np.zeros_like(x)
+    for b_, i, j, k in np.ndindex(dy.shape):
+        dx[b_, i // fh, j // fw, k] += dy[b_, i, j, k]
+    return dx
+
+
+def concat_forward(arrays, axis=-1):
+    """y = the arrays one after another along ``axis``: y[..., offset_k + i, ...] = x_k[..., i, ...]."""
+    axis %= arrays[0].ndim
+    shape = list(arrays[0].shape)
+    shape[axis] = sum(a.shape[axis] for a in arrays)
+    y = np.empty(shape, dtype=arrays[0].dtype)
+    offset = 0
+    for a in arrays:
+        for idx in np.ndindex(a.shape):
+            out = list(idx)
+            out[axis] += offset
+            y[tuple(out)] = a[idx]
+        offset += a.shape[axis]
+    return y
+
+
+def concat_backward(dy, arrays, axis=-1):
+    """dx_k[..., i, ...] = dy[..., offset_k + i, ...]: each input reads back its own slice."""
+    axis %= dy.ndim
+    grads, offset = [], 0
+    for a in arrays:
+        g = np.empty_like(a)
+        for idx in np.ndindex(a.shape):
+            out = list(idx)
+            out[axis] += offset
+            g[idx] = dy[tuple(out)]
+        grads.append(g)
+        offset += a.shape[axis]
+    return tuple(grads)
+
+
+def abs_diff_forward(a, b):
+    """y = |a - b|, element by element."""
+    y = np.empty_like(a)
+    for idx in np.ndindex(a.shape):
+        d = a[idx] - b[idx]
+        y[idx] = d if d >= 0 else -d
+    return y
+
+
+def abs_diff_backward(dy, a, b):
+    """(da, db): da = dy * sign(a - b), db = -da, with sign(0) = 0 (the subgradient chosen at a == b)."""
+    da = np.zeros_like(dy)
+    db = np.zeros_like(dy)
+    for idx in np.ndindex(a.shape):
+        if a[idx] > b[idx]:
+            da[idx], db[idx] = dy[idx], -dy[idx]
+        elif a[idx] < b[idx]:
+            da[idx], db[idx] = -dy[idx], dy[idx]
+    return da, db
 
 
 # --- dense --------------------------------------------------------------------------------
@@ -481,3 +586,39 @@ def mean_squared_error_backward(dloss, y, targets):
     for idx in np.ndindex(y.shape):
         dy[idx] = dloss * 2 * (y[idx] - targets[idx]) / y.size
     return dy
+
+
+def _log1p_exp(z):
+    """log(1 + exp(z)) without overflow: max(z, 0) + log(1 + exp(-|z|))."""
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+def _pos_weight_at(pos_weight, idx):
+    if pos_weight is None:
+        return 1.0
+    p = np.asarray(pos_weight, dtype=np.float64)
+    return float(p) if p.ndim == 0 else float(p[idx[-1] if p.shape[0] > 1 else 0])
+
+
+def sigmoid_binary_cross_entropy_forward(logits, targets, pos_weight=None):
+    """L = (1/M) sum -[p t log s(z) + (1 - t) log(1 - s(z))], s the sigmoid, p the positive
+    weight (1 without one), each log through log(1 + exp(.)) so that no exp overflows."""
+    total = 0.0
+    for idx in np.ndindex(logits.shape):
+        z, t = float(logits[idx]), float(targets[idx])
+        p = _pos_weight_at(pos_weight, idx)
+        minus_log_sigma = _log1p_exp(-z)             # -log s(z)
+        minus_log_one_minus = _log1p_exp(z)          # -log(1 - s(z))
+        total += p * t * minus_log_sigma + (1 - t) * minus_log_one_minus
+    return np.asarray(total / logits.size, dtype=logits.dtype)
+
+
+def sigmoid_binary_cross_entropy_backward(dloss, logits, targets, pos_weight=None):
+    """dL/dz = dloss * (-p t (1 - s(z)) + (1 - t) s(z)) / M, term by term from the forward."""
+    dz = np.empty_like(logits)
+    for idx in np.ndindex(logits.shape):
+        z, t = float(logits[idx]), float(targets[idx])
+        p = _pos_weight_at(pos_weight, idx)
+        s = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        dz[idx] = dloss * (-p * t * (1.0 - s) + (1.0 - t) * s) / logits.size
+    return dz

@@ -220,3 +220,53 @@ def test_input_shape_errors_name_the_layer():
         MaxPooling2D(5, name="p_x")(image)
     with pytest.raises(ValueError, match="Input: shape"):
         Input((4, 0))
+
+
+# --- the layers of a Siamese change detector --------------------------------------------------
+
+def test_siamese_layers_gradients_and_shapes():
+    from minires.layers import AbsoluteDifference, Concatenate, Subtract, UpSampling2D
+
+    rng = np.random.default_rng(8)
+    x, other = rng.standard_normal((2, 3, 5, 2)), rng.standard_normal((2, 3, 5, 2))
+    _check_layer_gradients(UpSampling2D((2, 3)), x)
+    _check_layer_gradients(Concatenate(), [x, rng.standard_normal((2, 3, 5, 4)), other])
+    _check_layer_gradients(Concatenate(axis=1), [x, rng.standard_normal((2, 1, 5, 2))])
+    _check_layer_gradients(Subtract(), [x, other])
+    _check_layer_gradients(AbsoluteDifference(), [x, other])
+    _check_layer_gradients(Activation("sigmoid"), x)
+    _check_layer_gradients(Conv2D(2, 1, activation="sigmoid", bias_initializer="random_normal"), x)
+    image, wide = Input((3, None, 2)), Input((3, None, 4))
+    assert UpSampling2D(2)(image).shape == (None, 6, None, 2)
+    assert Concatenate()([image, wide]).shape == (None, 3, None, 6)
+    assert Subtract()([image, image]).shape == AbsoluteDifference()([image, image]).shape == (None, 3, None, 2)
+    np.testing.assert_array_equal(AbsoluteDifference()([x, other]), np.abs(x - other))
+    np.testing.assert_array_equal(Subtract()([x, other]), x - other)
+
+
+def test_sigmoid_layers_can_stop_at_their_logits():
+    x = np.random.default_rng(9).standard_normal((2, 3))
+    layer = Dense(4, activation="sigmoid")
+    probs = layer(x)
+    np.testing.assert_allclose(ops.sigmoid_forward(layer.forward(x, return_logits=True))[0], probs, rtol=1e-14)
+
+
+def test_siamese_layers_config_round_trip_and_errors():
+    from minires.layers import AbsoluteDifference, Concatenate, Subtract, UpSampling2D
+
+    for layer in (UpSampling2D((2, 3), name="u"), Concatenate(axis=2, name="c"), Subtract(name="s"),
+                  AbsoluteDifference(name="a")):
+        assert type(layer).from_config(layer.get_config()).get_config() == layer.get_config()
+    image = Input((4, 4, 3))
+    with pytest.raises(ValueError, match=r"UpSampling2D 'u1': size must be a positive int or a pair"):
+        UpSampling2D(0, name="u1")
+    with pytest.raises(ValueError, match=r"UpSampling2D 'u2': interpolation must be 'nearest'"):
+        UpSampling2D(2, interpolation="bilinear", name="u2")
+    with pytest.raises(ValueError, match=r"Concatenate 'c1': inputs must match on every axis but -1"):
+        Concatenate(name="c1")([image, Input((4, 5, 3))])
+    with pytest.raises(ValueError, match=r"Concatenate 'c2': axis 0 is not a non-batch axis"):
+        Concatenate(axis=0, name="c2")([image, image])
+    with pytest.raises(ValueError, match=r"Subtract 's1': needs a list of exactly 2 inputs"):
+        Subtract(name="s1")([image, image, image])
+    with pytest.raises(ValueError, match=r"AbsoluteDifference 'a1': inputs must have the same shape"):
+        AbsoluteDifference(name="a1")([image, Input((4, 4, 2))])

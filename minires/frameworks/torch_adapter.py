@@ -9,6 +9,10 @@ HWIO conv kernel  OIHW          w.permute(3, 2, 0, 1)
 (in, out) dense   (out, in)     w.T  (F.linear computes x @ W^T)
 Keras 'same'      explicit F.pad before an unpadded op: PyTorch's padding= is symmetric,
                   while Keras puts the odd pixel on the bottom/right.
+upsample2d size   F.interpolate(mode="nearest", size=(H*fh, W*fw)) on NCHW: the output size
+                  given exactly, so no float scale factor is rounded.
+concat axis       torch.cat(dim=axis): the same axis, since both sides are NHWC here.
+pos_weight        BCEWithLogits' pos_weight, broadcast along the last axis on both sides.
 
 Each function takes NumPy arrays, runs forward and autograd backward with upstream gradient
 ``dy``, and returns NumPy arrays in minires' layouts, in the dtype PyTorch computed them in.
@@ -115,6 +119,20 @@ def add(a, b, dy):
     return _np(y), _np(at.grad), _np(bt.grad)
 
 
+def subtract(a, b, dy):
+    at, bt = _t(a, True), _t(b, True)
+    y = at - bt
+    y.backward(_t(dy))
+    return _np(y), _np(at.grad), _np(bt.grad)
+
+
+def sigmoid(x, dy):
+    xt = _t(x, True)
+    y = torch.sigmoid(xt)
+    y.backward(_t(dy))
+    return _np(y), _np(xt.grad)
+
+
 def flatten(x, dy):
     xt = _t(x, True)
     y = torch.flatten(xt, 1)     # on the NHWC tensor itself: Keras flattens (h, w, c)
@@ -168,6 +186,41 @@ def mean_squared_error(y, targets, dloss):
     loss = F.mse_loss(yt, _t(targets), reduction="mean")
     loss.backward(torch.tensor(dloss, dtype=yt.dtype))
     return _np(loss), _np(yt.grad)
+
+
+def upsample2d(x, size, dy):
+    """(y, dx) of nearest-neighbour F.interpolate by integer factors ``size``, NHWC in and out."""
+    fh, fw = _pair(size)
+    xt = _t(x, True)
+    y = F.interpolate(nhwc_to_nchw(xt), size=(x.shape[1] * fh, x.shape[2] * fw), mode="nearest")
+    y = nchw_to_nhwc(y)
+    y.backward(_t(dy))
+    return _np(y), _np(xt.grad)
+
+
+def concat(arrays, axis, dy):
+    """(y, dx_1, ..., dx_K) of torch.cat along ``axis``."""
+    tensors = [_t(a, True) for a in arrays]
+    y = torch.cat(tensors, dim=axis)
+    y.backward(_t(dy))
+    return (_np(y), *(_np(t.grad) for t in tensors))
+
+
+def abs_diff(a, b, dy):
+    """(y, da, db) of torch.abs(a - b); PyTorch's abs has gradient 0 at 0."""
+    at, bt = _t(a, True), _t(b, True)
+    y = torch.abs(at - bt)
+    y.backward(_t(dy))
+    return _np(y), _np(at.grad), _np(bt.grad)
+
+
+def sigmoid_binary_cross_entropy(logits, targets, pos_weight, dloss):
+    """(loss, dlogits) of F.binary_cross_entropy_with_logits with the mean over every element."""
+    zt = _t(logits, True)
+    weight = None if pos_weight is None else torch.tensor(np.asarray(pos_weight, dtype=logits.dtype))
+    loss = F.binary_cross_entropy_with_logits(zt, _t(targets), pos_weight=weight, reduction="mean")
+    loss.backward(torch.tensor(dloss, dtype=zt.dtype))
+    return _np(loss), _np(zt.grad)
 
 
 def adam(params, steps, lr, betas, eps):
@@ -231,6 +284,13 @@ def run_op(op: str, inputs: dict, options: dict, dy, dtype: str) -> dict:
         names, values = ("y", "dx"), softmax(x["x"], options.get("axis", -1), dy)
     elif op == "softmax_cross_entropy":
         names, values = ("y", "dlogits"), softmax_cross_entropy(x["logits"], x["labels"], dy)
+    elif op == "upsample2d":
+        names, values = ("y", "dx"), upsample2d(x["x"], options.get("size", 2), dy)
+    elif op == "abs_diff":
+        names, values = ("y", "da", "db"), abs_diff(x["a"], x["b"], dy)
+    elif op == "sigmoid_binary_cross_entropy":
+        names, values = ("y", "dlogits"), sigmoid_binary_cross_entropy(
+            x["logits"], x["targets"], options.get("pos_weight"), dy)
     else:
         raise NotImplementedError(f"the PyTorch adapter has no op {op!r}")
     return {name: value for name, value in zip(names, values) if value is not None}

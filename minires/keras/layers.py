@@ -1,9 +1,11 @@
 """``keras.layers``: the layers minires implements (see ``minires.layers``)."""
 
-from ..layers import (Activation, Add, Conv2D, Dense, Flatten, Layer, MaxPool2D, MaxPooling2D,
-                      Reshape, add)
+from ..layers import (AbsoluteDifference, Activation, Add, Concatenate, Conv2D, Dense, Flatten, Layer,
+                      MaxPool2D, MaxPooling2D, Reshape, Subtract, UpSampling2D, add, concatenate,
+                      subtract)
 from ..graph import KerasTensor
 from ..model import Input, InputLayer
 
-__all__ = ["Activation", "Add", "Conv2D", "Dense", "Flatten", "Input", "InputLayer", "KerasTensor",
-           "Layer", "MaxPool2D", "MaxPooling2D", "Reshape", "add"]
+__all__ = ["AbsoluteDifference", "Activation", "Add", "Concatenate", "Conv2D", "Dense", "Flatten", "Input",
+           "InputLayer", "KerasTensor", "Layer", "MaxPool2D", "MaxPooling2D", "Reshape", "Subtract",
+           "UpSampling2D", "add", "concatenate", "subtract"]

@@ -19,8 +19,10 @@ base class, in ``minires.model.training``. Saving is ``minires.serialization``'s
 sits above the model and hands ``Model.save`` and ``load_weights`` their functions when it is
 imported, which ``import minires`` does (``set_saving``).
 
-Each layer appears once in a graph (its cache holds one forward pass); single input,
-single output.
+A model has one output and one input or several (``Model([before, after], change_map)``,
+whose ``fit``/``predict`` take a list of arrays, one per input). A layer may be called on
+several tensors (shared weights): the model runs it once per call, each call's cache kept
+apart, and its parameter gradients are the sum over the calls.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ import numpy
 
 from .. import initializers
 from ..backend import to_numpy, xp
-from ..graph import KerasTensor, map_graph
+from ..graph import KerasTensor, map_nodes
 from ..layers import LAYER_CLASSES, Layer, assign_param, unique_name
+from .arrays import InputArrays
 from .callbacks import History
 from .inputs import InputLayer
 from .training import Training
@@ -52,14 +55,15 @@ def _saver(name: str):
 
 
 class Model(Training):
-    """A functional model from one input KerasTensor to one output KerasTensor."""
+    """A functional model from one or several input KerasTensors to one output KerasTensor."""
     def __init__(self, inputs, outputs, name: str | None = None):
-        self.input = _single(inputs, "inputs")
+        self._inputs = _input_list(inputs)
+        # Keras' attribute: the input tensor, or the list of them for several inputs.
+        self.input = self._inputs[0] if len(self._inputs) == 1 else list(self._inputs)
         self.output = _single(outputs, "outputs")
-        if not isinstance(self.input.layer, InputLayer):
-            raise ValueError("Model: inputs must come from Input(...)")
         self.name = name if name is not None else unique_name("functional")
-        self.layers: list[Layer] = map_graph([self.input], [self.output])
+        self._nodes: list[KerasTensor] = map_nodes(self._inputs, [self.output])
+        self.layers: list[Layer] = list(dict.fromkeys(t.layer for t in self._nodes))
         names = [layer.name for layer in self.layers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -78,7 +82,7 @@ class Model(Training):
 
     @property
     def inputs(self) -> list[KerasTensor]:
-        return [self.input]
+        return list(self._inputs)
 
     @property
     def outputs(self) -> list[KerasTensor]:
@@ -86,7 +90,7 @@ class Model(Training):
 
     @property
     def dtype(self) -> str:
-        return self.input.dtype
+        return self._inputs[0].dtype
 
     def get_layer(self, name: str) -> Layer:
         for layer in self.layers:
@@ -127,53 +131,61 @@ class Model(Training):
     # -- forward and backward -----------------------------------------------------------------
 
     def forward(self, x, training: bool = False, return_logits: bool = False):
-        """The output for a backend array ``x``; ``return_logits`` stops before a final softmax."""
-        values = {}
-        for layer in self.layers:
-            if isinstance(layer, InputLayer):
-                values[layer] = x
+        """The output for a backend array ``x`` (a list of them, one per input, for several
+        inputs); ``return_logits`` stops before a final softmax or sigmoid."""
+        given = list(x) if len(self._inputs) > 1 else [x]
+        values = {id(t): value for t, value in zip(self._inputs, given)}
+        for node in self._nodes:
+            if id(node) in values:
                 continue
-            node = layer._nodes[0]
-            args = [values[t.layer] for t in node.inbound]
-            logits = return_logits and layer is self._output_layer
-            values[layer] = layer.forward(args if node.list_call else args[0], training=training,
-                                          return_logits=logits)
-        return values[self._output_layer]
+            layer = node.layer
+            args = [values[id(t)] for t in node.inbound]
+            logits = return_logits and node is self.output
+            values[id(node)] = layer.forward(args if node.list_call else args[0], training=training,
+                                             return_logits=logits, node=node.node_index)
+        return values[id(self.output)]
 
     def backward(self, dout, input_grad: bool = True):
-        """dL/dx from dL/d(output) of the last ``forward(..., training=True)``.
+        """dL/dx from dL/d(output) of the last ``forward(..., training=True)``: one array, or a
+        list with one per input for several inputs (None for an input the output ignores).
 
-        Every layer's ``grads`` holds its parameter gradients afterwards. ``input_grad=False``
-        (what training uses) returns None and spares the layers fed by the input their input
-        gradient, which nothing needs (for a convolution, one of the two matrix products of its
-        backward pass).
+        Every layer's ``grads`` holds its parameter gradients afterwards, summed over the calls
+        of a shared layer. ``input_grad=False`` (what training uses) returns None and spares the
+        layers fed by the inputs their input gradient, which nothing needs (for a convolution,
+        one of the two matrix products of its backward pass).
         """
-        grads = {self._output_layer: dout}
-        dx = None
-        for layer in reversed(self.layers):
-            g = grads.pop(layer, None)
-            if g is None:
+        grads = {id(self.output): dout}
+        differentiated: set = set()
+        inputs = {id(t) for t in self._inputs}
+        for node in reversed(self._nodes):
+            g = grads.get(id(node))
+            if g is None or id(node) in inputs:
                 continue
-            if isinstance(layer, InputLayer):
-                dx = g
+            del grads[id(node)]
+            layer = node.layer
+            accumulate = layer in differentiated
+            differentiated.add(layer)
+            if not input_grad and all(id(t) in inputs for t in node.inbound):
+                layer.backward(g, input_grad=False, node=node.node_index, accumulate=accumulate)
                 continue
-            node = layer._nodes[0]
-            if not input_grad and all(isinstance(t.layer, InputLayer) for t in node.inbound):
-                layer.backward(g, input_grad=False)
-                continue
-            upstream = layer.backward(g)
+            upstream = layer.backward(g, node=node.node_index, accumulate=accumulate)
             upstream = upstream if node.list_call else [upstream]
             for t, gi in zip(node.inbound, upstream):
-                previous = grads.get(t.layer)
+                previous = grads.get(id(t))
                 # A new array, never +=: add's backward hands one array to both of its inputs.
-                grads[t.layer] = gi if previous is None else previous + gi
-        return dx
+                grads[id(t)] = gi if previous is None else previous + gi
+        if not input_grad:
+            return None
+        dx = [grads.get(id(t)) for t in self._inputs]
+        return dx if len(dx) > 1 else dx[0]
 
     def __call__(self, x):
-        """Eager inference on an array: the model's output (NumPy in, NumPy out)."""
+        """Eager inference on an array (a list of arrays for several inputs): the model's
+        output (NumPy in, NumPy out)."""
         batch = self._to_backend(self._check_x(x, "Model.__call__"))
         out = self.forward(batch, training=False)
-        return to_numpy(out) if isinstance(x, numpy.ndarray) else out
+        first = x[0] if len(self._inputs) > 1 else x
+        return to_numpy(out) if isinstance(first, numpy.ndarray) else out
 
     # -- data checks --------------------------------------------------------------------------
 
@@ -181,18 +193,39 @@ class Model(Training):
         return f"Model {self.name!r}: {method}"
 
     def _check_x(self, x, method: str):
+        """x checked against the input shapes: an array for one input, ``InputArrays`` (a list
+        of arrays with one number of examples) for several."""
+        if len(self._inputs) == 1:
+            return self._check_one_x(x, self._inputs[0], "x", method)
+        if isinstance(x, InputArrays):
+            return x
+        count = len(self._inputs)
+        if not isinstance(x, (list, tuple)) or len(x) != count:
+            raise ValueError(f"{self._who(method)}: x must be a list of {count} arrays, one per input "
+                             f"({', '.join(t.name for t in self._inputs)}), got "
+                             f"{type(x).__name__}{f' of {len(x)}' if isinstance(x, (list, tuple)) else ''}")
+        arrays = [self._check_one_x(a, t, f"x[{k}]", method) for k, (a, t) in enumerate(zip(x, self._inputs))]
+        lengths = [a.shape[0] for a in arrays]
+        if len(set(lengths)) > 1:
+            raise ValueError(f"{self._who(method)}: the arrays of x must have one number of examples, "
+                             f"got {lengths}")
+        return InputArrays(arrays)
+
+    def _check_one_x(self, x, tensor, what: str, method: str):
         if not hasattr(x, "shape"):
             x = numpy.asarray(x)
-        expected = self.input.shape[1:]
+        expected = tensor.shape[1:]
         got = tuple(x.shape[1:])
         if x.ndim != len(expected) + 1 or any(e is not None and e != g for e, g in zip(expected, got)):
             dims = ", ".join("?" if d is None else str(d) for d in expected)
-            raise ValueError(f"{self._who(method)}: x must have shape (N, {dims}), got {tuple(x.shape)}")
+            raise ValueError(f"{self._who(method)}: {what} must have shape (N, {dims}), got {tuple(x.shape)}")
         if x.dtype.kind not in "fiub":
-            raise ValueError(f"{self._who(method)}: x must be numeric, got dtype {x.dtype}")
+            raise ValueError(f"{self._who(method)}: {what} must be numeric, got dtype {x.dtype}")
         return x
 
     def _to_backend(self, batch):
+        if isinstance(batch, InputArrays):
+            return [xp().asarray(a).astype(self.dtype, copy=False) for a in batch]
         return xp().asarray(batch).astype(self.dtype, copy=False)
 
     # -- description --------------------------------------------------------------------------
@@ -203,7 +236,8 @@ class Model(Training):
         rows = [("Layer (type)", "Output Shape", "Param #", "Connected to")]
         for layer in self.layers:
             node = layer._nodes[0]
-            inbound = ", ".join(f"{t.layer.name}[0][0]" for t in node.inbound) or "-"
+            calls = [t for t in self._nodes if t.layer is layer]
+            inbound = ", ".join(f"{t.layer.name}[{t.node_index}][0]" for call in calls for t in call.inbound) or "-"
             rows.append((f"{layer.name} ({type(layer).__name__})", str(node.shape),
                          f"{layer.count_params():,}", inbound))
         widths = [max(len(r[i]) for r in rows) + 2 for i in range(4)]
@@ -231,34 +265,57 @@ class Model(Training):
         print_fn("_" * total)
 
     def get_config(self) -> dict:
-        """The architecture as JSON-able data: every layer's class, config and inputs."""
+        """The architecture as JSON-able data: every layer's class, config and inputs.
+
+        A model with one input and no shared layer keeps the one-call form (each layer's
+        ``inbound`` names the layers it was called on). Several inputs add ``inputs``; a shared
+        layer adds ``nodes``, every call in the order the model runs them, as
+        [layer, call index, [[inbound layer, its call index], ...], list_call].
+        """
         layers = []
         for layer in self.layers:
             node = layer._nodes[0]
             layers.append({"class_name": type(layer).__name__, "config": layer.get_config(),
                            "inbound": [t.layer.name for t in node.inbound],
                            "list_call": node.list_call})
-        return {"name": self.name, "layers": layers, "input": self.input.layer.name,
-                "output": self._output_layer.name}
+        config = {"name": self.name, "layers": layers, "input": self._inputs[0].layer.name,
+                  "output": self._output_layer.name}
+        if len(self._inputs) > 1:
+            config["inputs"] = [t.layer.name for t in self._inputs]
+        if len(self._nodes) > len(self.layers) or any(t.node_index for t in self._nodes):
+            config["nodes"] = [[t.layer.name, t.node_index, [[p.layer.name, p.node_index] for p in t.inbound],
+                                t.list_call] for t in self._nodes if not isinstance(t.layer, InputLayer)]
+            config["output_node"] = self.output.node_index
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> "Model":
         """Rebuild the graph of ``get_config()`` (fresh parameters from the global generator)."""
-        tensors: dict[str, KerasTensor] = {}
+        tensors: dict[tuple[str, int], KerasTensor] = {}
+        layers: dict[str, Layer] = {}
+        calls = config.get("nodes")
         try:
             for entry in config["layers"]:
                 class_name, layer_config = entry["class_name"], dict(entry["config"])
                 if class_name == "InputLayer":
                     layer = InputLayer(**layer_config)
-                    tensors[layer.name] = layer.output
+                    tensors[layer.name, 0] = layer.output
                     continue
                 if class_name not in LAYER_CLASSES:
                     raise ValueError(f"unknown layer class {class_name!r}")
                 layer = LAYER_CLASSES[class_name].from_config(layer_config)
-                inbound = [tensors[name] for name in entry["inbound"]]
-                tensors[layer.name] = layer(inbound if entry["list_call"] else inbound[0])
-            return cls(tensors[config["input"]], tensors[config["output"]], name=config["name"])
-        except (KeyError, TypeError, IndexError) as exc:
+                layers[layer.name] = layer
+                if calls is None:
+                    inbound = [tensors[name, 0] for name in entry["inbound"]]
+                    tensors[layer.name, 0] = layer(inbound if entry["list_call"] else inbound[0])
+            for name, index, inbound_names, list_call in calls or []:
+                # Keyed by the saved call index: the rebuilt layer numbers its calls afresh.
+                inbound = [tensors[parent, int(i)] for parent, i in inbound_names]
+                tensors[name, int(index)] = layers[name](inbound if list_call else inbound[0])
+            input_names = config.get("inputs", [config["input"]])
+            output = tensors[config["output"], int(config.get("output_node", 0))]
+            return cls([tensors[n, 0] for n in input_names], output, name=config["name"])
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
             raise ValueError(f"Model.from_config: malformed configuration "
                              f"({type(exc).__name__}: {exc})") from None
 
@@ -278,11 +335,26 @@ class Model(Training):
 def _single(value, what: str) -> KerasTensor:
     if isinstance(value, (list, tuple)):
         if len(value) != 1:
-            raise ValueError(f"Model: minires models have one input and one output; {what} has {len(value)}")
+            raise ValueError(f"Model: minires models have one output; {what} has {len(value)}")
         value = value[0]
     if not isinstance(value, KerasTensor):
         raise ValueError(f"Model: {what} must be a KerasTensor (from Input or a layer call), got {value!r}")
     return value
+
+
+def _input_list(value) -> list[KerasTensor]:
+    """One input tensor, or a list of distinct ones, each from ``Input(...)``."""
+    tensors = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not tensors:
+        raise ValueError("Model: inputs must have at least one tensor from Input(...)")
+    for t in tensors:
+        if not isinstance(t, KerasTensor):
+            raise ValueError(f"Model: inputs must be KerasTensors (from Input), got {t!r}")
+        if not isinstance(t.layer, InputLayer):
+            raise ValueError("Model: inputs must come from Input(...)")
+    if len({id(t) for t in tensors}) != len(tensors):
+        raise ValueError("Model: inputs must be distinct tensors, got one more than once")
+    return tensors
 
 
 def _readable_size(nbytes: int) -> str:

@@ -12,8 +12,12 @@ the optimizer and the loops over data sets. An epoch of ``fit`` is ``minires.mod
 
 Training with cross-entropy on a softmax output is fused: the output layer runs up to its
 logits z, and the loss is ``ops.softmax_cross_entropy`` of z, whose gradient (p - t) / N is
-exact and stable; no gradient ever passes through a separate softmax. ``predict`` returns
-the probabilities.
+exact and stable; no gradient ever passes through a separate softmax. Binary cross-entropy
+on a sigmoid output is fused the same way (``ops.sigmoid_binary_cross_entropy``). ``predict``
+returns the probabilities.
+
+A model with several inputs takes x as a list of arrays, one per input, everywhere x is
+taken (``minires.model.arrays.InputArrays`` slices them together).
 
 The loss and the count of correct predictions of a batch stay on the device (0-d arrays);
 they are read back when a result is returned or a progress line is written, never once per
@@ -69,7 +73,10 @@ class Training:
         if names and len(self.output.shape) != 2:
             raise ValueError(f"{who}: accuracy needs outputs of shape (N, classes), got {self.output.shape}")
         self.optimizer, self.loss, self.metrics_names_ = optimizer, loss, names
-        self._fused = bool(loss.fusable and self._output_layer.ends_in_softmax)
+        self._fused = bool(loss.fusable and self._output_layer.output_activation == loss.fused_activation)
+        if loss.needs_fusion and not self._fused:
+            raise ValueError(f"{who}: {type(loss).__name__} with from_logits=False needs an output layer "
+                             f"ending in {loss.fused_activation} (or use from_logits=True on logits)")
 
     @property
     def metrics_names(self) -> list[str]:

@@ -15,25 +15,33 @@ are the in-place parameter updates the optimizers call. On the ``numba`` backend
 run Numba kernels where those are faster (``minires.backend.kernel``); results agree with the array code to rounding.
 """
 
-from .activation import bias_relu_backward, bias_relu_forward, relu_backward, relu_forward
-from .add import add_backward, add_forward
+from .activation import (bias_relu_backward, bias_relu_forward, relu_backward, relu_forward,
+                         sigmoid_backward, sigmoid_forward)
+from .add import add_backward, add_forward, subtract_backward, subtract_forward
+from .concat import concat_backward, concat_forward
 from .conv import conv2d_backward, conv2d_forward
 from .dense import dense_backward, dense_forward
+from .difference import abs_diff_backward, abs_diff_forward
 from .flatten import flatten_backward, flatten_forward
 from .loss import (mean_squared_error, mean_squared_error_backward, mean_squared_error_forward,
                    probability_cross_entropy, probability_cross_entropy_backward,
-                   probability_cross_entropy_forward, softmax_cross_entropy,
-                   softmax_cross_entropy_backward, softmax_cross_entropy_forward)
+                   probability_cross_entropy_forward, sigmoid_binary_cross_entropy,
+                   sigmoid_binary_cross_entropy_backward, sigmoid_binary_cross_entropy_forward,
+                   softmax_cross_entropy, softmax_cross_entropy_backward,
+                   softmax_cross_entropy_forward)
 from .pool import maxpool2d_backward, maxpool2d_forward
 from .softmax import softmax, softmax_backward, softmax_forward
 from .update import (adam_torch_update, adam_torch_update_many, adam_update, adam_update_many,
                      sgd_update, sgd_update_many)
+from .upsample import upsample2d_backward, upsample2d_forward
 from ..windows import same_padding
 
 __all__ = [
+    "abs_diff_backward", "abs_diff_forward",
     "adam_torch_update", "adam_torch_update_many", "adam_update", "adam_update_many",
     "add_backward", "add_forward",
     "bias_relu_backward", "bias_relu_forward",
+    "concat_backward", "concat_forward",
     "conv2d_backward", "conv2d_forward",
     "dense_backward", "dense_forward",
     "flatten_backward", "flatten_forward",
@@ -43,6 +51,9 @@ __all__ = [
     "probability_cross_entropy_forward",
     "relu_backward", "relu_forward",
     "same_padding", "sgd_update", "sgd_update_many",
+    "sigmoid_backward", "sigmoid_binary_cross_entropy", "sigmoid_binary_cross_entropy_backward",
+    "sigmoid_binary_cross_entropy_forward", "sigmoid_forward",
     "softmax", "softmax_backward", "softmax_cross_entropy", "softmax_cross_entropy_backward",
-    "softmax_cross_entropy_forward", "softmax_forward",
+    "softmax_cross_entropy_forward", "softmax_forward", "subtract_backward", "subtract_forward",
+    "upsample2d_backward", "upsample2d_forward",
 ]

@@ -44,3 +44,16 @@ def check_shape(op: str, name: str, array, expected: tuple) -> None:
         raise ValueError(
             f"{op}: {name} must have shape {tuple(expected)}, got {tuple(array.shape)}"
         )
+
+
+def same_shape_pair(op: str, a, b):
+    """(a, b) as float arrays of one shape and one dtype: element-wise ops of two tensors do not
+    broadcast, since a silent broadcast would hide a wrong shape."""
+    a = as_float_array(op, "a", a)
+    b = as_float_array(op, "b", b)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{op}: a and b must have the same shape, got a {tuple(a.shape)} and b {tuple(b.shape)}"
+        )
+    check_same_dtype(op, a=a, b=b)
+    return a, b

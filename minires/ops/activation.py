@@ -1,4 +1,4 @@
-"""Element-wise activations: ReLU, and ReLU fused with the bias add before it.
+"""Element-wise activations: ReLU, ReLU fused with the bias add before it, and the sigmoid.
 
     y = max(x, 0)                    relu forward, any shape
     dx = dy * [x > 0]                relu backward
@@ -6,6 +6,9 @@
     y = max(x + b, 0)                bias_relu forward, b (C,) added along the last axis
     dx = dy * [x + b > 0]            bias_relu backward
     db = sum of dx over every axis but the last
+
+    y = 1 / (1 + exp(-x))            sigmoid forward, any shape
+    dx = dy * y * (1 - y)            sigmoid backward (dy/dx = e^-x / (1 + e^-x)^2 = y (1 - y))
 
 ReLU is not differentiable at 0; like PyTorch and TensorFlow, minires takes the gradient
 there to be 0 (the left derivative), so an input sitting exactly at 0 passes no gradient.
@@ -101,3 +104,28 @@ def bias_relu_backward(dy, cache):
     dx = dy * positive
     db = bias_gradient(dx) if has_bias else None
     return dx, db
+
+
+# --- sigmoid ---------------------------------------------------------------------------------
+
+_SIGMOID_OP = "sigmoid"
+
+
+def sigmoid_forward(x):
+    """y = 1 / (1 + exp(-x)), from exp(-|x|) so that no exp overflows. Returns (y, cache);
+    the cache is y."""
+    x = as_float_array(_SIGMOID_OP, "x", x)
+    xp = array_module(x)
+    e = xp.exp(-xp.abs(x))
+    y = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return y, y
+
+
+def sigmoid_backward(dy, cache):
+    """dx = dy * y * (1 - y), y the forward's output."""
+    y = cache
+    op = f"{_SIGMOID_OP}_backward"
+    dy = as_float_array(op, "dy", dy)
+    check_shape(op, "dy", dy, y.shape)
+    check_dtype(op, "dy", dy, y.dtype)
+    return dy * y * (1 - y)

@@ -1,6 +1,7 @@
 """Losses over a batch, each a mean (Keras' default "sum_over_batch_size" reduction) with its
-gradient: softmax cross-entropy of logits (fused), cross-entropy of probabilities, and mean
-squared error. Each also has a plain per-example form (N,), Keras' loss functions.
+gradient: softmax cross-entropy of logits (fused), cross-entropy of probabilities, mean
+squared error, and sigmoid binary cross-entropy of logits (fused). Each also has a plain
+per-example form (N,), Keras' loss functions.
 
 Shapes
     z  (N, C) logits;   p  (N, C) probability rows;   t  (N, C) target rows (one-hot or
@@ -37,6 +38,19 @@ Mean squared error over every element of y (N, ...) against t of the same shape,
 number of elements:
 
     L = (1/M) sum (y - t)^2;   dL/dy = 2 (y - t) / M
+
+Sigmoid binary cross-entropy of logits z against targets t in [0, 1], both of any one shape
+(M elements), with PyTorch's positive-class weight p (``pos_weight``; p = 1 is the plain
+loss), through softplus(z) = log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), which is finite
+for any z (logits of 1e4 are fine):
+
+    -log sigmoid(z) = softplus(z) - z;   -log(1 - sigmoid(z)) = softplus(z)
+    l = p t (softplus(z) - z) + (1 - t) softplus(z) = (1 + (p - 1) t) softplus(z) - p t z
+    L = (1/M) sum l
+
+Backward, with d softplus(z)/dz = sigmoid(z):
+
+    dL/dz = ((1 + (p - 1) t) sigmoid(z) - p t) / M        = (sigmoid(z) - t) / M for p = 1
 """
 
 from __future__ import annotations
@@ -250,3 +264,86 @@ def mean_squared_error(y, targets):
     """Per-example mean squared error (N,): the mean over every axis but the first."""
     diff = _difference(y, targets)
     return (diff * diff).reshape(diff.shape[0], -1).mean(axis=-1)
+
+
+# --- sigmoid binary cross-entropy -----------------------------------------------------------
+
+_BCE_OP = "sigmoid_binary_cross_entropy"
+
+
+class SigmoidBinaryCrossEntropyCache(NamedTuple):
+    sigma: object        # sigmoid(z), the logits' shape
+    targets: object      # t, the logits' shape
+    pos_weight: object   # p: None, or broadcast along the last axis
+
+
+def _check_binary(logits, targets, pos_weight):
+    op = _BCE_OP
+    logits = as_float_array(op, "logits", logits)
+    if logits.size == 0:
+        raise ValueError(f"{op}: logits must have at least one element, got shape {tuple(logits.shape)}")
+    targets = as_float_array(op, "targets", targets)
+    check_shape(op, "targets", targets, logits.shape)
+    check_same_dtype(op, logits=logits, targets=targets)
+    if pos_weight is not None:
+        xp = array_module(logits)
+        pos_weight = xp.asarray(pos_weight, dtype=logits.dtype)
+        if pos_weight.ndim > 1 or (pos_weight.ndim == 1 and (logits.ndim == 0 or pos_weight.shape[0]
+                                                                 not in (1, logits.shape[-1]))):
+            last = logits.shape[-1] if logits.ndim else 1
+            raise ValueError(
+                f"{op}: pos_weight must be a number or of shape ({last},) (one per class, along the "
+                f"last axis), got shape {tuple(pos_weight.shape)}"
+            )
+    return logits, targets, pos_weight
+
+
+def _softplus(z):
+    """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)): no exp of a positive number."""
+    xp = array_module(z)
+    return xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
+
+
+def _sigmoid(z):
+    """1 / (1 + exp(-z)), written with exp(-|z|) <= 1 so that neither branch overflows."""
+    xp = array_module(z)
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _binary_terms(logits, targets, pos_weight):
+    """The per-element loss l = (1 + (p - 1) t) softplus(z) - p t z."""
+    if pos_weight is None:
+        return _softplus(logits) - targets * logits
+    return (1 + (pos_weight - 1) * targets) * _softplus(logits) - pos_weight * targets * logits
+
+
+def sigmoid_binary_cross_entropy_forward(logits, targets, pos_weight=None):
+    """Mean binary cross-entropy of sigmoid(logits) against targets in [0, 1], over every
+    element; ``pos_weight`` (a number, or one per class along the last axis) weighs the
+    positive term, as PyTorch's BCEWithLogitsLoss. Returns (loss as a 0-d array, cache)."""
+    logits, targets, pos_weight = _check_binary(logits, targets, pos_weight)
+    xp = array_module(logits)
+    loss = xp.asarray(_binary_terms(logits, targets, pos_weight).mean(), dtype=logits.dtype)
+    return loss, SigmoidBinaryCrossEntropyCache(_sigmoid(logits), targets, pos_weight)
+
+
+def sigmoid_binary_cross_entropy_backward(dloss, cache: SigmoidBinaryCrossEntropyCache):
+    """dlogits = dloss * ((1 + (p - 1) t) sigmoid(z) - p t) / M, M the number of elements;
+    with no pos_weight (p = 1), dloss * (sigmoid(z) - t) / M. Shape of the logits."""
+    sigma, targets, pos_weight = cache
+    dloss = _check_dloss(f"{_BCE_OP}_backward", dloss, sigma)
+    if pos_weight is None:
+        dlogits = sigma - targets
+    else:
+        dlogits = (1 + (pos_weight - 1) * targets) * sigma - pos_weight * targets
+    dlogits *= dloss / sigma.size
+    return dlogits
+
+
+def sigmoid_binary_cross_entropy(logits, targets, pos_weight=None):
+    """Per-example binary cross-entropy (N,): the mean over every axis but the first (Keras'
+    ``binary_crossentropy(..., from_logits=True)``)."""
+    logits, targets, pos_weight = _check_binary(logits, targets, pos_weight)
+    terms = _binary_terms(logits, targets, pos_weight)
+    return terms.reshape(terms.shape[0], -1).mean(axis=-1) if terms.ndim else terms

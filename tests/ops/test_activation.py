@@ -134,3 +134,53 @@ def test_bias_relu_backward_checks_dy():
     _, cache = ops.bias_relu_forward(np.ones((2, 3)), np.ones(3))
     with pytest.raises(ValueError, match="bias_relu_backward: dy must have shape \\(2, 3\\)"):
         ops.bias_relu_backward(np.ones((3, 2)), cache)
+
+
+# --- sigmoid ----------------------------------------------------------------------------------
+
+@given(shape=shapes(), seed=seeds, layout=layouts, dtype=float_dtypes)
+def test_sigmoid_matches_reference(on_backend, shape, seed, layout, dtype):
+    rng = np.random.default_rng(seed)
+    x = as_layout(normal(rng, shape, dtype) * 5, layout)
+    y, cache = ops.sigmoid_forward(on_backend.put(x))
+    dy = normal(rng, shape, dtype)
+    dx = ops.sigmoid_backward(on_backend.put(dy), cache)
+    assert y.dtype == dx.dtype == dtype
+    tol = 1e-15 if dtype == np.float64 else 1e-6
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    assert_close(y, reference.sigmoid_forward(x64), tol, "forward")
+    # 1 - y cancels where y is near 1: measure against the derivative's largest scale, |dy| / 4.
+    assert_close(dx, reference.sigmoid_backward(dy64, x64), 4 * tol, "dx", floor=float(np.abs(dy64).max()) / 4)
+
+
+@given(shape=shapes(), seed=seeds)
+def test_sigmoid_gradient_matches_central_differences(on_backend, shape, seed):
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape) * 3
+    put = on_backend.put
+    _, cache = ops.sigmoid_forward(put(x))
+    dy = normal(rng, shape)
+    check_gradients(lambda v: ops.sigmoid_forward(put(v))[0], [x], [ops.sigmoid_backward(put(dy), cache)], dy, rng)
+
+
+@pytest.mark.torch
+@given(shape=shapes(), seed=seeds, dtype=float_dtypes)
+def test_sigmoid_matches_pytorch(on_backend, shape, seed, dtype):
+    torch_adapter = pytest.importorskip("minires.frameworks.torch_adapter")
+
+    rng = np.random.default_rng(seed)
+    x = normal(rng, shape, dtype) * 5
+    x[rng.random(shape) < 0.1] = dtype(1e4)
+    y, cache = ops.sigmoid_forward(on_backend.put(x))
+    dy = normal(rng, shape, dtype)
+    dx = ops.sigmoid_backward(on_backend.put(dy), cache)
+    ty, tdx = torch_adapter.sigmoid(x, dy)
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    assert y.dtype == dx.dtype == dtype
+    assert_close(y, ty, tol, "y")
+    assert_close(dx, tdx, tol, "dx", floor=float(np.abs(dy).max()) / 4)
+
+
+def test_sigmoid_is_finite_for_huge_inputs(on_backend):
+    y = on_backend.get(ops.sigmoid_forward(on_backend.put(np.array([-1e4, 0.0, 1e4])))[0])
+    np.testing.assert_array_equal(y, [0.0, 0.5, 1.0])

@@ -281,3 +281,122 @@ def test_loss_argument_errors(call, error, words):
     with pytest.raises(error) as info:
         call()
     assert words in str(info.value)
+
+
+# --- sigmoid binary cross-entropy -----------------------------------------------------------
+
+bce_shapes = st.one_of(st.tuples(st.integers(1, 4), st.integers(1, 5)),
+                       st.tuples(st.integers(1, 2), st.integers(1, 5), st.integers(1, 4), st.integers(1, 3)))
+weight_kinds = st.sampled_from(["none", "scalar", "per_class"])
+
+
+def _binary_case(rng, shape, weight_kind, dtype=np.float64, scale=3.0):
+    """Logits, targets in [0, 1] (hard 0/1 and soft values), and a positive weight."""
+    z = normal(rng, shape, dtype) * scale
+    t = rng.random(shape)
+    t[rng.random(shape) < 0.5] = 0.0
+    t[rng.random(shape) < 0.3] = 1.0
+    weight = {"none": None, "scalar": float(rng.uniform(0.2, 8.0)),
+              "per_class": rng.uniform(0.2, 8.0, shape[-1]).astype(dtype)}[weight_kind]
+    return z, t.astype(dtype), weight
+
+
+@given(shape=bce_shapes, seed=seeds, kind=weight_kinds, layout=layouts, dtype=float_dtypes,
+       scale=st.sampled_from([1.0, 30.0]))
+def test_sigmoid_binary_cross_entropy_matches_reference(on_backend, shape, seed, kind, layout, dtype, scale):
+    rng = np.random.default_rng(seed)
+    z, t, weight = _binary_case(rng, shape, kind, dtype, scale)
+    z = as_layout(z, layout)
+    put = on_backend.put
+    loss, cache = ops.sigmoid_binary_cross_entropy_forward(put(z), put(t), weight)
+    dloss = rng.standard_normal()
+    dz = ops.sigmoid_binary_cross_entropy_backward(dloss, cache)
+    assert loss.shape == () and loss.dtype == dz.dtype == dtype
+    z64, t64 = z.astype(np.float64), t.astype(np.float64)
+    tol = 1e-13 if dtype == np.float64 else 2e-6
+    assert_close(loss, reference.sigmoid_binary_cross_entropy_forward(z64, t64, weight), tol, "loss",
+                 floor=scale)
+    assert_close(dz, reference.sigmoid_binary_cross_entropy_backward(dloss, z64, t64, weight), tol, "dlogits",
+                 floor=abs(dloss) / z.size)
+
+
+@given(shape=bce_shapes, seed=seeds, kind=weight_kinds)
+def test_sigmoid_binary_cross_entropy_gradient_matches_central_differences(on_backend, shape, seed, kind):
+    rng = np.random.default_rng(seed)
+    z, t, weight = _binary_case(rng, shape, kind)
+    put = on_backend.put
+    _, cache = ops.sigmoid_binary_cross_entropy_forward(put(z), put(t), weight)
+    dloss = np.asarray(rng.standard_normal())
+    dz = ops.sigmoid_binary_cross_entropy_backward(put(dloss), cache)
+    check_gradients(lambda v, u: ops.sigmoid_binary_cross_entropy_forward(put(v), put(u), weight)[0],
+                    [z, t], [dz, None], dloss, rng)
+
+
+@pytest.mark.torch
+@given(shape=bce_shapes, seed=seeds, kind=weight_kinds, dtype=float_dtypes, huge=st.booleans())
+def test_sigmoid_binary_cross_entropy_matches_pytorch(on_backend, shape, seed, kind, dtype, huge):
+    """Against F.binary_cross_entropy_with_logits(pos_weight=...), logits of +-1e4 included."""
+    torch_adapter = pytest.importorskip("minires.frameworks.torch_adapter")
+
+    rng = np.random.default_rng(seed)
+    z, t, weight = _binary_case(rng, shape, kind, dtype)
+    if huge:
+        z[rng.random(shape) < 0.5] = dtype(1e4)
+        z[rng.random(shape) < 0.3] = dtype(-1e4)
+    put = on_backend.put
+    loss, cache = ops.sigmoid_binary_cross_entropy_forward(put(z), put(t), weight)
+    dloss = float(rng.standard_normal())
+    dz = ops.sigmoid_binary_cross_entropy_backward(dloss, cache)
+    tloss, tdz = torch_adapter.sigmoid_binary_cross_entropy(z, t, weight, dloss)
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    assert loss.dtype == dz.dtype == dtype
+    assert_close(loss, tloss, tol, "loss", floor=1.0)
+    assert_close(dz, tdz, tol, "dlogits", floor=abs(dloss) / z.size)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_binary_cross_entropy_is_finite_for_huge_logits(on_backend, dtype):
+    """l(1e4, 0) = 1e4, l(-1e4, 1) = p * 1e4, l(1e4, 1) = l(-1e4, 0) = 0 (exp(-1e4) underflows)."""
+    z = np.array([1e4, -1e4, 1e4, -1e4], dtype=dtype)
+    t = np.array([0.0, 1.0, 1.0, 0.0], dtype=dtype)
+    loss, cache = ops.sigmoid_binary_cross_entropy_forward(on_backend.put(z), on_backend.put(t), 3.0)
+    dz = on_backend.get(ops.sigmoid_binary_cross_entropy_backward(1.0, cache))
+    np.testing.assert_allclose(on_backend.get(loss), (1e4 + 3e4) / 4, rtol=1e-6)
+    # (1 + (p - 1) t) sigmoid(z) - p t: 1 for (1e4, 0), -p for (-1e4, 1), 0 for the others.
+    np.testing.assert_allclose(dz, np.array([1.0, -3.0, 0.0, 0.0]) / 4, atol=1e-12)
+
+
+def test_sigmoid_binary_cross_entropy_gradient_is_sigmoid_minus_t_over_m(on_backend):
+    z = np.array([[0.0, np.log(3.0)]])                 # sigmoid = (1/2, 3/4)
+    _, cache = ops.sigmoid_binary_cross_entropy_forward(on_backend.put(z), on_backend.put(np.array([[1.0, 0.0]])))
+    dz = on_backend.get(ops.sigmoid_binary_cross_entropy_backward(1.0, cache))
+    np.testing.assert_allclose(dz, [[-0.25, 0.375]])
+
+
+def test_sigmoid_binary_cross_entropy_per_example_is_each_rows_mean(on_backend):
+    rng = np.random.default_rng(0)
+    z, t, weight = _binary_case(rng, (3, 2, 2, 2), "per_class")
+    per_example = on_backend.get(ops.sigmoid_binary_cross_entropy(on_backend.put(z), on_backend.put(t), weight))
+    rows = [reference.sigmoid_binary_cross_entropy_forward(z[i], t[i], weight) for i in range(3)]
+    assert_close(per_example, np.array(rows), 1e-13, "per example")
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: ops.sigmoid_binary_cross_entropy_forward(np.zeros((2, 3)), np.zeros((3, 2))), ValueError,
+     "sigmoid_binary_cross_entropy: targets must have shape (2, 3), got (3, 2)"),
+    (lambda: ops.sigmoid_binary_cross_entropy_forward(np.zeros(2), np.zeros(2, np.float32)), TypeError,
+     "sigmoid_binary_cross_entropy: arrays must share one dtype"),
+    (lambda: ops.sigmoid_binary_cross_entropy_forward(np.zeros(2), np.zeros(2, np.int64)), TypeError,
+     "sigmoid_binary_cross_entropy: targets must be a floating-point array"),
+    (lambda: ops.sigmoid_binary_cross_entropy_forward(np.zeros((2, 3)), np.zeros((2, 3)), np.ones(2)),
+     ValueError, "sigmoid_binary_cross_entropy: pos_weight must be a number or of shape (3,)"),
+    (lambda: ops.sigmoid_binary_cross_entropy_forward(np.zeros((0, 3)), np.zeros((0, 3))), ValueError,
+     "sigmoid_binary_cross_entropy: logits must have at least one element, got shape (0, 3)"),
+    (lambda: ops.sigmoid_binary_cross_entropy_backward(
+        np.ones(2), ops.sigmoid_binary_cross_entropy_forward(np.zeros(2), np.ones(2))[1]),
+     ValueError, "sigmoid_binary_cross_entropy_backward: dloss must be a scalar (0-d), got shape (2,)"),
+])
+def test_sigmoid_binary_cross_entropy_argument_errors(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    assert words in str(info.value)
