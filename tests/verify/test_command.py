@@ -2,6 +2,7 @@
 does, 2 for bad usage (one line); reproducers saved and replayed."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,3 +101,21 @@ def test_a_disagreement_exits_1_is_saved_and_replays(tmp_path, capsys, register)
     assert main(["verify", "--replay", str(files[0].with_suffix(".npz"))]) == 0
     replayed = capsys.readouterr().out
     assert "agrees now" in replayed and "dw" in replayed
+
+
+FINDINGS = Path(__file__).resolve().parents[2] / "docs" / "findings"
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("case", sorted(p.name for p in FINDINGS.glob("*.json")))
+def test_the_committed_findings_still_reproduce(case, capsys):
+    """docs/frameworks.md reports these as findings on the versions pinned for the tests: a
+    release that fixes one makes this fail, and the docs must say so."""
+    from minires.frameworks import installed
+
+    path = FINDINGS / case
+    framework = json.loads(path.read_text())["framework"]
+    if not installed(framework):
+        pytest.skip(f"{framework} is not installed")
+    assert main(["verify", "--replay", str(path)]) == 1
+    assert "still disagrees" in capsys.readouterr().out
