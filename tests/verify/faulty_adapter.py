@@ -1,6 +1,7 @@
-"""PyTorch's adapter with faults put in on purpose, so that the tests can check that
-``minires verify`` finds exactly those faults. The registry entry's environment chooses
-them, comma-separated:
+"""A framework's adapter with faults put in on purpose, so that the tests can check that
+``minires verify`` finds exactly those faults. ``VERIFY_BASE`` names the adapter module to
+wrap (default: PyTorch's); the registry entry's environment chooses the faults,
+comma-separated:
 
     VERIFY_FAULT=gradient:dense:dw    dense's dw off by a factor 1 + 1e-6
     VERIFY_FAULT=ties:last            max-pool's gradient to the last maximum of a tied window
@@ -11,6 +12,7 @@ them, comma-separated:
 The worker loads this file by its path (tests register it in minires.frameworks.FRAMEWORKS).
 """
 
+import importlib
 import os
 
 import numpy as np
@@ -18,10 +20,11 @@ import numpy as np
 from minires.frameworks import torch_adapter
 
 NAME = "faulty"
+BASE = importlib.import_module(os.environ.get("VERIFY_BASE", "minires.frameworks.torch_adapter"))
 
 
 def versions():
-    return {**torch_adapter.versions(), "fault": os.environ.get("VERIFY_FAULT", "")}
+    return {**BASE.versions(), "fault": os.environ.get("VERIFY_FAULT", "")}
 
 
 def _last_max_dx(x, dy, options):
@@ -48,7 +51,7 @@ def run_op(op, inputs, options, dy, dtype):
         raise NotImplementedError(f"{op} is not offered")
     if faults.get("downcast") == op:
         dtype = "float32"
-    out = torch_adapter.run_op(op, inputs, options, dy, dtype)
+    out = BASE.run_op(op, inputs, options, dy, dtype)
     if "gradient" in faults:
         faulty_op, output = faults["gradient"].split(":")
         if op == faulty_op:

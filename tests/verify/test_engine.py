@@ -112,3 +112,29 @@ def test_a_case_a_framework_raised_on_fails_the_outputs_it_gives():
     flagged = {(c["framework"], c["output"]) for c in cells if c["verdict"] == "disagree"}
     assert flagged == {("fwd", "y"), ("both", "y"), ("both", "dx")}
     assert [f.error for f in failures] == ["ValueError: no"] * 2
+
+
+@pytest.mark.parametrize("name", ["jax", "keras-jax", "keras-torch", "onnxruntime"])
+def test_faults_put_into_each_adapter_are_flagged_there(name):
+    """The same faults, wrapped around every other framework's adapter: each is flagged on
+    exactly its op and output (ONNX Runtime gives no gradients, so only its downcast shows)."""
+    if not frameworks.installed(name):
+        pytest.skip(f"{name} is not installed")
+    module, env = frameworks.FRAMEWORKS[name]
+    faults = "downcast:relu" if name == "onnxruntime" else "gradient:dense:dw,ties:last,downcast:relu"
+    saved = dict(frameworks.FRAMEWORKS)
+    frameworks.FRAMEWORKS["faulty"] = (FAULTY, {**env, "VERIFY_FAULT": faults, "VERIFY_BASE": module})
+    try:
+        report = verify(["faulty"], ops=["relu", "dense", "maxpool2d"], dtypes=["float64"],
+                        random_cases=0, seed=3)
+    finally:
+        frameworks.FRAMEWORKS.clear()
+        frameworks.FRAMEWORKS.update(saved)
+    flagged = {(c["op"], c["output"]) for c in report.cells if c["verdict"] == "disagree"}
+    expected = {("relu", "y")} if name == "onnxruntime" else {("relu", "y"), ("relu", "dx"), ("dense", "dw")}
+    if name == "keras-torch":      # its own float64 Dense finding (docs/frameworks.md) shows too
+        expected |= {("dense", "y"), ("dense", "dx")}
+    assert flagged == expected, report.cells
+    if name != "onnxruntime":
+        (dx,) = [c for c in report.cells if (c["op"], c["output"]) == ("maxpool2d", "dx")]
+        assert dx["verdict"] == "convention" and dx["convention"] == "max-pool ties: last maximum"
