@@ -11,6 +11,7 @@ from minires.keras.utils import to_categorical
 from minires.layers import Activation, Conv2D, Dense, Flatten, MaxPooling2D
 from minires.model import Input, Model
 from minires.models import build_resnet
+from tests.model.gradients import check_model_gradients, numeric_gradient, relative
 from tests.model.toys import tiny_resnet
 
 
@@ -23,23 +24,6 @@ def test_eager_call_matches_predict():
 
 # --- gradients of the whole model -----------------------------------------------------------
 
-def _numeric_gradient(loss, array, h=1e-5):
-    grad = np.zeros_like(array)
-    for idx in np.ndindex(array.shape):
-        old = array[idx]
-        array[idx] = old + h
-        plus = loss()
-        array[idx] = old - h
-        minus = loss()
-        array[idx] = old
-        grad[idx] = (plus - minus) / (2 * h)
-    return grad
-
-
-def _relative(a, b):
-    return np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300)
-
-
 @pytest.mark.parametrize("loss", ["categorical_crossentropy", "sparse_categorical_crossentropy"])
 def test_whole_model_gradients_match_central_differences(loss):
     """Fused softmax-CE loss of the seed's structure vs central differences, every element of
@@ -51,18 +35,7 @@ def test_whole_model_gradients_match_central_differences(loss):
     x = rng.standard_normal((2, 8, 8, 3))
     ids = np.array([0, 2])
     y = to_categorical(ids, 3).astype(np.float64) if loss.startswith("categorical") else ids
-    value, grads, dx = model.loss_and_gradients(x, y)
-
-    def current_loss():
-        return model.evaluate(x, y, batch_size=2, verbose=0)
-
-    assert current_loss() == pytest.approx(value, rel=1e-12)
-    for name, param, grad in zip(model.weight_names(), model.weights, grads):
-        assert np.any(grad != 0), f"{name}: zero gradient, the check would prove nothing"
-        err = _relative(grad, _numeric_gradient(current_loss, param))
-        assert err <= 1e-6, f"{name}: relative error {err:.2e}"
-    err = _relative(dx, _numeric_gradient(current_loss, x))
-    assert err <= 1e-6, f"input: relative error {err:.2e}"
+    check_model_gradients(model, x, y)
 
 
 def test_backward_without_input_grad_gives_the_same_parameter_gradients(on_backend):
@@ -112,8 +85,8 @@ def test_unfused_losses_match_central_differences(case):
         return model.evaluate(x, y, batch_size=3, verbose=0)
 
     for name, param, grad in zip(model.weight_names(), model.weights, grads):
-        assert _relative(grad, _numeric_gradient(current_loss, param)) <= 1e-6, name
-    assert _relative(dx, _numeric_gradient(current_loss, x)) <= 1e-6
+        assert relative(grad, numeric_gradient(current_loss, param)) <= 1e-6, name
+    assert relative(dx, numeric_gradient(current_loss, x)) <= 1e-6
 
 
 @pytest.mark.torch

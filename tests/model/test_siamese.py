@@ -10,7 +10,7 @@ from minires import initializers
 from minires.layers import AbsoluteDifference, Concatenate, Conv2D, Subtract, UpSampling2D
 from minires.losses import BinaryCrossentropy
 from minires.model import Input, Model
-from tests.model.test_functional import _numeric_gradient, _relative
+from tests.model.gradients import check_model_gradients
 
 
 def siamese(seed=0, dtype="float64", pos_weight=None, decoder=False):
@@ -50,20 +50,7 @@ def test_siamese_gradients_match_central_differences(pos_weight, decoder):
     model = siamese(pos_weight=pos_weight, decoder=decoder)
     assert model._fused
     x, y = _pairs()
-    value, grads, dx = model.loss_and_gradients(x, y)
-
-    def current_loss():
-        return model.evaluate(x, y, batch_size=2, verbose=0)
-
-    assert current_loss() == pytest.approx(value, rel=1e-12)
-    for name, param, grad in zip(model.weight_names(), model.weights, grads):
-        assert np.any(grad != 0), f"{name}: zero gradient, the check would prove nothing"
-        err = _relative(grad, _numeric_gradient(current_loss, param))
-        assert err <= 1e-6, f"{name}: relative error {err:.2e}"
-    assert len(dx) == 2
-    for k in range(2):
-        err = _relative(dx[k], _numeric_gradient(current_loss, x[k]))
-        assert err <= 1e-6, f"input {k}: relative error {err:.2e}"
+    check_model_gradients(model, x, y)
 
 
 def test_shared_layer_gradient_is_the_sum_over_its_calls():
