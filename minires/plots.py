@@ -32,11 +32,12 @@ def save_png(fig, path) -> None:
         handle.write(buffer.getvalue())
 
 
-def plot_history(history: dict, path) -> None:
-    """Loss and accuracy per epoch, training and validation, side by side."""
+def plot_history(history: dict, path, metric: str = "accuracy") -> None:
+    """Loss and ``metric`` per epoch, training and validation (where the history has them),
+    side by side."""
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for axes, metric in ((left, "loss"), (right, "accuracy")):
+    for axes, metric in ((left, "loss"), (right, metric)):
         for key, style in ((metric, "o-"), ("val_" + metric, "s--")):
             values = history.get(key)
             if values:

@@ -248,7 +248,14 @@ def _write_json(path: Path, value) -> None:
 
 
 class Trainer:
-    """Trains a compiled model on a Dataset into a run directory."""
+    """Trains a compiled model on a Dataset into a run directory.
+
+    A subclass adapts it to other data: ``_batch`` prepares a batch of ``x_train``,
+    ``_validation_logs`` scores the model after an epoch, and ``best_metric`` names the
+    validation score (higher is better) that picks best.npz.
+    """
+
+    best_metric = "val_accuracy"
 
     def __init__(self, model, data: Dataset, run_dir, recipe: Recipe, progress_mode: str = "bar",
                  stream=None):
@@ -342,7 +349,8 @@ class Trainer:
         try:
             from .plots import plot_history
 
-            plot_history(self.history, self.run_dir / HISTORY_PNG)
+            plot_history(self.history, self.run_dir / HISTORY_PNG,
+                         metric=self.best_metric.removeprefix("val_"))
         except ImportError as exc:
             print(f"minires: no learning-curve PNG ({exc})", file=sys.stderr)
         _write_json(self.run_dir / HISTORY_JSON, {"epochs": self.epoch, "history": self.history})
@@ -356,7 +364,7 @@ class Trainer:
             return
         if _read_json(self.run_dir / HISTORY_JSON) != {"epochs": self.epoch, "history": self.history}:
             self._write_results()
-        best = _best_epoch(self.history)
+        best = _best_epoch(self.history, self.best_metric)
         if best is None or _saved_epoch(self.run_dir / BEST) == best:
             return
         if best == self.epoch and self.loop is None:
@@ -395,10 +403,7 @@ class Trainer:
         if not completed:
             bar.close(**logs)
             return False
-        if self.data.x_val is not None and len(self.data.x_val):
-            val_loss, val_acc = self.model.evaluate(scale_batch(self.data.x_val), self.data.y_val,
-                                                    batch_size=256, verbose=0)
-            logs.update(val_loss=float(val_loss), val_accuracy=float(val_acc))
+        logs.update(self._validation_logs())
         bar.close(**logs)
         logs["seconds"] = self.seconds
         for key, value in logs.items():
@@ -407,15 +412,23 @@ class Trainer:
         self.loop = None
         return True
 
+    def _validation_logs(self) -> dict:
+        """The scores on the validation data after an epoch ({} without it)."""
+        if self.data.x_val is None or not len(self.data.x_val):
+            return {}
+        val_loss, val_acc = self.model.evaluate(scale_batch(self.data.x_val), self.data.y_val,
+                                                batch_size=256, verbose=0)
+        return {"val_loss": float(val_loss), "val_accuracy": float(val_acc)}
+
     def _keep_if_best(self) -> None:
         """Save the model as best.npz when the epoch just finished has the best val accuracy."""
-        if _best_epoch(self.history) == self.epoch:
+        if _best_epoch(self.history, self.best_metric) == self.epoch:
             self._save_best()
 
     def _save_best(self) -> None:
         save_model(self.model, self.run_dir / BEST, include_optimizer=False,
                    metadata={"class_names": list(self.data.class_names), "epoch": self.epoch,
-                             "val_accuracy": self.history["val_accuracy"][self.epoch - 1]})
+                             self.best_metric: self.history[self.best_metric][self.epoch - 1]})
 
     def _check_finite_weights(self) -> None:
         xp = array_module(*self.model.weights)
@@ -474,10 +487,11 @@ class Trainer:
             print(f"Trained {self.epoch} epoch{'s' if self.epoch != 1 else ''} in "
                   f"{format_duration(time.perf_counter() - started)}; model saved to {self.run_dir / MODEL}",
                   file=self.stream)
-            scores = self.history.get("val_accuracy")
+            scores = self.history.get(self.best_metric)
             if scores:
-                best = _best_epoch(self.history)
-                print(f"Validation accuracy {scores[-1]:.4f} after the last epoch, best {scores[best - 1]:.4f} "
+                best = _best_epoch(self.history, self.best_metric)
+                label = self.best_metric.replace("val_", "Validation ").replace("_", " ")
+                print(f"{label} {scores[-1]:.4f} after the last epoch, best {scores[best - 1]:.4f} "
                       f"after epoch {best} ({self.run_dir / BEST})", file=self.stream)
         return self.history
 
@@ -521,9 +535,9 @@ def _trainer_state(meta: dict, path: Path) -> dict:
     return state
 
 
-def _best_epoch(history: dict) -> int | None:
-    """The epoch (from 1) of best validation accuracy, the last of equal bests; None without."""
-    scores = history.get("val_accuracy")
+def _best_epoch(history: dict, metric: str = "val_accuracy") -> int | None:
+    """The epoch (from 1) of the best ``metric``, the last of equal bests; None without."""
+    scores = history.get(metric)
     if not scores:
         return None
     return max(range(len(scores)), key=lambda i: (scores[i], i)) + 1

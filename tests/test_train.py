@@ -256,7 +256,7 @@ for target in range(1, writes + 1):
 """
 
 
-def _quick_plot(history, path):
+def _quick_plot(history, path, metric="accuracy"):
     """Stands in for the learning-curve plot, whose drawing would take most of the test's
     time: the same atomic write at the same moment, of the numbers it would draw."""
     from minires.data.atomic import atomic_write
