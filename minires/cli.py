@@ -142,6 +142,83 @@ def cmd_train(args) -> int:
     return EXIT_INTERRUPTED if trainer.stopped_early else 0
 
 
+def cmd_changes_train(args) -> int:
+    from .changes.train import ChangeTrainer, change_dataset
+    from .models import build_change_net
+    from .train import Recipe, check_fresh_run_dir, default_run_dir, run_lock
+
+    _set_backend(args.backend, args.threads)
+    size = args.image_size
+    x, _, _, description = load_source(args.dataset, args.data, "train", image_size=(size, size),
+                                       synthetic_size=args.synthetic_size)
+    # The validation pairs come from images the model never trains on.
+    order = numpy.random.default_rng(args.seed).permutation(len(x))
+    held = max(1, int(round(len(x) * args.val_split))) if len(x) > 1 else 0
+    data = change_dataset(x[order[held:]], x[order[:held]], seed=args.seed,
+                          description=f"{description}; val_split={args.val_split}")
+    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                    seed=args.seed)
+    run_dir = Path(args.out) if args.out else default_run_dir()
+    mode = "silent" if args.quiet else "bar"
+    with run_lock(run_dir, create=not args.resume):
+        if args.resume:
+            trainer = ChangeTrainer.resume(run_dir, data, recipe, progress_mode=mode)
+        else:
+            check_fresh_run_dir(run_dir)
+            model = build_change_net((None, None, 3), filters=args.filters, blocks=args.blocks,
+                                     seed=args.seed, learning_rate=args.lr)
+            trainer = ChangeTrainer(model, data, run_dir, recipe, progress_mode=mode)
+            print(f"Training a change net on pairs of {description}: {len(x) - held} pairs, "
+                  f"{held} for validation; run directory {run_dir}", file=sys.stderr)
+        trainer.fit()
+    return EXIT_INTERRUPTED if trainer.stopped_early else 0
+
+
+def _read_rgb(path: str) -> numpy.ndarray:
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise CommandError(f"reading images needs Pillow ({exc})") from None
+    try:
+        with Image.open(path) as image:
+            return numpy.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"{path}: not a readable image ({_one_line(exc)})") from None
+
+
+def cmd_changes_detect(args) -> int:
+    import json
+
+    from .changes.detect import change_map, describe
+
+    _set_backend(args.backend, args.threads)
+    model, _, _ = _load_model(args.model)
+    before, after = _read_rgb(args.before), _read_rgb(args.after)
+    if before.shape != after.shape:
+        raise CommandError(f"{args.before} is {before.shape[1]}x{before.shape[0]} but {args.after} "
+                           f"is {after.shape[1]}x{after.shape[0]}: a pair must have one size")
+    probs = change_map(model, before, after)
+    result = describe(probs, args.threshold)
+    changed = probs > args.threshold
+    if args.out_mask or args.overlay:
+        from PIL import Image
+
+        if args.out_mask:
+            Image.fromarray((changed * 255).astype(numpy.uint8)).save(args.out_mask)
+        if args.overlay:
+            shown = after.copy()
+            shown[changed] = (0.5 * shown[changed] + [127, 0, 0]).astype(numpy.uint8)
+            Image.fromarray(shown).save(args.overlay)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"changed fraction {result['changed_fraction']:.4f}, score {result['score']:.4f}, "
+              f"{len(result['regions'])} region(s)")
+        for top, left, bottom, right in result["regions"]:
+            print(f"  rows {top}-{bottom}, columns {left}-{right}")
+    return 0
+
+
 def _load_model(path: str):
     """(model, the class names saved with it or None, the batch size to predict with)."""
     from .serialization import load_model_with_metadata
@@ -527,6 +604,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="PATH",
                    help="where to write (default: the model's path with .onnx or .safetensors)")
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("changes", help="change detection: train, detect",
+                       description="Detect small changes between two images of one scene with a "
+                                   "Siamese residual network (FC-Siam-diff).")
+    changes = p.add_subparsers(dest="changes_command", metavar="SUBCOMMAND")
+    changes.required = True
+    p = changes.add_parser("train", help="train a change net on generated pairs",
+                           description="Train a change net on (before, after, mask) pairs "
+                                       "generated from the images into a run directory.")
+    _add_data_options(p)
+    p.add_argument("--epochs", type=_positive_int, default=10, help="epochs in all (default 10)")
+    p.add_argument("--image-size", type=_positive_int, default=32,
+                   help="side of the images of an image folder (default 32)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default 1e-3)")
+    p.add_argument("--filters", type=_positive_int, default=16, help="filters per scale (default 16)")
+    p.add_argument("--blocks", type=_positive_int, default=2, help="residual blocks (default 2)")
+    p.add_argument("--val-split", type=_fraction, default=0.1,
+                   help="fraction of the images held out for validation pairs (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="weights, pairs, order (default 0)")
+    p.add_argument("--out", metavar="RUNDIR", help="run directory (default runs/<date-time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_runtime_options(p)
+    p.set_defaults(func=cmd_changes_train)
+    p = changes.add_parser("detect", help="the change map of a pair of images",
+                           description="Changed fraction, score and changed regions of a pair.")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("before", metavar="BEFORE")
+    p.add_argument("after", metavar="AFTER")
+    p.add_argument("--threshold", type=float, default=0.5, help="default 0.5")
+    p.add_argument("--out-mask", metavar="MASK.png", help="binary mask PNG (changed = 255)")
+    p.add_argument("--overlay", metavar="OVERLAY.png", help="the after image, changes in red")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_runtime_options(p)
+    p.set_defaults(func=cmd_changes_detect)
+
     return parser
 
 

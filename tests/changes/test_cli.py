@@ -1,0 +1,65 @@
+"""minires changes train|detect: a tiny run, its resume, detection and its errors."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from minires.cli import main
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("changes") / "run"
+    args = ["changes", "train", "--dataset", "synthetic", "--synthetic-size", "40", "--epochs", "1",
+            "--filters", "4", "--batch-size", "16", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    return out, args
+
+
+def test_train_writes_a_run_and_resumes(run, capsys):
+    out, args = run
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert {"loss", "val_f1", "val_auc", "val_loss"} <= set(history)
+    args = list(args)
+    args[args.index("--epochs") + 1] = "2"
+    assert main(args + ["--resume"]) == 0
+    assert json.loads((out / "history.json").read_text())["epochs"] == 2
+    assert main(args) != 0
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_detect_prints_json_and_writes_a_mask(run, tmp_path, capsys):
+    out, _ = run
+    rng = np.random.default_rng(0)
+    before = rng.integers(0, 256, (13, 9, 3), dtype=np.uint8)
+    after = before.copy()
+    after[2:6, 3:7] = 255
+    Image.fromarray(before).save(tmp_path / "a.png")
+    Image.fromarray(after).save(tmp_path / "b.png")
+    capsys.readouterr()
+    assert main(["changes", "detect", str(out / "model.npz"), str(tmp_path / "a.png"),
+                 str(tmp_path / "b.png"), "--json", "--out-mask", str(tmp_path / "m.png"),
+                 "--threshold", "0.0"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"changed_fraction", "score", "regions"}
+    assert result["changed_fraction"] == 1.0 and result["regions"] == [[0, 0, 12, 8]]
+    mask = np.asarray(Image.open(tmp_path / "m.png"))
+    assert mask.shape == (13, 9) and set(np.unique(mask)) == {255}
+
+
+def test_detect_errors_are_one_line(run, tmp_path, capsys):
+    out, _ = run
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((8, 6, 3), np.uint8)).save(tmp_path / "b.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    capsys.readouterr()
+    assert main(["changes", "detect", str(out / "model.npz"), str(tmp_path / "a.png"),
+                 str(tmp_path / "b.png")]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a pair must have one size" in err
+    assert main(["changes", "detect", str(out / "model.npz"), str(tmp_path / "a.png"),
+                 str(tmp_path / "bad.png")]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a readable image" in err
