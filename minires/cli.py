@@ -175,13 +175,12 @@ def cmd_changes_train(args) -> int:
 
 
 def _read_rgb(path: str) -> numpy.ndarray:
+    """An image at its own size, through the same checked decoding as training and predict
+    (pixel limit before decoding, 16-bit and palette modes, EXIF orientation)."""
+    from .data.folders import decode_image
+
     try:
-        from PIL import Image
-    except ImportError as exc:
-        raise CommandError(f"reading images needs Pillow ({exc})") from None
-    try:
-        with Image.open(path) as image:
-            return numpy.asarray(image.convert("RGB"))
+        return decode_image(path, None)
     except (OSError, ValueError) as exc:
         raise CommandError(f"{path}: not a readable image ({_one_line(exc)})") from None
 

@@ -210,16 +210,20 @@ def _open_checked(path, Image, max_pixels):
     return image
 
 
-def decode_image(path: str | os.PathLike, image_size: tuple[int, int],
+def decode_image(path: str | os.PathLike, image_size: tuple[int, int] | None,
                  max_pixels: int | None = None) -> numpy.ndarray:
-    """One image file as uint8 (H, W, 3), RGB, resized to ``image_size`` = (H, W).
+    """One image file as uint8 (H, W, 3), RGB, resized to ``image_size`` = (H, W), or kept at
+    its own size when ``image_size`` is None.
 
     Raises ValueError, before decoding, for an image (or an ``image_size``) of more than
     ``max_pixels`` pixels (default: ``pixel_limit()``).
     """
     Image, ImageOps = _pillow()
-    h, w = _check_size(image_size, max_pixels, "decode_image")
+    if image_size is not None:
+        h, w = _check_size(image_size, max_pixels, "decode_image")
     image = _open_checked(path, Image, max_pixels)
+    if image_size is None:
+        w, h = image.size
     try:
         if image.format == "JPEG":
             image.draft("RGB", (w, h))   # let libjpeg shrink by 2/4/8 while decoding big files

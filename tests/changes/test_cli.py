@@ -63,3 +63,15 @@ def test_detect_errors_are_one_line(run, tmp_path, capsys):
                  str(tmp_path / "bad.png")]) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a readable image" in err
+
+
+def test_detect_refuses_an_image_past_the_pixel_limit_before_decoding(run, tmp_path, capsys, monkeypatch):
+    """The pair is read by the same checked decoder as training and predict."""
+    out, _ = run
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    monkeypatch.setenv("MINIRES_MAX_IMAGE_PIXELS", "32")
+    capsys.readouterr()
+    assert main(["changes", "detect", str(out / "model.npz"), str(tmp_path / "a.png"),
+                 str(tmp_path / "a.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "more than the limit of 32" in err
