@@ -143,7 +143,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_changes_train(args) -> int:
-    from .changes.train import ChangeTrainer, change_dataset
+    from .changes.train import ChangeTrainer, change_dataset, held_out_split, split_metadata
     from .models import build_change_net
     from .train import Recipe, check_fresh_run_dir, default_run_dir, run_lock
 
@@ -152,9 +152,10 @@ def cmd_changes_train(args) -> int:
     x, _, _, description = load_source(args.dataset, args.data, "train", image_size=(size, size),
                                        synthetic_size=args.synthetic_size)
     # The validation pairs come from images the model never trains on.
-    order = numpy.random.default_rng(args.seed).permutation(len(x))
-    held = max(1, int(round(len(x) * args.val_split))) if len(x) > 1 else 0
-    data = change_dataset(x[order[held:]], x[order[:held]], seed=args.seed,
+    train_idx, held_idx = held_out_split(len(x), args.val_split, args.seed)
+    held = len(held_idx)
+    split = split_metadata(len(x), args.val_split, args.seed, description)
+    data = change_dataset(x[train_idx], x[held_idx], seed=args.seed,
                           description=f"{description}; val_split={args.val_split}")
     recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                     seed=args.seed)
@@ -162,12 +163,12 @@ def cmd_changes_train(args) -> int:
     mode = "silent" if args.quiet else "bar"
     with run_lock(run_dir, create=not args.resume):
         if args.resume:
-            trainer = ChangeTrainer.resume(run_dir, data, recipe, progress_mode=mode)
+            trainer = ChangeTrainer.resume(run_dir, data, recipe, progress_mode=mode, split=split)
         else:
             check_fresh_run_dir(run_dir)
             model = build_change_net((None, None, 3), filters=args.filters, blocks=args.blocks,
                                      seed=args.seed, learning_rate=args.lr)
-            trainer = ChangeTrainer(model, data, run_dir, recipe, progress_mode=mode)
+            trainer = ChangeTrainer(model, data, run_dir, recipe, progress_mode=mode, split=split)
             print(f"Training a change net on pairs of {description}: {len(x) - held} pairs, "
                   f"{held} for validation; run directory {run_dir}", file=sys.stderr)
         trainer.fit()
@@ -215,6 +216,73 @@ def cmd_changes_detect(args) -> int:
               f"{len(result['regions'])} region(s)")
         for top, left, bottom, right in result["regions"]:
             print(f"  rows {top}-{bottom}, columns {left}-{right}")
+    return 0
+
+
+def cmd_changes_evaluate(args) -> int:
+    import json
+
+    from .changes.evaluate import GRID_COLUMNS, evaluate_pairs, example_grid
+    from .changes.train import held_out_split
+    from .data.changes import make_change_pairs
+    from .models import change_net_pooling
+    from .serialization import load_model_with_metadata
+
+    _set_backend(args.backend, args.threads)
+    model, metadata = load_model_with_metadata(args.model)
+    if len(model.inputs) != 2 or model.output.shape[-1] != 1:
+        raise CommandError(f"{args.model}: not a change net (two image inputs, one change map out)")
+    size = args.image_size
+    x, _, _, description = load_source(args.dataset, args.data, "train", image_size=(size, size),
+                                       synthetic_size=args.synthetic_size)
+    factor = change_net_pooling(model)
+    if x.shape[1] % factor or x.shape[2] % factor:
+        raise CommandError(f"the images are {x.shape[2]}x{x.shape[1]}, but this change net needs "
+                           f"sides divisible by {factor}; pick another --image-size")
+    split = metadata.get("change_split") if isinstance(metadata, dict) else None
+    matches = (isinstance(split, dict) and split.get("images") == len(x)
+               and split.get("data") == description)
+    if args.images == "held-out" and not matches:
+        raise CommandError(f"{args.model} does not say which of these {len(x)} images it was "
+                           f"trained on (it was trained on "
+                           f"{split.get('data') if isinstance(split, dict) else 'unknown data'}); "
+                           f"use --images all")
+    use_held = args.images == "held-out" or (args.images == "auto" and matches)
+    if use_held:
+        _, held_idx = held_out_split(len(x), split["val_split"], split["seed"])
+        x = x[held_idx]
+    seed = args.seed if args.seed is not None else (int(split["seed"]) + 2 if matches else 2)
+    which = "held out of its training" if use_held else "all given (the model may have seen some)"
+    print(f"Evaluating {args.model} on {args.pairs or len(x)} pairs (seed {seed}) of {len(x)} "
+          f"images of {description}, {which}", file=sys.stderr)
+    pairs = make_change_pairs(x, count=args.pairs, seed=seed)
+    report, probs = evaluate_pairs(model, pairs, args.threshold)
+    report.update({"data": description, "images": "held-out" if use_held else "all", "seed": seed})
+    if args.grid:
+        from PIL import Image
+
+        from .data.atomic import atomic_write
+
+        grid = example_grid(pairs, probs, report, rows=args.grid_rows)
+        with atomic_write(args.grid) as handle:
+            Image.fromarray(grid).save(handle, format="PNG")
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['pairs']} pairs, {report['changed_pairs']} with a change, "
+          f"{100 * report['changed_pixels']:.2f} % of the pixels changed")
+    print(f"{'method':<34}{'precision':>10}{'recall':>8}{'F1':>8}{'IoU':>8}{'AUC':>8}")
+    labels = {"model": f"change net (threshold {args.threshold:g})",
+              "otsu": f"difference, Otsu ({report['otsu']['threshold']:.0f})",
+              "best": f"difference, best ({report['best']['threshold']:.0f})*"}
+    for method, label in labels.items():
+        scores = report[method]
+        auc = "-" if scores["auc"] is None else f"{scores['auc']:.4f}"
+        print(f"{label:<34}{scores['precision']:>10.4f}{scores['recall']:>8.4f}"
+              f"{scores['f1']:>8.4f}{scores['iou']:>8.4f}{auc:>8}")
+    print("* its threshold is the one with the best F1 on these very pairs: an upper bound")
+    if args.grid:
+        print(f"Examples written to {args.grid} (columns: {', '.join(GRID_COLUMNS)})")
     return 0
 
 
@@ -603,7 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="PATH",
                    help="where to write (default: the model's path with .onnx or .safetensors)")
     p.set_defaults(func=cmd_export)
-    p = sub.add_parser("changes", help="change detection: train, detect",
+    p = sub.add_parser("changes", help="change detection: train, detect, evaluate",
                        description="Detect small changes between two images of one scene with a "
                                    "Siamese residual network (FC-Siam-diff).")
     changes = p.add_subparsers(dest="changes_command", metavar="SUBCOMMAND")
@@ -638,6 +706,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_runtime_options(p)
     p.set_defaults(func=cmd_changes_detect)
+    p = changes.add_parser("evaluate", help="a change net against pixel-difference baselines",
+                           description="Pixel precision, recall, F1 and IoU and image-level ROC "
+                                       "AUC of a change net and of thresholded pixel differences "
+                                       "on the same generated pairs.")
+    p.add_argument("model", metavar="MODEL")
+    _add_data_options(p)
+    p.add_argument("--images", choices=("auto", "held-out", "all"), default="auto",
+                   help="held-out: the images the model's training held out (the model says "
+                        "which); all: every image; auto (default): held-out when the model "
+                        "says, else all")
+    p.add_argument("--pairs", type=_positive_int,
+                   help="pairs to generate (default: one per image, cycling through them)")
+    p.add_argument("--seed", type=int,
+                   help="seed of the pairs (default: the training seed + 2, unlike the "
+                        "validation pairs')")
+    p.add_argument("--image-size", type=_positive_int, default=32,
+                   help="side of the images of an image folder (default 32)")
+    p.add_argument("--threshold", type=float, default=0.5, help="the model's (default 0.5)")
+    p.add_argument("--grid", metavar="GRID.png", help="write a PNG grid of examples")
+    p.add_argument("--grid-rows", type=_positive_int, default=8, help="examples in the grid (default 8)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_runtime_options(p)
+    p.set_defaults(func=cmd_changes_evaluate)
 
     return parser
 

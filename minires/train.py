@@ -425,9 +425,13 @@ class Trainer:
         if _best_epoch(self.history, self.best_metric) == self.epoch:
             self._save_best()
 
+    def model_metadata(self) -> dict:
+        """What model.npz and best.npz carry besides the weights (a subclass may add to it)."""
+        return {"class_names": list(self.data.class_names)}
+
     def _save_best(self) -> None:
         save_model(self.model, self.run_dir / BEST, include_optimizer=False,
-                   metadata={"class_names": list(self.data.class_names), "epoch": self.epoch,
+                   metadata={**self.model_metadata(), "epoch": self.epoch,
                              self.best_metric: self.history[self.best_metric][self.epoch - 1]})
 
     def _check_finite_weights(self) -> None:
@@ -483,7 +487,7 @@ class Trainer:
                 self._keep_if_best()
         if not self.stopped_early:
             save_model(self.model, self.run_dir / MODEL, include_optimizer=False,
-                       metadata={"class_names": list(self.data.class_names)})
+                       metadata=self.model_metadata())
             print(f"Trained {self.epoch} epoch{'s' if self.epoch != 1 else ''} in "
                   f"{format_duration(time.perf_counter() - started)}; model saved to {self.run_dir / MODEL}",
                   file=self.stream)

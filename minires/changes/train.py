@@ -29,6 +29,25 @@ from ..train import Dataset, Trainer, scale_batch
 CLASS_NAMES = ["unchanged", "changed"]
 
 
+def held_out_split(count: int, val_split: float, seed: int) -> tuple[numpy.ndarray, numpy.ndarray]:
+    """``(train, held_out)``: indices of ``count`` images, ``round(count * val_split)`` of them
+    (at least one when there are two or more) held out of training, chosen by ``seed``.
+
+    ``minires changes train`` draws its validation pairs from the held-out images, and
+    ``minires changes evaluate`` finds the same images again from the seed and fraction that
+    the saved model carries (``split_metadata``).
+    """
+    order = numpy.random.default_rng(seed).permutation(count)
+    held = max(1, int(round(count * val_split))) if count > 1 else 0
+    return order[held:], order[:held]
+
+
+def split_metadata(count: int, val_split: float, seed: int, description: str) -> dict:
+    """What a change net's saved files say about the images it did not train on."""
+    return {"images": int(count), "val_split": float(val_split), "seed": int(seed),
+            "data": description}
+
+
 def pairs_arrays(pairs):
     """(x, y) of ``ChangePairs`` as a change net trains on them: [before, after] uint8 and the
     mask as uint8 (N, H, W, 1)."""
@@ -73,6 +92,16 @@ class ChangeTrainer(Trainer):
     """A Trainer for two-input change nets on a ``change_dataset``."""
 
     best_metric = "val_f1"
+
+    def __init__(self, *args, split: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.split = split
+
+    def model_metadata(self) -> dict:
+        metadata = super().model_metadata()
+        if self.split is not None:
+            metadata["change_split"] = dict(self.split)
+        return metadata
 
     def _batch(self, x_batch):
         return InputArrays([scale_batch(a) for a in x_batch])

@@ -75,3 +75,45 @@ def test_detect_refuses_an_image_past_the_pixel_limit_before_decoding(run, tmp_p
                  str(tmp_path / "a.png")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "more than the limit of 32" in err
+
+
+def test_evaluate_scores_the_held_out_pairs_beside_the_baselines(run, tmp_path, capsys):
+    out, _ = run
+    capsys.readouterr()
+    args = ["changes", "evaluate", str(out / "model.npz"), "--dataset", "synthetic",
+            "--synthetic-size", "40"]
+    assert main(args + ["--json", "--grid", str(tmp_path / "grid.png"), "--grid-rows", "3"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert "held out of its training" in captured.err
+    # 40 images, val_split 0.1: the 4 images training held out, one pair each, seed 0 + 2.
+    assert report["pairs"] == 4 and report["images"] == "held-out" and report["seed"] == 2
+    for method in ("model", "otsu", "best"):
+        assert 0.0 <= report[method]["f1"] <= 1.0
+    assert report["best"]["f1"] >= report["otsu"]["f1"]
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    assert grid.shape == (3 * (32 * 4 + 2) + 2, 6 * (32 * 4 + 2) + 2, 3)
+    assert main(args + ["--images", "all", "--pairs", "6", "--seed", "5"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("6 pairs") and "change net (threshold 0.5)" in text
+    assert "difference, Otsu" in text and "difference, best" in text
+
+
+def test_evaluate_errors_are_one_line(run, tmp_path, capsys):
+    out, _ = run
+    capsys.readouterr()
+    # Other data than the model's: it cannot say which images it held out.
+    assert main(["changes", "evaluate", str(out / "model.npz"), "--dataset", "synthetic",
+                 "--synthetic-size", "30", "--images", "held-out"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "use --images all" in err
+    assert main(["changes", "evaluate", str(tmp_path / "missing.npz"), "--dataset", "synthetic"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.npz" in err
+    (tmp_path / "bad.npz").write_bytes(b"not an archive")
+    assert main(["changes", "evaluate", str(tmp_path / "bad.npz"), "--dataset", "synthetic"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.npz" in err
+    assert main(["changes", "evaluate", str(out / "model.npz"), "--dataset", "synthetic",
+                 "--synthetic-size", "40", "--image-size", "30", "--data", str(tmp_path)]) != 0
+    assert capsys.readouterr().err.count("\n") == 1
