@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
@@ -95,14 +96,34 @@ class Dataset:
 
 @dataclass
 class Recipe:
-    """How to train: the seed's recipe by default (Adam, batch 64, 10 epochs)."""
+    """How to train: the seed's recipe by default (Adam, batch 64, 10 epochs).
+
+    ``schedule``: "constant" (the seed's) keeps ``learning_rate``; "cosine" sets epoch e's
+    (from 0) to ``learning_rate * (1 + cos(pi * e / epochs)) / 2``, falling from the full rate
+    in the first epoch towards zero in the last. It is a function of the epoch alone, so a
+    resumed run uses the rates of an unbroken one.
+    """
 
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
     seed: int = 0
     augment: bool = False
+    schedule: str = "constant"
     extra: dict = field(default_factory=dict)     # data set and backend, recorded in run.json
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"Recipe: schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate of epoch ``epoch`` (0 is the first)."""
+        if self.schedule == "cosine":
+            return self.learning_rate * (1 + math.cos(math.pi * epoch / self.epochs)) / 2
+        return self.learning_rate
+
+
+SCHEDULES = ("constant", "cosine")
 
 
 class RunDirectoryError(ValueError):
@@ -319,11 +340,14 @@ class Trainer:
                 raise RunDirectoryError(
                     f"{path}: the checkpoint was trained on {key}={saved.get(key)!r}, "
                     f"but this run has {key}={mine.get(key)!r}; resume with the same data")
-        for key in ("batch_size", "seed", "augment", "learning_rate"):
-            if saved["recipe"].get(key) != mine["recipe"].get(key):
+        # Runs saved before the schedule existed had a constant learning rate.
+        before = {"schedule": "constant"}
+        for key in ("batch_size", "seed", "augment", "learning_rate", "schedule"):
+            if saved["recipe"].get(key, before.get(key)) != mine["recipe"].get(key):
                 raise RunDirectoryError(
-                    f"{path}: the checkpoint used {key}={saved['recipe'].get(key)!r}, this run asks "
-                    f"for {mine['recipe'].get(key)!r}; an exact resume needs the same recipe")
+                    f"{path}: the checkpoint used {key}={saved['recipe'].get(key, before.get(key))!r}, "
+                    f"this run asks for {mine['recipe'].get(key)!r}; an exact resume needs the same "
+                    f"recipe")
         trainer.epoch = state["epoch"]
         trainer.history = {k: list(v) for k, v in state["history"].items()}
         try:
@@ -391,6 +415,8 @@ class Trainer:
         if self.loop is None:
             self.loop = self._epoch_loop(self.rng.permutation(len(self.data.x_train)))
             self.seconds = 0.0
+        if self.recipe.schedule != "constant":     # constant: the rate the model was compiled with
+            self.model.optimizer.learning_rate = self.recipe.learning_rate_at(self.epoch)
         n = len(self.data.x_train)
         bar = Progress(n, f"Epoch {self.epoch + 1}/{self.recipe.epochs}", "img", self.progress_mode,
                        stream=self.stream)

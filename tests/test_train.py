@@ -377,3 +377,38 @@ def test_a_weight_that_overflows_in_the_last_batch_is_caught_before_the_checkpoi
     with pytest.raises(train_module.TrainingDiverged, match="non-finite"):
         trainer.fit()
     assert not (tmp_path / CHECKPOINT).exists() and not (tmp_path / "best.npz").exists()
+
+
+def test_a_cosine_schedule_sets_each_epochs_rate_and_resumes_exactly(tmp_path, monkeypatch):
+    """The rate is a function of the epoch: a run stopped in epoch 3 and resumed trains at
+    the rates of an unbroken run, and ends with its weights."""
+    import math
+
+    def recipe(epochs):
+        return Recipe(epochs=epochs, batch_size=16, seed=3, learning_rate=0.01, schedule="cosine")
+
+    data = _data()
+    straight = Trainer(_model(), data, tmp_path / "straight", recipe(3), progress_mode="silent")
+    straight.fit()
+    assert straight.model.optimizer.learning_rate == pytest.approx(recipe(3).learning_rate_at(2))
+    monkeypatch.setattr(train_module, "_Interrupt", lambda: _StopAfter(12))   # 5 batches per epoch
+    stopped = Trainer(_model(), data, tmp_path / "stopped", recipe(3), progress_mode="silent")
+    stopped.fit()
+    assert stopped.stopped_early and stopped.epoch == 2 and stopped.next_batch > 0
+    monkeypatch.undo()
+    resumed = Trainer.resume(tmp_path / "stopped", data, recipe(3), progress_mode="silent")
+    resumed.fit()
+    assert _weights_equal(straight.model, resumed.model)
+    constant = Trainer(_model(), data, tmp_path / "constant", _recipe(3), progress_mode="silent")
+    constant.fit()
+    assert not _weights_equal(straight.model, constant.model)
+    with pytest.raises(RunDirectoryError, match="schedule='cosine'"):
+        Trainer.resume(tmp_path / "stopped", data, Recipe(epochs=3, batch_size=16, seed=3, learning_rate=0.01),
+                       progress_mode="silent")
+
+    recipe = recipe(3)
+    assert [recipe.learning_rate_at(e) for e in range(3)] == pytest.approx(
+        [0.01, 0.01 * (1 + math.cos(math.pi / 3)) / 2, 0.01 * (1 + math.cos(2 * math.pi / 3)) / 2])
+    assert Recipe(learning_rate=0.01).learning_rate_at(5) == 0.01
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        Recipe(schedule="step")
