@@ -33,12 +33,16 @@ def test_figures_are_drawn(tmp_path):
         assert svg.tag.endswith("svg") and float(svg.get("width").rstrip("pt")) > 100, path.name
 
 
-def test_the_residual_figure_adds_the_two_paths():
-    """The residual figure shows what Model.backward computes at the block's input."""
+def test_the_residual_figure_shows_the_training_step_page():
+    """The residual figure's two gradients are those of docs/training-step.md, and their sum
+    is the block input's gradient that Model.backward computes."""
     pytest.importorskip("matplotlib", reason="the figures need Matplotlib (the test or plot extra)")
+    import numpy as np
+
     d_main, d_skip = _load("figures").residual_gradients()
     assert d_main.shape == d_skip.shape == (2, 4, 4, 4)
-    assert 0 < abs((d_main * d_skip).sum()) < (d_main ** 2).sum() ** 0.5 * (d_skip ** 2).sum() ** 0.5
+    norms = [round(float(np.linalg.norm(g)), 4) for g in (d_main, d_skip, d_main + d_skip)]
+    assert norms == [0.3116, 0.5106, 0.6512]
 
 
 def test_the_seed_receptive_fields():
