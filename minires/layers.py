@@ -778,6 +778,36 @@ class UpSampling2D(Layer):
         return {**super().get_config(), "size": list(self.size)}
 
 
+class InstanceNormalization(Layer):
+    """Each image's channels brought to mean 0 and variance 1 over its pixels
+    (ops.instance_norm_*), NHWC, with no learned scale or shift: Keras'
+    ``GroupNormalization(groups=-1, center=False, scale=False)``. A change net puts it on both
+    inputs, so that a global gain and offset per channel (brightness, contrast, a colour
+    cast) is not seen as change."""
+
+    default_name = "instance_normalization"
+
+    def __init__(self, epsilon=1e-3, name=None, dtype=None, trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or \
+                not (math.isfinite(epsilon) and epsilon > 0):
+            raise ValueError(f"{self._who()}: epsilon must be a finite number > 0, got {epsilon!r}")
+        self.epsilon = float(epsilon)
+
+    def compute_output_shape(self, input_shape):
+        _require_rank(self._who(), input_shape, 4, "(batch, height, width, channels)")
+        return input_shape
+
+    def _forward(self, x, return_logits, training):
+        return ops.instance_norm_forward(x, self.epsilon)
+
+    def _backward(self, dy, cache):
+        return ops.instance_norm_backward(dy, cache)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
 LAYER_CLASSES = {cls.__name__: cls for cls in (Conv2D, Dense, MaxPooling2D, Flatten, Reshape,
                                                 Activation, Add, Subtract, AbsoluteDifference,
-                                                Concatenate, UpSampling2D)}
+                                                Concatenate, UpSampling2D, InstanceNormalization)}

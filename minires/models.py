@@ -27,7 +27,7 @@ import numpy
 
 from . import initializers
 from .layers import (AbsoluteDifference, Activation, Add, Concatenate, Conv2D, Dense, Flatten,
-                     MaxPooling2D, UpSampling2D, add)
+                     InstanceNormalization, MaxPooling2D, UpSampling2D, add)
 from .losses import BinaryCrossentropy
 from .model import Input, Model
 from .optim import Adam
@@ -78,15 +78,16 @@ def _build(input_shape, num_classes, filters, blocks, dense_units, dtype, name):
 
 # --- change detection ----------------------------------------------------------------------
 
-def build_change_net(input_shape=(32, 32, 3), filters=16, blocks: int = 2, seed: int | None = 0,
-                     dtype=None, pos_weight: float | None = 5.0, learning_rate: float = 1e-3,
-                     name: str = "change_net") -> Model:
+def build_change_net(input_shape=(32, 32, 3), filters=16, blocks: int = 3, seed: int | None = 0,
+                     dtype=None, pos_weight: float | None = 1.5, learning_rate: float = 3e-3,
+                     normalize: bool = True, name: str = "change_net") -> Model:
     """FC-Siam-diff (Daudt, Le Saux and Boulch, 2018) with the seed's residual blocks.
 
     Two inputs, ``before`` and ``after`` (N, H, W, C), both scaled to [0, 1]; one output, the
     per-pixel probability of change (N, H, W, 1)::
 
         encoder (shared: the same layer objects called on both images)
+            InstanceNormalization (with normalize=True)
             stem: Conv2D f0 3x3 same + ReLU                   -> e0 at H x W
             block i (the seed's residual block, f_i filters)  -> e_{i+1} at H/2^(i+1)
         differences d_i = |e_i(before) - e_i(after)| at every scale
@@ -99,14 +100,20 @@ def build_change_net(input_shape=(32, 32, 3), filters=16, blocks: int = 2, seed:
     cancel and only the linear part of the kernel would be compared. H and W must be
     divisible by ``2 ** blocks`` (None dims are allowed: a model for any such size).
 
+    normalize: bring each image's channels to mean 0 and variance 1 first, so that a global
+    gain and offset per channel (brightness, contrast, colour balance), nuisance that is
+    not change, cancels before the images are compared. The defaults are the recipe of
+    ``minires changes train`` (docs/changes.md).
+
     filters: an int (every scale) or one per scale (``blocks + 1`` values, stem first).
     pos_weight: the weight of the rare changed pixels in the binary cross-entropy (None: 1).
     The model comes compiled with Adam(learning_rate); seed and dtype as in ``build_resnet``.
     """
+    options = (input_shape, filters, blocks, dtype, pos_weight, learning_rate, normalize, name)
     if seed is None:
-        return _build_change(input_shape, filters, blocks, dtype, pos_weight, learning_rate, name)
+        return _build_change(*options)
     with initializers.use_generator(numpy.random.default_rng(seed)):
-        return _build_change(input_shape, filters, blocks, dtype, pos_weight, learning_rate, name)
+        return _build_change(*options)
 
 
 def change_net_pooling(model: Model) -> int:
@@ -127,7 +134,7 @@ def _change_filters(filters, blocks):
     return sizes
 
 
-def _build_change(input_shape, filters, blocks, dtype, pos_weight, learning_rate, name):
+def _build_change(input_shape, filters, blocks, dtype, pos_weight, learning_rate, normalize, name):
     sizes = _change_filters(filters, blocks)
     shape = tuple(input_shape)
     if len(shape) != 3:
@@ -141,12 +148,17 @@ def _build_change(input_shape, filters, blocks, dtype, pos_weight, learning_rate
     after = Input(shape=shape, dtype=dtype, name="after")
 
     # The shared encoder: one set of layer objects, each called on both branches.
+    if normalize:
+        norm = InstanceNormalization(name="normalize")
+        before_x, after_x = norm(before), norm(after)
+    else:
+        before_x, after_x = before, after
     stem = Conv2D(sizes[0], (3, 3), padding="same", activation="relu", name="stem_conv")
     stages = [stem]
     for i in range(blocks):
         stages.append(_shared_residual_block(sizes[i + 1], i))
     differences = []
-    x_before, x_after = before, after
+    x_before, x_after = before_x, after_x
     for k, stage in enumerate(stages):
         x_before, x_after = stage(x_before), stage(x_after)
         differences.append(AbsoluteDifference(name=f"diff{k}")([x_before, x_after]))

@@ -379,6 +379,56 @@ def abs_diff_backward(dy, a, b):
     return da, db
 
 
+# --- instance_norm -------------------------------------------------------------------------
+
+def instance_norm_forward(x, epsilon=1e-3):
+    """y[n, h, w, c] = (x[n, h, w, c] - mu[n, c]) / sqrt(var[n, c] + epsilon), mu and the
+    biased variance var taken over the H*W pixels of image n, channel c."""
+    n, h, w, c = x.shape
+    y = np.empty_like(x)
+    for b in range(n):
+        for ch in range(c):
+            total = 0.0
+            for i in range(h):
+                for j in range(w):
+                    total += x[b, i, j, ch]
+            mu = total / (h * w)
+            squares = 0.0
+            for i in range(h):
+                for j in range(w):
+                    squares += (x[b, i, j, ch] - mu) ** 2
+            s = 1.0 / math.sqrt(squares / (h * w) + epsilon)
+            for i in range(h):
+                for j in range(w):
+                    y[b, i, j, ch] = (x[b, i, j, ch] - mu) * s
+    return y
+
+
+def instance_norm_backward(dy, x, epsilon=1e-3):
+    """dx by the chain rule through y's three paths to x[n, p, c] (P = H*W pixels):
+
+        dy/dx directly:  s
+        through mu:      d mu / dx[p] = 1/P
+        through var:     d var / dx[p] = 2 (x[p] - mu) / P
+        dx[p] = s * dy[p] - (s / P) * sum_q dy[q] - (s^3 / P) * (x[p] - mu) * sum_q dy[q] (x[q] - mu)
+    """
+    n, h, w, c = x.shape
+    p = h * w
+    dx = np.empty_like(x)
+    for b in range(n):
+        for ch in range(c):
+            pixels = [(i, j) for i in range(h) for j in range(w)]
+            mu = sum(x[b, i, j, ch] for i, j in pixels) / p
+            var = sum((x[b, i, j, ch] - mu) ** 2 for i, j in pixels) / p
+            s = 1.0 / math.sqrt(var + epsilon)
+            sum_dy = sum(dy[b, i, j, ch] for i, j in pixels)
+            sum_dy_xc = sum(dy[b, i, j, ch] * (x[b, i, j, ch] - mu) for i, j in pixels)
+            for i, j in pixels:
+                dx[b, i, j, ch] = (s * dy[b, i, j, ch] - s / p * sum_dy
+                                   - s ** 3 / p * (x[b, i, j, ch] - mu) * sum_dy_xc)
+    return dx
+
+
 # --- dense --------------------------------------------------------------------------------
 
 def dense_forward(x, w, b=None):

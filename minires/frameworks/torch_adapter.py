@@ -214,6 +214,19 @@ def abs_diff(a, b, dy):
     return _np(y), _np(at.grad), _np(bt.grad)
 
 
+def instance_norm(x, dy, epsilon):
+    """(y, dx) of F.instance_norm (no running statistics, no affine) on NHWC x.
+
+    The upstream gradient goes in contiguous NCHW: with one image and a channels-last
+    gradient (what permuting the result back to NHWC would hand it), PyTorch 2.13's
+    instance_norm backward is wrong (docs/findings/torch_instance_norm_channels_last_grad.py).
+    """
+    xt = _t(x, True)
+    y = F.instance_norm(xt.permute(0, 3, 1, 2), eps=epsilon)
+    y.backward(_t(dy).permute(0, 3, 1, 2).contiguous())
+    return _np(y.permute(0, 2, 3, 1)), _np(xt.grad)
+
+
 def sigmoid_binary_cross_entropy(logits, targets, pos_weight, dloss):
     """(loss, dlogits) of F.binary_cross_entropy_with_logits with the mean over every element."""
     zt = _t(logits, True)

@@ -29,6 +29,7 @@ from .loss import (mean_squared_error, mean_squared_error_backward, mean_squared
                    sigmoid_binary_cross_entropy_backward, sigmoid_binary_cross_entropy_forward,
                    softmax_cross_entropy, softmax_cross_entropy_backward,
                    softmax_cross_entropy_forward)
+from .normalize import instance_norm_backward, instance_norm_forward
 from .pool import maxpool2d_backward, maxpool2d_forward
 from .softmax import softmax, softmax_backward, softmax_forward
 from .update import (adam_torch_update, adam_torch_update_many, adam_update, adam_update_many,
@@ -45,6 +46,7 @@ __all__ = [
     "conv2d_backward", "conv2d_forward",
     "dense_backward", "dense_forward",
     "flatten_backward", "flatten_forward",
+    "instance_norm_backward", "instance_norm_forward",
     "maxpool2d_backward", "maxpool2d_forward",
     "mean_squared_error", "mean_squared_error_backward", "mean_squared_error_forward",
     "probability_cross_entropy", "probability_cross_entropy_backward",
