@@ -22,9 +22,21 @@ def test_train_benchmark_writes_results_with_ratios(tmp_path):
         assert row["train_images_per_second"] > 0 and row["inference_images_per_second"] > 0
         assert len(row["train_images_per_second_by_round"]) == 2 and row["rounds"] == 2
         assert row["train_ratio_to_torch"] > 0
+        assert row["peak_rss_mib"] >= row["rss_before_steps_mib"] > 0
     assert rows["torch"]["train_ratio_to_torch"] == 1.0
     assert "| torch |" in (out / "cpu.md").read_text()
     assert "old" not in (tmp_path / "README.md").read_text()
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="reads /proc (Linux)")
+def test_peak_memory_is_read_in_a_fresh_process_per_framework():
+    from minires.bench import peak_memory
+
+    result = peak_memory.measure("numpy", batch_size=8, steps=1)
+    assert result["peak_rss_mib"] >= result["rss_before_steps_mib"] > 10
+    assert result["steps_added_mib"] == result["peak_rss_mib"] - result["rss_before_steps_mib"]
+    with pytest.raises(RuntimeError, match="peak-memory process failed \\(tensorflow\\)"):
+        peak_memory.measure("tensorflow", batch_size=8, steps=1)
 
 
 def test_benchmark_process_never_imports_torch():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import backend, memory
 from ..data.atomic import atomic_write
-from . import algorithms, compile_time, kernels, torch_process, train_step
+from . import algorithms, compile_time, kernels, peak_memory, torch_process, train_step
 from .timing import machine_description, matmul_peak_gflops
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -54,12 +54,14 @@ def kernels_table(rows: list[dict]) -> str:
 
 
 def train_table(rows: list[dict]) -> str:
-    lines = ["| framework | train img/s | ratio to torch | inference img/s | ratio to torch |",
-             "|---|---|---|---|---|"]
+    lines = ["| framework | train img/s | ratio to torch | inference img/s | ratio to torch "
+             "| peak RSS, MiB | of which the steps, MiB |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['framework']} | {r['train_images_per_second']:.1f} | "
                      f"{_fmt(r.get('train_ratio_to_torch'), '.2f')} | "
-                     f"{r['inference_images_per_second']:.1f} | {_fmt(r.get('inference_ratio_to_torch'), '.2f')} |")
+                     f"{r['inference_images_per_second']:.1f} | {_fmt(r.get('inference_ratio_to_torch'), '.2f')} | "
+                     f"{_fmt(r.get('peak_rss_mib'), '.0f')} | {_fmt(r.get('steps_added_mib'), '.0f')} |")
     return "\n".join(lines)
 
 
@@ -124,8 +126,12 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
         results["kernels"] = {"matmul_peak_gflops": peak, "rows": rows}
         plot_kernels(rows, out_dir / "cpu-kernels.png")
     if what in ("train", "all"):
-        results["train"] = {"rows": train_step.run(backends, repeats=repeats, with_torch=with_torch,
-                                                    rounds=rounds, log=log)}
+        rows = train_step.run(backends, repeats=repeats, with_torch=with_torch, rounds=rounds, log=log)
+        for row in rows:          # peak memory: each framework in a fresh process of its own
+            row.update(peak_memory.measure(row["framework"]))
+            log(f"  {row['framework']:7s} peak RSS of a train step {row['peak_rss_mib']:.0f} MiB "
+                f"({_fmt(row['steps_added_mib'], '.0f')} MiB added by {row['steps']} steps)")
+        results["train"] = {"rows": rows}
     if what in ("compile", "all") and "numba" in backends:
         results["compile"] = compile_time.run(log=log)
     if what == "algorithms":
@@ -142,7 +148,9 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
     if "train" in results:
         rounds_done = results["train"]["rows"][0].get("rounds", 1)
         sections.append(f"### The seed's model, batch 64, float32 (median of {rounds_done} rounds, "
-                        f"the frameworks taking turns)\n\n" + train_table(results["train"]["rows"]))
+                        f"the frameworks taking turns; peak resident memory of {peak_memory.STEPS} "
+                        f"train steps, each framework in a fresh process)\n\n"
+                        + train_table(results["train"]["rows"]))
     if "compile" in results:
         sections.append("### JIT compile time\n\n" + compile_table(results["compile"]))
     if "algorithms" in results:
