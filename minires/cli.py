@@ -393,7 +393,7 @@ def cmd_bench(args) -> int:
 
     _set_backend(None, args.threads)
     run_benchmarks(args.what, out_dir=Path(args.out), repeats=args.repeats, with_torch=not args.no_torch,
-                   rounds=args.rounds)
+                   rounds=args.rounds, with_torch_loaded=args.with_torch_loaded)
     return 0
 
 
@@ -597,6 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=_positive_int, default=3,
                    help="train benchmark: turns the frameworks take, each figure the median (default 3)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch (no ratios)")
+    p.add_argument("--with-torch-loaded", action="store_true",
+                   help="train benchmark: also time every framework in one process with PyTorch "
+                        "imported first, against its own process")
     p.add_argument("--threads", type=_positive_int)
     p.set_defaults(func=cmd_bench)
 

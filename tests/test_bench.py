@@ -14,7 +14,8 @@ from minires.bench import report, torch_process
 def test_train_benchmark_writes_results_with_ratios(tmp_path):
     (tmp_path / "README.md").write_text("# results\n<!-- results:start -->\nold\n<!-- results:end -->\n")
     out = tmp_path / "results"
-    report.run_benchmarks("train", out_dir=out, repeats=1, rounds=2, log=lambda *a: None)
+    report.run_benchmarks("train", out_dir=out, repeats=1, rounds=2, log=lambda *a: None,
+                          with_torch_loaded=True)
     results = json.loads((out / "cpu.json").read_text())
     rows = {r["framework"]: r for r in results["train"]["rows"]}
     assert {"numpy", "torch"} <= set(rows)
@@ -23,8 +24,11 @@ def test_train_benchmark_writes_results_with_ratios(tmp_path):
         assert len(row["train_images_per_second_by_round"]) == 2 and row["rounds"] == 2
         assert row["train_ratio_to_torch"] > 0
         assert row["peak_rss_mib"] >= row["rss_before_steps_mib"] > 0
+        assert len(row["train_images_per_second_torch_loaded_by_round"]) == 2
+        assert row["train_torch_loaded_to_own_process"] > 0 and row["inference_torch_loaded_to_own_process"] > 0
     assert rows["torch"]["train_ratio_to_torch"] == 1.0
     assert "| torch |" in (out / "cpu.md").read_text()
+    assert "in one process with PyTorch imported first" in (out / "cpu.md").read_text()
     assert "old" not in (tmp_path / "README.md").read_text()
 
 
@@ -51,6 +55,14 @@ def test_a_failing_torch_process_is_reported(monkeypatch):
     monkeypatch.setattr(torch_process, "_CHILD", "raise SystemExit('no GPU, no torch, nothing')")
     with pytest.raises(RuntimeError, match="the PyTorch process failed \\(train\\): no GPU, no torch"):
         torch_process.measure("train", 1)
+
+
+def test_a_failing_shared_process_is_reported(monkeypatch):
+    from minires.bench import shared_process
+
+    monkeypatch.setattr(shared_process, "_CHILD", "raise SystemExit('libgomp went away')")
+    with pytest.raises(RuntimeError, match="with PyTorch and minires failed: libgomp went away"):
+        shared_process.measure(["numpy"], 1)
 
 
 def test_pytorch_process_does_not_inherit_the_numba_wait_policy(monkeypatch):

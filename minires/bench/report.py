@@ -65,6 +65,20 @@ def train_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def torch_loaded_table(rows: list[dict]) -> str:
+    """The train benchmark in one process with PyTorch imported first, against each
+    framework's own process."""
+    lines = ["| framework | train img/s | of its own process | inference img/s | of its own process |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        if "train_images_per_second_torch_loaded" in r:
+            lines.append(f"| {r['framework']} | {r['train_images_per_second_torch_loaded']:.1f} | "
+                         f"{r['train_torch_loaded_to_own_process']:.2f} | "
+                         f"{r['inference_images_per_second_torch_loaded']:.1f} | "
+                         f"{r['inference_torch_loaded_to_own_process']:.2f} |")
+    return "\n".join(lines)
+
+
 def algorithms_table(rows: list[dict]) -> str:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -104,7 +118,8 @@ def plot_kernels(rows: list[dict], path: Path) -> None:
 
 
 def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results"), repeats: int = 7,
-                   with_torch: bool = True, rounds: int = train_step.ROUNDS, log=print) -> dict:
+                   with_torch: bool = True, rounds: int = train_step.ROUNDS, log=print,
+                   with_torch_loaded: bool = False) -> dict:
     reuse = memory.reuse_freed_memory()        # PyTorch's process sets it too (torch_process)
     if with_torch and not torch_process.torch_available():
         log("minires bench: PyTorch is not installed (pip install torch); timing minires alone")
@@ -126,7 +141,8 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
         results["kernels"] = {"matmul_peak_gflops": peak, "rows": rows}
         plot_kernels(rows, out_dir / "cpu-kernels.png")
     if what in ("train", "all"):
-        rows = train_step.run(backends, repeats=repeats, with_torch=with_torch, rounds=rounds, log=log)
+        rows = train_step.run(backends, repeats=repeats, with_torch=with_torch, rounds=rounds, log=log,
+                              with_torch_loaded=with_torch_loaded)
         for row in rows:          # peak memory: each framework in a fresh process of its own
             row.update(peak_memory.measure(row["framework"]))
             log(f"  {row['framework']:7s} peak RSS of a train step {row['peak_rss_mib']:.0f} MiB "
@@ -151,6 +167,10 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
                         f"the frameworks taking turns; peak resident memory of {peak_memory.STEPS} "
                         f"train steps, each framework in a fresh process)\n\n"
                         + train_table(results["train"]["rows"]))
+        if any("train_images_per_second_torch_loaded" in r for r in results["train"]["rows"]):
+            sections.append(f"### The same, in one process with PyTorch imported first (median of "
+                            f"{rounds_done} rounds; minires/bench/shared_process.py)\n\n"
+                            + torch_loaded_table(results["train"]["rows"]))
     if "compile" in results:
         sections.append("### JIT compile time\n\n" + compile_table(results["compile"]))
     if "algorithms" in results:
