@@ -512,7 +512,7 @@ class MaxPooling2D(Layer):
 
     def _forward(self, x, return_logits, training):
         return ops.maxpool2d_forward(x, pool_size=self.pool_size, strides=self.strides,
-                                     padding=self.padding)
+                                     padding=self.padding, keep_cache=training)
 
     def _backward(self, dy, cache):
         return ops.maxpool2d_backward(dy, cache)

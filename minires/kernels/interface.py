@@ -52,6 +52,9 @@ KERNELS: dict[str, str] = {
         y (N, h_out, w_out, C) the maximum of each window, the padding reading as -inf and a
         NaN winning (the first NaN); argmax (same shape, dtype windows.argmax_dtype(window))
         = i*pw + j of the window's first maximum in row-major order.""",
+    "maxpool2d_forward_value": """maxpool2d_forward_value(x, window) -> y
+        maxpool2d_forward's y alone (the same values; a NaN in a window makes it NaN), for
+        inference: no argmax is computed or stored.""",
     "maxpool2d_backward": """maxpool2d_backward(dy, argmax, x_shape, window) -> dx
         dx (x_shape): each input pixel the sum of dy over the windows whose argmax is it.""",
     # --- activations -------------------------------------------------------------------------

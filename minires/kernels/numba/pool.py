@@ -1,5 +1,6 @@
-"""Numba kernels of ``minires.ops.pool``: max-pool forward (value and first-maximum index)
-and backward (a gather: each input pixel sums dy of the windows it won).
+"""Numba kernels of ``minires.ops.pool``: max-pool forward (value and first-maximum index),
+its value alone for inference, and backward (a gather: each input pixel sums dy of the
+windows it won).
 """
 
 from __future__ import annotations
@@ -42,6 +43,45 @@ def maxpool2d_forward(x, window):
     argmax = np.empty(y.shape, dtype=argmax_dtype(window))
     launch(_maxpool_forward, y.size, contiguous(x), y, argmax, ph, pw, sh, sw, top, left)
     return y, argmax
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_value(x, y, ph, pw, sh, sw, top, left):
+    n, h, w, c = x.shape
+    _, h_out, w_out, _ = y.shape
+    for row in prange(n * h_out):
+        b, oh = row // h_out, row % h_out
+        for ow in range(w_out):
+            # The padding is skipped rather than read as -inf: every window holds a real
+            # element (windows.plan_windows), and -inf never beats one. The comparison is
+            # _maxpool_forward's without the index, written as a select so that the channel
+            # loop stays SIMD code.
+            first = True
+            for i in range(ph):
+                r = oh * sh + i - top
+                if r < 0 or r >= h:
+                    continue
+                for j in range(pw):
+                    s = ow * sw + j - left
+                    if s < 0 or s >= w:
+                        continue
+                    if first:
+                        for ch in range(c):
+                            y[b, oh, ow, ch] = x[b, r, s, ch]
+                        first = False
+                    else:
+                        for ch in range(c):
+                            v = x[b, r, s, ch]
+                            best = y[b, oh, ow, ch]
+                            y[b, oh, ow, ch] = v if (best == best and (v > best or v != v)) else best
+
+
+def maxpool2d_forward_value(x, window):
+    """y of ``maxpool2d_forward`` without the argmax: what inference needs."""
+    (ph, pw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
+    y = np.empty((x.shape[0], h_out, w_out, x.shape[3]), dtype=x.dtype)
+    launch(_maxpool_value, y.size, contiguous(x), y, ph, pw, sh, sw, top, left)
+    return y
 
 
 @njit(parallel=True, cache=True)

@@ -26,6 +26,9 @@ def test_maxpool_kernels_match_the_array_code(case, seed, dtype, layout, tied):
     y_k, argmax_k = k.maxpool2d_forward(x, cache.window)
     np.testing.assert_array_equal(y_k, y)
     np.testing.assert_array_equal(argmax_k, cache.argmax)
+    y_value = k.maxpool2d_forward_value(x, cache.window)          # inference: the value alone
+    assert y_value.dtype == dtype and y_value.flags.c_contiguous
+    np.testing.assert_array_equal(y_value, y)
     dy = as_layout(normal(rng, y.shape, dtype), layout)
     with backend.use_backend("numpy"):
         dx = ops.maxpool2d_backward(dy, cache)
@@ -42,6 +45,7 @@ def test_maxpool_forward_treats_nan_and_infinity_like_numpy_argmax():
     stacked = x[0, :, :, 0]
     np.testing.assert_array_equal(argmax.ravel(), np.argmax(stacked, axis=1))
     np.testing.assert_array_equal(y.ravel(), np.max(stacked, axis=1))
+    np.testing.assert_array_equal(k.maxpool2d_forward_value(x, window).ravel(), np.max(stacked, axis=1))
 
 
 def test_kernel_outputs_are_c_contiguous():
