@@ -37,11 +37,12 @@ KERNELS: dict[str, str] = {
         its mask positive (None without relu): dz = dy where positive (dy without relu),
         db (C_out,) the column sums of dz, dw2d (kh*kw*C, C_out) = cols^T dz, and
         dx (x_shape) = col2im(dz @ w2d^T); dx is None when input_grad is false.""",
-    "winograd_forward_blocked": """winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f) -> y
+    "winograd_forward_blocked": """winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False) -> y
         A Winograd convolution F(m x m, 3 x 3) of x (N, H, W, C_in) with the transformed
         kernel u (alpha^2, C_in, C_out) of ops.winograd.transform_kernel: y (N, h_out, w_out,
-        C_out) = transform_output(transform_input(x) @ u) + bias; padding
-        ((top, bottom), (left, right)), tiles (th, tw), f an ops.winograd.WinogradTransform.""",
+        C_out) = transform_output(transform_input(x) @ u) + bias, bias (C_out,) or None;
+        with relu, y = max(that, 0) with NaN kept; padding ((top, bottom), (left, right)),
+        tiles (th, tw), f an ops.winograd.WinogradTransform.""",
     "winograd_backward_blocked": """winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad) -> (dx, du)
         The gradients of winograd_forward_blocked from dy and the forward's x and u, V made
         again from x: du (alpha^2, C_in, C_out) = V^T dM with dM = transform_output_grad(dy),

@@ -151,10 +151,16 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
         if activation == "relu":
             relu = BiasReluCache(positive, x.dtype, b is not None)
     else:
-        # With the ReLU, the bias is added by bias_relu, in the same pass.
-        bias_now = b if activation is None else None
+        # With the ReLU, the bias is added by bias_relu, in the same pass; or, where the
+        # Winograd kernel applies both as it writes y (numba), by the kernel, and the mask,
+        # which only the backward pass reads, is y > 0 (the same as z + b > 0, NaN included).
+        fused = activation == "relu" and algorithm in _WINOGRAD and winograd.fuses_relu(x)
+        bias_now = b if activation is None or fused else None
         if algorithm in _WINOGRAD:
-            y, saved = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache)
+            y, saved = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache,
+                                        relu=fused)
+            if fused:
+                relu = BiasReluCache(y > 0, x.dtype, b is not None) if keep_cache else None
         else:
             cols = _im2col(x, window)
             y = cols.reshape(-1, kh * kw * c_in) @ w.reshape(-1, c_out)
@@ -162,7 +168,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
                 y += bias_now
             y = y.reshape(x.shape[0], *window.out_hw, c_out)
             saved = cols
-        if activation == "relu":
+        if activation == "relu" and not fused:
             y, relu = bias_relu_forward(y, b, overwrite_x=True)
     if not keep_cache:
         return y, None

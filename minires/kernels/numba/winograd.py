@@ -53,9 +53,9 @@ def _input_tile(x, bt, e, v, slot, b, ty, tx, m, top, left):
 
 
 @njit(cache=True, fastmath=SUMS)
-def _output_tile(mt, at, f, bias, y, slot, b, ty, tx):
-    """y = A^T M A + bias of the tile in mt[:, slot, :], written to its pixels of y (cropped);
-    f is (m, alpha, C) scratch."""
+def _output_tile(mt, at, f, bias, y, slot, b, ty, tx, relu):
+    """y = A^T M A + bias of the tile in mt[:, slot, :], with ``relu`` max(that, 0) with NaN
+    kept, written to its pixels of y (cropped); f is (m, alpha, C) scratch."""
     _, h_out, w_out, c = y.shape
     m, alpha = at.shape
     f[:] = 0                                            # f[p, j] = row p of (A^T M)
@@ -80,6 +80,10 @@ def _output_tile(mt, at, f, bias, y, slot, b, ty, tx):
                 if coef != 0:
                     for ch in range(c):
                         y[b, r, s, ch] += coef * f[p, j, ch]
+            if relu:
+                for ch in range(c):
+                    v = y[b, r, s, ch]
+                    y[b, r, s, ch] = v if (v > 0 or v != v) else 0
 
 
 # The stages for a block of consecutive tiles [t0, t1), on the calling thread without the
@@ -94,11 +98,11 @@ def _winograd_input_block(x, bt, v, m, th, tw, top, left, t0, t1):
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
-def _winograd_output_block(mt, at, bias, y, th, tw, t0, t1):
+def _winograd_output_block(mt, at, bias, y, th, tw, t0, t1, relu):
     f = np.empty((at.shape[0], at.shape[1], y.shape[3]), dtype=y.dtype)
     for tile in range(t0, t1):
         row = tile // tw
-        _output_tile(mt, at, f, bias, y, tile - t0, row // th, row % th, tile % tw)
+        _output_tile(mt, at, f, bias, y, tile - t0, row // th, row % th, tile % tw, relu)
 
 
 # The backward stages, per tile and for a block of consecutive tiles, for
@@ -189,8 +193,10 @@ _BLOCK_TILES_BACKWARD = 128   # more than the forward's: each block also adds a 
                               # (alpha^2, C_in, C_out) product into dU, a cost larger blocks share
 
 
-def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):
-    """y = conv of x with the transformed kernel U (+ bias): (N, h_out, w_out, C_out).
+def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False):
+    """y = conv of x with the transformed kernel U (+ bias), with ``relu`` max(that, 0) with
+    NaN kept: (N, h_out, w_out, C_out). The ReLU is applied as each output pixel is written,
+    so the output is not read again for it.
 
     The array code writes all of V, multiplies, and writes all of M before the output
     transform reads it back: four passes over arrays of 9 MB at the seed's 16x16 layers.
@@ -215,7 +221,7 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):
             vb, mb = v[:, :t1 - t0], mt[:, :t1 - t0]
             _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1)
             np.matmul(vb, u, out=mb)
-            _winograd_output_block(mb, at, bias, y, th, tw, t0, t1)
+            _winograd_output_block(mb, at, bias, y, th, tw, t0, t1, relu)
 
     cpu_threads.run_ranges(tiles_from, n * th * tw, positions * n * th * tw * c * c_out)
     return y

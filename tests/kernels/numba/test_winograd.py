@@ -78,3 +78,7 @@ def test_blocked_winograd_forward_matches_the_array_code(case, seed, dtype, f, b
                                       @ np.abs(u), None, x.shape[0], tiles, window.out_hw, g)
     assert y.dtype == dtype
     assert_close(y, expected, 1e-12 if dtype == np.float64 else 1e-5, "y", floor=y_mag.max())
+    # With the ReLU fused into the output transform: the ReLU of the same y, bit for bit.
+    with small_blocks(blocked, _BLOCK_TILES=block):
+        y_relu = k.winograd_forward_blocked(x, u, bias, window.padding, tiles, window.out_hw, f, True)
+    np.testing.assert_array_equal(y_relu, np.maximum(y, 0))
