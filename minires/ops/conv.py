@@ -55,6 +55,7 @@ from .activation import BiasReluCache, bias_relu_backward, bias_relu_forward
 from .bias import bias_gradient
 from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape
 from .im2col import col2im, im2col, pad_nhwc, unpad_nhwc
+from .pool import maxpool2d_forward
 
 _OP = "conv2d"
 ALGORITHMS = ("auto", "im2col", "winograd", "winograd4x4")
@@ -112,35 +113,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
         path may skip what only the backward pass needs (Winograd's V on numba).
     Returns (y, cache).
     """
-    x = as_float_array(_OP, "x", x, ndim=4)
-    w = as_float_array(_OP, "w", w, ndim=4)
-    if b is not None:
-        b = as_float_array(_OP, "b", b, ndim=1)
-    check_same_dtype(_OP, x=x, w=w, b=b)
+    x, w, b, window, algorithm = _prepare(x, w, b, stride, padding, algorithm, activation)
     kh, kw, c_in, c_out = w.shape
-    if x.shape[3] != c_in:
-        raise ValueError(
-            f"{_OP}: x has {x.shape[3]} channels but w expects C_in={c_in} "
-            f"(x shape {tuple(x.shape)}, w shape {tuple(w.shape)}, w is HWIO)"
-        )
-    if b is not None:
-        check_shape(_OP, "b", b, (c_out,))
-    if activation not in (None, "relu"):
-        raise ValueError(f"{_OP}: activation must be None or 'relu', got {activation!r}")
-    strides = positive_pair(_OP, "stride", stride)
-    if kh < 1 or kw < 1:
-        raise ValueError(f"{_OP}: w must have a kernel of at least 1x1, got shape {tuple(w.shape)}")
-    if c_in < 1 or c_out < 1:
-        raise ValueError(f"{_OP}: w must have at least one input and one output channel (C_in >= 1, "
-                         f"C_out >= 1 in HWIO), got shape {tuple(w.shape)}")
-    window = plan_windows(_OP, x.shape[1:3], (kh, kw), strides, padding,
-                          allowed=("same", "valid", "explicit"))
-    algorithm = _resolve_algorithm(algorithm, window, c_in, c_out, x.dtype)
-    if algorithm in _WINOGRAD and _non_finite_on_host(x):
-        # Winograd's input transform mixes every pixel of an input tile into the whole
-        # transformed tile, so one NaN or inf would reach whole output tiles (up to 64 outputs
-        # per channel for F(4x4, 3x3)); im2col keeps it inside its receptive field.
-        algorithm = "im2col"
 
     relu = None
     blocked = kernel("im2col_conv_forward", x, w) if algorithm == "im2col" else None
@@ -173,6 +147,69 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
     if not keep_cache:
         return y, None
     return y, Conv2dCache(algorithm, saved, w, b is not None, tuple(x.shape), window, relu)
+
+
+def _prepare(x, w, b, stride, padding, algorithm, activation):
+    """conv2d_forward's arguments checked: (x, w, b, window, algorithm resolved)."""
+    x = as_float_array(_OP, "x", x, ndim=4)
+    w = as_float_array(_OP, "w", w, ndim=4)
+    if b is not None:
+        b = as_float_array(_OP, "b", b, ndim=1)
+    check_same_dtype(_OP, x=x, w=w, b=b)
+    kh, kw, c_in, c_out = w.shape
+    if x.shape[3] != c_in:
+        raise ValueError(
+            f"{_OP}: x has {x.shape[3]} channels but w expects C_in={c_in} "
+            f"(x shape {tuple(x.shape)}, w shape {tuple(w.shape)}, w is HWIO)"
+        )
+    if b is not None:
+        check_shape(_OP, "b", b, (c_out,))
+    if activation not in (None, "relu"):
+        raise ValueError(f"{_OP}: activation must be None or 'relu', got {activation!r}")
+    strides = positive_pair(_OP, "stride", stride)
+    if kh < 1 or kw < 1:
+        raise ValueError(f"{_OP}: w must have a kernel of at least 1x1, got shape {tuple(w.shape)}")
+    if c_in < 1 or c_out < 1:
+        raise ValueError(f"{_OP}: w must have at least one input and one output channel (C_in >= 1, "
+                         f"C_out >= 1 in HWIO), got shape {tuple(w.shape)}")
+    window = plan_windows(_OP, x.shape[1:3], (kh, kw), strides, padding,
+                          allowed=("same", "valid", "explicit"))
+    algorithm = _resolve_algorithm(algorithm, window, c_in, c_out, x.dtype)
+    if algorithm in _WINOGRAD and _non_finite_on_host(x):
+        # Winograd's input transform mixes every pixel of an input tile into the whole
+        # transformed tile, so one NaN or inf would reach whole output tiles (up to 64 outputs
+        # per channel for F(4x4, 3x3)); im2col keeps it inside its receptive field.
+        algorithm = "im2col"
+    return x, w, b, window, algorithm
+
+
+def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", activation=None):
+    """For inference: ``maxpool2d_forward(conv2d_forward(x, w, b, ...))`` with a 2x2 pool at
+    stride 2 and 'valid' padding, the pooled output alone: (N, h_out // 2, w_out // 2, C_out).
+    Returns (y, None): there is no backward pass (training runs the two ops, whose caches it
+    needs).
+
+    Where the backend has a fused kernel (numba: the blocked im2col convolution, and Winograd
+    when its output tiles are whole and m is even) and h_out and w_out are even, each block of
+    the convolution is pooled while it is in the cache, and the full-size output is never
+    written; elsewhere the two ops run in turn. The values are the two ops' to rounding (the
+    pool selects; it computes nothing).
+    """
+    x, w, b, window, algorithm = _prepare(x, w, b, stride, padding, algorithm, activation)
+    c_out = w.shape[3]
+    relu = activation == "relu"
+    h_out, w_out = window.out_hw
+    if h_out % 2 == 0 and w_out % 2 == 0:
+        if algorithm == "im2col":
+            k = kernel("im2col_conv_maxpool_forward", x, w)
+            if k:
+                return k(x, w.reshape(-1, c_out), b, window, relu), None
+        elif winograd.fuses_pool(x, window, _WINOGRAD[algorithm]):
+            y, _ = winograd.forward(x, w, b, window, _WINOGRAD[algorithm], keep_cache=False,
+                                    relu=relu, pool=True)
+            return y, None
+    y, _ = conv2d_forward(x, w, b, stride, padding, algorithm, activation, keep_cache=False)
+    return maxpool2d_forward(y, pool_size=2, strides=2, padding="valid", keep_cache=False)
 
 
 def _non_finite_on_host(x) -> bool:

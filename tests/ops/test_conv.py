@@ -6,7 +6,7 @@ wherever "auto" could pick Winograd, so that these tests keep covering im2col/co
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from minires import ops, reference
@@ -247,6 +247,27 @@ def test_conv2d_without_a_cache_gives_the_same_output(on_backend, case, seed, da
     y_inference, no_cache = ops.conv2d_forward(put(x), put(w), put(b), keep_cache=False, **opts)
     assert no_cache is None and y_inference.dtype == dtype
     assert_close(y_inference, y, 1e-12 if dtype == np.float64 else 1e-5, "y")
+
+
+@given(case=conv_cases(max_hw=9, max_channels=3), seed=seeds, data=st.data(), dtype=float_dtypes)
+def test_conv2d_maxpool_is_the_two_ops_in_turn(on_backend, case, seed, data, dtype):
+    """Inference's conv + 2x2 max-pool: the max-pool of the conv (to rounding, another path
+    may run the convolution), and the loop reference's, for every algorithm and activation."""
+    rng, x, w, b = _draw_arrays(case, seed, dtype)
+    algorithm = data.draw(st.sampled_from(_algorithms_for(case)), label="algorithm")
+    activation = data.draw(st.sampled_from([None, "relu"]), label="activation")
+    opts = dict(stride=case["stride"], padding=case["padding"], algorithm=algorithm, activation=activation)
+    put = on_backend.put
+    z, _ = ops.conv2d_forward(put(x), put(w), put(b), keep_cache=False, **opts)
+    assume(min(z.shape[1:3]) >= 2)
+    expected, _ = ops.maxpool2d_forward(z, pool_size=2, keep_cache=False)
+    y, none = ops.conv2d_maxpool_forward(put(x), put(w), put(b), **opts)
+    assert none is None and y.dtype == dtype
+    assert_close(y, expected, 1e-12 if dtype == np.float64 else 1e-5, "y")
+    if dtype == np.float64 and algorithm == "im2col":
+        conv = reference.conv2d_forward(x, w, b, stride=case["stride"], padding=case["padding"])
+        conv = np.maximum(conv, 0) if activation == "relu" else conv
+        assert_close(y, reference.maxpool2d_forward(conv, pool_size=2), 1e-12, "y against the reference")
 
 
 @pytest.mark.parametrize("kernel, c_in, algorithm", [(3, 16, "auto"), (3, 3, "auto"), (1, 16, "auto"),
