@@ -88,3 +88,16 @@ def test_algorithms_benchmark_times_every_algorithm_where_it_applies(monkeypatch
         assert (all(t > 0 for t in winograd) if layer.k == 3 else winograd == (None, None))
     table = report.algorithms_table(rows)
     assert table.count("\n") == len(rows) + 1 and "| conv 1x1 4x4 64->64 |" in table
+
+
+def test_inference_cases_time_the_fused_layers_as_the_model_runs_them():
+    """The per-op table's inference rows: one call each, the fused conv + max-pool among them."""
+    from minires import backend
+    from minires.bench import kernels
+
+    cases = [case for case in kernels.seed_cases() if case.directions == ("inference",)]
+    assert any("+maxpool" in case.name for case in cases) and len(cases) == 10
+    with backend.use_backend("numpy"):
+        (infer,) = cases[0].make_minires()
+        y, cache = infer()
+    assert y.shape == (64, 16, 16, 64) and cache is None
