@@ -167,8 +167,8 @@ class Model(Training):
         for node in self._nodes:
             after = readers.get(id(node), [])
             fuses = getattr(node.layer, "fuses_with", None)
-            if (fuses is not None and node is not self.output and len(after) == 1
-                    and not after[0].list_call and fuses(after[0].layer)):
+            if (fuses is not None and node is not self.output and not node.list_call
+                    and len(after) == 1 and not after[0].list_call and fuses(after[0].layer)):
                 pairs[id(node)] = after[0]
         return pairs
 
