@@ -29,6 +29,7 @@ def test_train_benchmark_writes_results_with_ratios(tmp_path):
     assert rows["torch"]["train_ratio_to_torch"] == 1.0
     assert "| torch |" in (out / "cpu.md").read_text()
     assert "in one process with PyTorch imported first" in (out / "cpu.md").read_text()
+    assert "load average" in (out / "cpu.md").read_text() and "load_average_at_start" in results["machine"]
     assert "old" not in (tmp_path / "README.md").read_text()
 
 

@@ -160,7 +160,9 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
                 f"({results['machine']['cpu_count']} cores), torch {results['machine'].get('torch')} "
                 f"(timed in a process of its own, see minires/bench/torch_process.py); freed memory "
                 f"kept for reuse (minires.memory) in both processes: "
-                f"{'yes' if results['settings']['reuse_freed_memory'] else 'no'}."]
+                f"{'yes' if results['settings']['reuse_freed_memory'] else 'no'}; load average "
+                f"{_fmt(results['machine'].get('load_average_at_start'), '.2f', 'unknown')} at the start "
+                f"(other work on the machine: a busy one's ratios mean little)."]
     if "train" in results:
         rounds_done = results["train"]["rows"][0].get("rounds", 1)
         sections.append(f"### The seed's model, batch 64, float32 (median of {rounds_done} rounds, "
