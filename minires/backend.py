@@ -7,7 +7,9 @@ Code above the kernels never imports numpy or cupy for its array work. It asks t
 - ``xp()`` gives the module of the current backend, for code that creates arrays from nothing
   (initialisers, data loaders);
 - ``set_backend`` / ``get_backend`` / ``use_backend`` choose the current backend, whose
-  default comes from the ``MINIRES_BACKEND`` environment variable;
+  default comes from the ``MINIRES_BACKEND`` environment variable (numpy when unset);
+  ``auto_backend()`` names the fastest CPU backend that loads here (numba, else numpy), which
+  the command line uses by default and ``MINIRES_BACKEND=auto`` asks for;
 - ``kernel(name, *arrays)`` gives the current backend's kernel ``name`` for those arrays, or
   None: the one line with which an op picks its path (``k = kernel("relu_backward", dy,
   mask)`` ... ``k(dy, mask) if k else dy * mask``). The names and their contracts are the
@@ -50,6 +52,7 @@ from . import threads as _threads
 from .kernels.interface import KERNELS
 
 BACKENDS = ("numpy", "numba", "cupy")
+AUTO = "auto"            # not a backend: a request for auto_backend()'s choice
 _ENV_VAR = "MINIRES_BACKEND"
 
 _current: str | None = None
@@ -93,8 +96,9 @@ def _load_numba_kernels() -> ModuleType:
     """The Numba kernel module, imported (not compiled: each kernel compiles on first use)."""
     global _numba_kernels
     if _numba_kernels is None:
-        # Numba's OpenMP workers run faster asleep between kernels (OMP_WAIT_POLICY=PASSIVE),
-        # but that is the process' setting to make: minires.tune_process() makes it.
+        # Numba's workers run faster asleep between kernels, on a pool no other library shares
+        # (NUMBA_THREADING_LAYER=workqueue), but that is the process' setting to make:
+        # minires.tune_process() makes it.
         try:
             importlib.import_module("numba")
         except ImportError as exc:
@@ -118,18 +122,37 @@ def set_backend(name: str) -> None:
 
 
 def get_backend() -> str:
-    """The current backend's name; on first use it is read from ``MINIRES_BACKEND`` (default numpy)."""
+    """The current backend's name; on first use it is read from ``MINIRES_BACKEND`` (default
+    numpy; ``auto``: ``auto_backend()``'s choice)."""
     global _current
     if _current is None:
-        requested = os.environ.get(_ENV_VAR, "numpy").strip().lower() or "numpy"
-        if requested not in BACKENDS:
-            raise ValueError(
-                f"{_ENV_VAR} must be one of {', '.join(BACKENDS)}, got {requested!r}"
-            )
+        requested = requested_backend() or "numpy"
+        if requested == AUTO:
+            requested = auto_backend()
         _load_module(requested)
         _current = requested
         _apply_num_threads()
     return _current
+
+
+def requested_backend() -> str | None:
+    """``MINIRES_BACKEND`` checked and lower-cased (a backend's name or "auto"), None when unset."""
+    requested = os.environ.get(_ENV_VAR, "").strip().lower()
+    if not requested:
+        return None
+    if requested not in (*BACKENDS, AUTO):
+        raise ValueError(f"{_ENV_VAR} must be one of {', '.join((*BACKENDS, AUTO))}, got {requested!r}")
+    return requested
+
+
+def auto_backend() -> str:
+    """The fastest CPU backend that loads in this process: "numba" when Numba imports, else
+    "numpy". Nothing is chosen: pass the answer to ``set_backend``."""
+    try:
+        _load_numba_kernels()
+    except RuntimeError:            # Numba is not installed (or does not import)
+        return "numpy"
+    return "numba"
 
 
 @contextlib.contextmanager

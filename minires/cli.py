@@ -104,13 +104,36 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _set_backend(name: str | None, threads: int | None) -> None:
+def _set_backend(name: str | None, threads: int | None, command: str | None = None) -> str:
+    """Choose the backend and the thread count; with ``command``, return the line that says
+    which backend runs, for the command to print (stderr) as its first line once its inputs
+    are read and checked: a command that fails before that still fails with one line.
+
+    Which backend: ``--backend`` when given, else ``MINIRES_BACKEND`` when set, else ``auto``
+    (numba when Numba imports, else numpy): the command line runs the fast path unless told
+    otherwise, where the library's own default stays numpy, the reference path.
+    """
     from . import backend
 
     if threads is not None:
         backend.set_num_threads(threads)
-    if name is not None:
-        backend.set_backend(name)
+    if command is None:                 # bench: the backends it times are its own choice
+        if name is not None:
+            backend.set_backend(name)
+        return backend.get_backend()
+    source = "--backend"
+    if name is None:
+        name, source = backend.requested_backend(), "MINIRES_BACKEND"
+    if name is None:
+        name, source = backend.AUTO, "the default, auto"
+    if name == backend.AUTO:
+        chosen = backend.auto_backend()
+        how = f"{source}: numba when Numba imports, else numpy"
+        how += "" if chosen == "numba" else "; Numba does not import here"
+    else:
+        chosen, how = name, source
+    backend.set_backend(chosen)
+    return f"minires {command}: backend {chosen} ({how}), {backend.get_num_threads()} thread(s)"
 
 
 def cmd_train(args) -> int:
@@ -119,7 +142,7 @@ def cmd_train(args) -> int:
     from .optim import Adam
     from .train import Dataset, Recipe, Trainer, check_fresh_run_dir, default_run_dir, run_lock
 
-    _set_backend(args.backend, args.threads)
+    announce = _set_backend(args.backend, args.threads, "train")
     x, y, names, description = load_source(args.dataset, args.data, "train",
                                            synthetic_size=args.synthetic_size)
     train_index, val_index = stratified_split(y, args.val_split, seed=args.seed)
@@ -135,6 +158,7 @@ def cmd_train(args) -> int:
     with run_lock(run_dir, create=not args.resume):
         if args.resume:
             trainer = Trainer.resume(run_dir, data, recipe, progress_mode=mode)
+            print(announce, file=sys.stderr)
             print(f"Resuming {run_dir} after epoch {trainer.epoch}"
                   + (f", batch {trainer.next_batch}" if trainer.next_batch else ""), file=sys.stderr)
         else:
@@ -143,6 +167,7 @@ def cmd_train(args) -> int:
             model.compile(optimizer=Adam(learning_rate=args.lr), loss="sparse_categorical_crossentropy",
                           metrics=["accuracy"])
             trainer = Trainer(model, data, run_dir, recipe, progress_mode=mode)
+            print(announce, file=sys.stderr)
             print(f"Training on {description}: {len(train_index)} images, {len(val_index)} for "
                   f"validation; run directory {run_dir}", file=sys.stderr)
         trainer.fit()
@@ -154,7 +179,7 @@ def cmd_changes_train(args) -> int:
     from .models import build_change_net
     from .train import Recipe, check_fresh_run_dir, default_run_dir, run_lock
 
-    _set_backend(args.backend, args.threads)
+    announce = _set_backend(args.backend, args.threads, "changes train")
     size = args.image_size
     x, _, _, description = load_source(args.dataset, args.data, "train", image_size=(size, size),
                                        synthetic_size=args.synthetic_size)
@@ -171,12 +196,14 @@ def cmd_changes_train(args) -> int:
     with run_lock(run_dir, create=not args.resume):
         if args.resume:
             trainer = ChangeTrainer.resume(run_dir, data, recipe, progress_mode=mode, split=split)
+            print(announce, file=sys.stderr)
         else:
             check_fresh_run_dir(run_dir)
             model = build_change_net((None, None, 3), filters=args.filters, blocks=args.blocks,
                                      seed=args.seed, learning_rate=args.lr,
                                      pos_weight=args.pos_weight)
             trainer = ChangeTrainer(model, data, run_dir, recipe, progress_mode=mode, split=split)
+            print(announce, file=sys.stderr)
             print(f"Training a change net on pairs of {description}: {len(x) - held} pairs, "
                   f"{held} for validation; run directory {run_dir}", file=sys.stderr)
         trainer.fit()
@@ -199,12 +226,13 @@ def cmd_changes_detect(args) -> int:
 
     from .changes.detect import change_map, describe
 
-    _set_backend(args.backend, args.threads)
+    announce = _set_backend(args.backend, args.threads, "changes detect")
     model, _, _ = _load_model(args.model)
     before, after = _read_rgb(args.before), _read_rgb(args.after)
     if before.shape != after.shape:
         raise CommandError(f"{args.before} is {before.shape[1]}x{before.shape[0]} but {args.after} "
                            f"is {after.shape[1]}x{after.shape[0]}: a pair must have one size")
+    print(announce, file=sys.stderr)
     probs = change_map(model, before, after)
     result = describe(probs, args.threshold)
     changed = probs > args.threshold
@@ -236,7 +264,7 @@ def cmd_changes_evaluate(args) -> int:
     from .models import change_net_pooling
     from .serialization import load_model_with_metadata
 
-    _set_backend(args.backend, args.threads)
+    announce = _set_backend(args.backend, args.threads, "changes evaluate")
     model, metadata = load_model_with_metadata(args.model)
     if len(model.inputs) != 2 or model.output.shape[-1] != 1:
         raise CommandError(f"{args.model}: not a change net (two image inputs, one change map out)")
@@ -261,6 +289,7 @@ def cmd_changes_evaluate(args) -> int:
         x = x[held_idx]
     seed = args.seed if args.seed is not None else (int(split["seed"]) + 2 if matches else 2)
     which = "held out of its training" if use_held else "all given (the model may have seen some)"
+    print(announce, file=sys.stderr)
     print(f"Evaluating {args.model} on {args.pairs or len(x)} pairs (seed {seed}) of {len(x)} "
           f"images of {description}, {which}", file=sys.stderr)
     pairs = make_change_pairs(x, count=args.pairs, seed=seed)
@@ -355,7 +384,7 @@ def _check_same_classes(model_path: str, saved, names: list, description: str) -
 def cmd_evaluate(args) -> int:
     from .data.split import stratified_split
 
-    _set_backend(args.backend, args.threads)
+    announce = _set_backend(args.backend, args.threads, "evaluate")
     if args.split == "val" and not args.val_split:
         raise CommandError("--split val needs --val-split > 0: with --val-split 0 nothing is held "
                            "out for validation")
@@ -375,6 +404,7 @@ def cmd_evaluate(args) -> int:
     if int(y.max()) >= classes:
         raise CommandError(f"{description} has {int(y.max()) + 1} classes but the model predicts {classes}")
     model_names = _class_names(saved_names, classes, fallback=names)
+    print(announce, file=sys.stderr)
     probs = _predict(model, x, batch)
     eps = numpy.finfo(numpy.float64).tiny
     loss = float(-numpy.mean(numpy.log(numpy.maximum(probs[numpy.arange(len(y)), y].astype(numpy.float64), eps))))
@@ -409,7 +439,7 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from .data.folders import decode_image
 
-    _set_backend(args.backend, args.threads)
+    announce = _set_backend(args.backend, args.threads, "predict")
     model, saved_names, batch = _load_model(args.model)
     names = _class_names(saved_names, model.output.shape[-1])
     size = tuple(model.input.shape[1:3])
@@ -420,6 +450,7 @@ def cmd_predict(args) -> int:
         except (OSError, ValueError) as exc:
             raise CommandError(f"{path}: cannot read this image ({exc})") from None
         paths.append(path)
+    print(announce, file=sys.stderr)
     probs = _predict(model, numpy.stack(images), batch)
     top = min(args.top, len(names))
     for path, p in zip(paths, probs):
@@ -439,7 +470,7 @@ def cmd_bench(args) -> int:
 
     _set_backend(None, args.threads)
     run_benchmarks(args.what, out_dir=Path(args.out), repeats=args.repeats, with_torch=not args.no_torch,
-                   rounds=args.rounds)
+                   rounds=args.rounds, with_torch_loaded=args.with_torch_loaded)
     return 0
 
 
@@ -564,8 +595,9 @@ def cmd_export(args) -> int:
 # --- the parser --------------------------------------------------------------------------------
 
 def _add_runtime_options(p) -> None:
-    p.add_argument("--backend", choices=("numpy", "numba", "cupy"),
-                   help="array backend (default: MINIRES_BACKEND or numpy)")
+    p.add_argument("--backend", choices=("auto", "numpy", "numba", "cupy"),
+                   help="array backend; auto: numba when Numba imports, else numpy (default: "
+                        "MINIRES_BACKEND when set, else auto)")
     p.add_argument("--threads", type=_positive_int,
                    help="CPU threads for BLAS and Numba (default: MINIRES_NUM_THREADS or all cores)")
 
@@ -642,6 +674,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=_positive_int, default=3,
                    help="train benchmark: turns the frameworks take, each figure the median (default 3)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch (no ratios)")
+    p.add_argument("--with-torch-loaded", action="store_true",
+                   help="train benchmark: also time every framework in one process with PyTorch "
+                        "imported first, against its own process")
     p.add_argument("--threads", type=_positive_int)
     p.set_defaults(func=cmd_bench)
 

@@ -401,6 +401,23 @@ class Conv2D(Layer):
         y, act_cache = activation_forward(act, z)
         return y, (conv_cache, act, act_cache)
 
+    def fuses_with(self, pool) -> bool:
+        """Whether ``forward_pooled`` can run this layer and ``pool`` (a layer reading this
+        one's output, and nothing else reading it) as one inference step: a 2x2, stride-2,
+        'valid' MaxPooling2D after a linear or ReLU convolution."""
+        return (isinstance(pool, MaxPooling2D) and pool.pool_size == (2, 2) and pool.strides == (2, 2)
+                and pool.padding == "valid" and self.activation in ("linear", "relu") and self.built)
+
+    def forward_pooled(self, x, node: int = 0):
+        """Inference: this layer's output max-pooled 2x2 at stride 2 (``fuses_with``), by
+        ``ops.conv2d_maxpool_forward``, which never writes the full-size output where the
+        backend fuses the two. No cache is kept."""
+        self._caches.pop(node, None)
+        y, _ = ops.conv2d_maxpool_forward(x, self.params["kernel"], self.params.get("bias"),
+                                          stride=self.strides, padding=self.padding,
+                                          activation="relu" if self.activation == "relu" else None)
+        return y
+
     def _backward(self, dy, cache):
         return self._gradients(dy, cache, input_grad=True)
 
@@ -512,7 +529,7 @@ class MaxPooling2D(Layer):
 
     def _forward(self, x, return_logits, training):
         return ops.maxpool2d_forward(x, pool_size=self.pool_size, strides=self.strides,
-                                     padding=self.padding)
+                                     padding=self.padding, keep_cache=training)
 
     def _backward(self, dy, cache):
         return ops.maxpool2d_backward(dy, cache)

@@ -35,6 +35,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # (minires.process): Numba's OpenMP workers sleep between kernels instead of spinning against
 # the threads that run the products. Tests of the untouched process run in fresh children.
 minires.tune_process()
+_START_BACKEND = _backend.get_backend()
+
+
+@pytest.fixture(autouse=True)
+def _backend_of_the_run():
+    """Each test ends on the backend the run started with: a command run in this process
+    (``minires.cli.main``) chooses the backend for the whole process, as a command should."""
+    yield
+    if _backend._current not in (None, _START_BACKEND):
+        _backend.set_backend(_START_BACKEND)
 
 
 class Backend:

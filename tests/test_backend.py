@@ -212,3 +212,11 @@ def test_blas_pool_gets_its_own_size_back_after_numba(monkeypatch):
         with minires.use_backend("numba"):
             assert blas_threads() == {1}
         assert blas_threads() == original
+
+
+def test_minires_backend_auto_picks_numba_when_it_imports(monkeypatch):
+    backend._current = None
+    monkeypatch.setenv("MINIRES_BACKEND", "auto")
+    expected = "numba" if importlib.util.find_spec("numba") else "numpy"
+    assert backend.auto_backend() == expected
+    assert minires.get_backend() == expected

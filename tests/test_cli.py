@@ -1,5 +1,6 @@
 """The command line: train, evaluate, predict end to end, and one-line errors."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -175,7 +176,8 @@ def test_a_diverging_run_exits_1_with_one_line_and_saves_nothing_non_finite(tmp_
                  "--lr", "1e30"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
-    assert len(err) == 2 and err[0].startswith("Training on") and "non-finite" in err[1], err
+    assert len(err) == 3 and err[0].startswith("minires train: backend") and err[1].startswith("Training on")
+    assert "non-finite" in err[2], err
     assert not (run / "model.npz").exists() and not (run / "best.npz").exists()
 
 
@@ -410,3 +412,52 @@ def test_hostile_files_get_one_line_little_memory_and_time(hostile, case, tmp_pa
     assert peak_mb < 600, (case, f"{peak_mb:.0f} MB")
     assert cpu < 5, (case, f"{cpu:.1f} s of CPU, {wall:.1f} s")
     assert not hostile["sentinel"].exists(), "a pickle ran code"
+
+
+def _backend_line(capsys) -> str:
+    return capsys.readouterr().err.strip().splitlines()[0]
+
+
+def test_commands_run_numba_by_default_and_say_so_first(trained_run, capsys, monkeypatch):
+    """--backend > MINIRES_BACKEND > auto (numba when it imports); the library's default stays numpy."""
+    from minires import backend
+
+    monkeypatch.delenv("MINIRES_BACKEND", raising=False)
+    model = str(trained_run / "model.npz")
+    assert main(["evaluate", model, "--synthetic-size", "20", "--confusion-png", "/dev/null"]) == 0
+    expected = "numba" if importlib.util.find_spec("numba") else "numpy"
+    line = _backend_line(capsys)
+    assert line.startswith(f"minires evaluate: backend {expected} (the default, auto")
+    assert backend.get_backend() == expected
+    monkeypatch.setenv("MINIRES_BACKEND", "numpy")
+    assert main(["evaluate", model, "--synthetic-size", "20", "--confusion-png", "/dev/null"]) == 0
+    assert _backend_line(capsys).startswith("minires evaluate: backend numpy (MINIRES_BACKEND)")
+    assert main(["evaluate", model, "--synthetic-size", "20", "--confusion-png", "/dev/null",
+                 "--backend", "auto"]) == 0
+    assert _backend_line(capsys).startswith(f"minires evaluate: backend {expected} (--backend: numba")
+
+
+def test_auto_falls_back_to_numpy_without_numba(trained_run, capsys, monkeypatch, tmp_path):
+    from minires import backend
+
+    def no_numba():
+        raise RuntimeError("minires backend 'numba' needs Numba")
+
+    monkeypatch.delenv("MINIRES_BACKEND", raising=False)
+    monkeypatch.setattr(backend, "_load_numba_kernels", no_numba)
+    from PIL import Image
+
+    path = tmp_path / "image.png"
+    Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(path)
+    assert main(["predict", str(trained_run / "model.npz"), str(path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[0].startswith("minires predict: backend numpy (the default, auto")
+    assert "Numba does not import here" in captured.err
+    assert len(captured.out.strip().splitlines()) == 1          # stdout keeps one line per image
+
+
+def test_a_bad_minires_backend_is_one_line(trained_run, capsys, monkeypatch):
+    monkeypatch.setenv("MINIRES_BACKEND", "tensorflow")
+    assert main(["evaluate", str(trained_run / "model.npz")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "MINIRES_BACKEND must be one of numpy, numba, cupy, auto" in err[0]

@@ -12,6 +12,9 @@ import pytest
 
 from minires import process
 
+_TUNED_VARIABLES = ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                    "MKL_NUM_THREADS")
+
 _UNTOUCHED = textwrap.dedent("""
     import json, os, sys
     before = dict(os.environ)
@@ -36,7 +39,7 @@ _UNTOUCHED = textwrap.dedent("""
 def test_import_backend_op_and_train_step_leave_the_process_alone():
     pytest.importorskip("numba")
     env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+           if k not in _TUNED_VARIABLES}
     env["MINIRES_NUM_THREADS"] = "2"
     done = subprocess.run([sys.executable, "-c", _UNTOUCHED], capture_output=True, text=True,
                           check=False, env=env)
@@ -57,14 +60,14 @@ _CLI = textwrap.dedent("""
 
 def test_the_command_line_tunes_its_own_process():
     env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+           if k not in _TUNED_VARIABLES}
     env["MINIRES_NUM_THREADS"] = "2"
     done = subprocess.run([sys.executable, "-c", _CLI], capture_output=True, text=True, check=False, env=env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["code"] == 1                       # the missing model: one line, exit 1
-    assert result["omp"] == "PASSIVE" and result["blas"] == "2" and result["malloc_tried"]
-    assert result["made"] == {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "2",
+    assert result["omp"] is None and result["blas"] == "2" and result["malloc_tried"]
+    assert result["made"] == {"NUMBA_THREADING_LAYER": "workqueue", "OPENBLAS_NUM_THREADS": "2",
                               "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
 
 
@@ -72,11 +75,13 @@ def test_tune_process_keeps_what_the_user_set(monkeypatch):
     monkeypatch.setattr(process, "_made", {})
     monkeypatch.setattr(process, "_tuned", None)
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.setenv("NUMBA_THREADING_LAYER", "omp")
     monkeypatch.delenv("MINIRES_NUM_THREADS", raising=False)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     tuned = process.tune_process()
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE" and tuned["environment"] == {}
+    assert os.environ["NUMBA_THREADING_LAYER"] == "omp"
     assert "OPENBLAS_NUM_THREADS" not in os.environ          # no thread count asked for
     tuned = process.tune_process(threads=3)
     assert tuned["environment"] == {"OPENBLAS_NUM_THREADS": "3", "OMP_NUM_THREADS": "3",
@@ -84,13 +89,42 @@ def test_tune_process_keeps_what_the_user_set(monkeypatch):
     assert process.made_settings() == tuned["environment"] and process.is_tuned()
 
 
-def test_tune_process_sets_the_wait_policy_when_unset(monkeypatch):
+def test_tune_process_puts_numba_on_its_own_pool_and_leaves_openmp_alone(monkeypatch):
+    for name in ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER", "MINIRES_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(process, "_made", {})
     monkeypatch.setattr(process, "_tuned", None)
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    monkeypatch.delenv("MINIRES_NUM_THREADS", raising=False)
+    assert process.tune_process()["environment"] == {"NUMBA_THREADING_LAYER": "workqueue"}
+    assert "OMP_WAIT_POLICY" not in os.environ
+    # With Numba left on OpenMP by the user, its workers are told to sleep between kernels.
+    monkeypatch.setenv("NUMBA_THREADING_LAYER", "omp")
+    monkeypatch.setattr(process, "_made", {})
     assert process.tune_process()["environment"] == {"OMP_WAIT_POLICY": "PASSIVE"}
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+_TORCH_FIRST = textwrap.dedent("""
+    import torch
+    import numpy as np
+    import minires
+    minires.tune_process()
+    minires.set_backend("numba")
+    from minires import ops
+    ops.relu_forward(np.ones(1 << 16, np.float32))
+    import numba
+    print(numba.threading_layer())
+""")
+
+
+@pytest.mark.torch
+def test_numba_runs_on_its_own_pool_even_with_torch_imported_first():
+    """PyTorch's libgomp, loaded first, does not become the runtime of minires' kernels."""
+    pytest.importorskip("numba")
+    env = {k: v for k, v in os.environ.items() if k not in _TUNED_VARIABLES}
+    done = subprocess.run([sys.executable, "-c", _TORCH_FIRST], capture_output=True, text=True,
+                          check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "workqueue"
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])

@@ -22,13 +22,15 @@ BATCH = 64
 
 @dataclass(frozen=True)
 class Case:
-    """One op at one shape. ``make`` builds (forward, backward) closures for a framework."""
+    """One op at one shape. ``make`` builds one closure per direction for a framework:
+    (forward, backward), or (inference,) for the inference graph's fused steps."""
 
     name: str
     op: str
     flops_forward: float        # 0 when the op moves data rather than computing
     make_minires: Callable
     make_torch: Callable
+    directions: tuple = ("forward", "backward")
 
 
 def _rng():
@@ -63,6 +65,43 @@ def _conv_case(h: int, c_in: int, c_out: int, k: int, label: str) -> Case:
                 lambda: torch.autograd.grad(y, (x, w, b), dy, retain_graph=True))
 
     return Case(label, "conv2d", flops, make_minires, make_torch)
+
+
+def _inference_case(h: int, c_in: int, c_out: int, k: int, relu: bool, pool: bool) -> Case:
+    """A conv layer as inference runs it: bias, ReLU and a following 2x2 max-pool fused where
+    the model fuses them (``Model.forward``); PyTorch runs the same layers without autograd."""
+    flops = 2.0 * BATCH * h * h * k * k * c_in * c_out
+    label = f"conv {k}x{k} {h}x{h}x{c_in}->{c_out}" + (" +relu" if relu else "") + (" +maxpool" if pool else "")
+
+    def make_minires():
+        rng = _rng()
+        x = rng.standard_normal((BATCH, h, h, c_in), dtype=numpy.float32)
+        w = rng.standard_normal((k, k, c_in, c_out), dtype=numpy.float32)
+        b = rng.standard_normal(c_out, dtype=numpy.float32)
+        activation = "relu" if relu else None
+        if pool:
+            return (lambda: ops.conv2d_maxpool_forward(x, w, b, activation=activation),)
+        return (lambda: ops.conv2d_forward(x, w, b, activation=activation, keep_cache=False),)
+
+    def make_torch():
+        import torch
+        import torch.nn.functional as F
+
+        rng = _rng()
+        x = torch.from_numpy(rng.standard_normal((BATCH, h, h, c_in), dtype=numpy.float32)).permute(0, 3, 1, 2)
+        w = torch.tensor(rng.standard_normal((c_out, c_in, k, k), dtype=numpy.float32))
+        w = w.contiguous(memory_format=torch.channels_last)
+        b = torch.tensor(rng.standard_normal(c_out, dtype=numpy.float32))
+
+        def infer():
+            with torch.no_grad():
+                y = F.conv2d(x, w, b, padding=k // 2)
+                y = F.relu(y) if relu else y
+                return F.max_pool2d(y, 2) if pool else y
+
+        return (infer,)
+
+    return Case(label, "conv2d", flops, make_minires, make_torch, ("inference",))
 
 
 def _pool_case(h: int, c: int) -> Case:
@@ -195,6 +234,12 @@ def seed_cases() -> list[Case]:
     cases += [_elementwise_case("relu", (BATCH, 32, 32, 64)), _elementwise_case("bias+relu", (BATCH, 32, 32, 64)),
               _elementwise_case("add", (BATCH, 8, 8, 64))]
     cases += [_dense_case(256, 128), _dense_case(128, 10), _loss_case()]
+    # The inference graph's conv layers, as Model.forward runs them outside training.
+    cases.append(_inference_case(32, 3, 64, 3, relu=True, pool=True))
+    for h in (16, 8, 4):
+        cases.append(_inference_case(h, 64, 64, 3, relu=True, pool=False))
+        cases.append(_inference_case(h, 64, 64, 3, relu=False, pool=True))
+        cases.append(_inference_case(h, 64, 64, 1, relu=False, pool=True))
     return cases
 
 
@@ -213,13 +258,9 @@ def available_backends() -> list[str]:
 
 
 def torch_seconds(repeats: int = 7) -> dict:
-    """{case name: [forward seconds, backward seconds]} for PyTorch (run in its own process,
+    """{case name: [seconds per direction of the case]} for PyTorch (run in its own process,
     ``torch_process``)."""
-    result = {}
-    for case in seed_cases():
-        forward, backward = case.make_torch()
-        result[case.name] = [median_seconds(forward, repeats), median_seconds(backward, repeats)]
-    return result
+    return {case.name: [median_seconds(fn, repeats) for fn in case.make_torch()] for case in seed_cases()}
 
 
 def run(backends: list[str] | None = None, repeats: int = 7, with_torch: bool = True,
@@ -233,8 +274,7 @@ def run(backends: list[str] | None = None, repeats: int = 7, with_torch: bool = 
         per_case[case.name] = {}
         for name in backends:
             with backend.use_backend(name):
-                forward, backward = case.make_minires()
-                per_case[case.name][name] = (median_seconds(forward, repeats), median_seconds(backward, repeats))
+                per_case[case.name][name] = tuple(median_seconds(fn, repeats) for fn in case.make_minires())
     if with_torch:
         for name, pair in torch_process.measure("kernels", repeats).items():
             if name in per_case:
@@ -242,9 +282,9 @@ def run(backends: list[str] | None = None, repeats: int = 7, with_torch: bool = 
     rows = []
     for case in seed_cases():
         timings = per_case[case.name]
-        for d, direction in enumerate(("forward", "backward")):
-            flops = case.flops_forward * (1 if direction == "forward" else 2)
-            torch_time = timings.get("torch", (None, None))[d]
+        for d, direction in enumerate(case.directions):
+            flops = case.flops_forward * (2 if direction == "backward" else 1)
+            torch_time = timings.get("torch", (None,) * len(case.directions))[d]
             for framework, pair in timings.items():
                 seconds = pair[d]
                 gflops = flops / seconds / 1e9 if flops else None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import backend, memory
 from ..data.atomic import atomic_write
-from . import algorithms, compile_time, kernels, torch_process, train_step
+from . import algorithms, compile_time, kernels, peak_memory, torch_process, train_step
 from .timing import machine_description, matmul_peak_gflops
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -54,12 +54,28 @@ def kernels_table(rows: list[dict]) -> str:
 
 
 def train_table(rows: list[dict]) -> str:
-    lines = ["| framework | train img/s | ratio to torch | inference img/s | ratio to torch |",
-             "|---|---|---|---|---|"]
+    lines = ["| framework | train img/s | ratio to torch | inference img/s | ratio to torch "
+             "| peak RSS, MiB | of which the steps, MiB |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['framework']} | {r['train_images_per_second']:.1f} | "
                      f"{_fmt(r.get('train_ratio_to_torch'), '.2f')} | "
-                     f"{r['inference_images_per_second']:.1f} | {_fmt(r.get('inference_ratio_to_torch'), '.2f')} |")
+                     f"{r['inference_images_per_second']:.1f} | {_fmt(r.get('inference_ratio_to_torch'), '.2f')} | "
+                     f"{_fmt(r.get('peak_rss_mib'), '.0f')} | {_fmt(r.get('steps_added_mib'), '.0f')} |")
+    return "\n".join(lines)
+
+
+def torch_loaded_table(rows: list[dict]) -> str:
+    """The train benchmark in one process with PyTorch imported first, against each
+    framework's own process."""
+    lines = ["| framework | train img/s | of its own process | inference img/s | of its own process |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        if "train_images_per_second_torch_loaded" in r:
+            lines.append(f"| {r['framework']} | {r['train_images_per_second_torch_loaded']:.1f} | "
+                         f"{r['train_torch_loaded_to_own_process']:.2f} | "
+                         f"{r['inference_images_per_second_torch_loaded']:.1f} | "
+                         f"{r['inference_torch_loaded_to_own_process']:.2f} |")
     return "\n".join(lines)
 
 
@@ -102,7 +118,8 @@ def plot_kernels(rows: list[dict], path: Path) -> None:
 
 
 def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results"), repeats: int = 7,
-                   with_torch: bool = True, rounds: int = train_step.ROUNDS, log=print) -> dict:
+                   with_torch: bool = True, rounds: int = train_step.ROUNDS, log=print,
+                   with_torch_loaded: bool = False) -> dict:
     reuse = memory.reuse_freed_memory()        # PyTorch's process sets it too (torch_process)
     if with_torch and not torch_process.torch_available():
         log("minires bench: PyTorch is not installed (pip install torch); timing minires alone")
@@ -124,8 +141,13 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
         results["kernels"] = {"matmul_peak_gflops": peak, "rows": rows}
         plot_kernels(rows, out_dir / "cpu-kernels.png")
     if what in ("train", "all"):
-        results["train"] = {"rows": train_step.run(backends, repeats=repeats, with_torch=with_torch,
-                                                    rounds=rounds, log=log)}
+        rows = train_step.run(backends, repeats=repeats, with_torch=with_torch, rounds=rounds, log=log,
+                              with_torch_loaded=with_torch_loaded)
+        for row in rows:          # peak memory: each framework in a fresh process of its own
+            row.update(peak_memory.measure(row["framework"]))
+            log(f"  {row['framework']:7s} peak RSS of a train step {row['peak_rss_mib']:.0f} MiB "
+                f"({_fmt(row['steps_added_mib'], '.0f')} MiB added by {row['steps']} steps)")
+        results["train"] = {"rows": rows}
     if what in ("compile", "all") and "numba" in backends:
         results["compile"] = compile_time.run(log=log)
     if what == "algorithms":
@@ -138,11 +160,19 @@ def run_benchmarks(what: str = "all", out_dir: Path = Path("benchmarks/results")
                 f"({results['machine']['cpu_count']} cores), torch {results['machine'].get('torch')} "
                 f"(timed in a process of its own, see minires/bench/torch_process.py); freed memory "
                 f"kept for reuse (minires.memory) in both processes: "
-                f"{'yes' if results['settings']['reuse_freed_memory'] else 'no'}."]
+                f"{'yes' if results['settings']['reuse_freed_memory'] else 'no'}; load average "
+                f"{_fmt(results['machine'].get('load_average_at_start'), '.2f', 'unknown')} at the start "
+                f"(other work on the machine: a busy one's ratios mean little)."]
     if "train" in results:
         rounds_done = results["train"]["rows"][0].get("rounds", 1)
         sections.append(f"### The seed's model, batch 64, float32 (median of {rounds_done} rounds, "
-                        f"the frameworks taking turns)\n\n" + train_table(results["train"]["rows"]))
+                        f"the frameworks taking turns; peak resident memory of {peak_memory.STEPS} "
+                        f"train steps, each framework in a fresh process)\n\n"
+                        + train_table(results["train"]["rows"]))
+        if any("train_images_per_second_torch_loaded" in r for r in results["train"]["rows"]):
+            sections.append(f"### The same, in one process with PyTorch imported first (median of "
+                            f"{rounds_done} rounds; minires/bench/shared_process.py)\n\n"
+                            + torch_loaded_table(results["train"]["rows"]))
     if "compile" in results:
         sections.append("### JIT compile time\n\n" + compile_table(results["compile"]))
     if "algorithms" in results:

@@ -56,6 +56,9 @@ def machine_description() -> dict:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        # Other work on the machine: PyTorch's spinning OpenMP workers, and OpenBLAS', lose
+        # far more to it than sleeping ones, so a busy machine's ratios mean little.
+        "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:

@@ -1,16 +1,16 @@
 """PyTorch's side of the benchmarks, timed in a child process of its own.
 
-PyTorch and the numba backend cannot share a process fairly: both run their parallel loops
-on an OpenMP runtime, PyTorch's wheel brings its own ``libgomp.so.1``, and once torch is
-imported Numba's kernels run on that same runtime, with its settings. PyTorch is fastest
-with its workers spinning between parallel regions (libgomp's default), minires' numba
-backend with them asleep (``OMP_WAIT_POLICY=PASSIVE``, set by ``minires.tune_process``),
-because it runs matrix products on threads of its own between kernels; each loses speed
-under the other's setting (docs/kernels.md has the figures).
+Each framework is timed in a process with nothing of the other in it: PyTorch's wheel brings
+its own OpenMP runtime (``libgomp.so.1``), one per process, whose settings (read once, when
+it loads) then hold for whatever else runs on it; and a notebook that imports both is a case
+of its own, measured by ``shared_process`` (``--with-torch-loaded``). PyTorch is fastest with
+its workers spinning between parallel regions (libgomp's default), so the child does not
+inherit an ``OMP_WAIT_POLICY`` that ``minires.tune_process`` set (it sets one only where
+Numba runs on OpenMP; docs/kernels.md).
 
-So each framework gets a process with its own best settings. Both processes keep freed
-memory for reuse (``minires.memory``), which speeds PyTorch up as much as minires. The child
-runs right after minires' measurements, on the same machine, in the same benchmark run.
+Both processes keep freed memory for reuse (``minires.memory``), which speeds PyTorch up as
+much as minires. The child runs right after minires' measurements, on the same machine, in
+the same benchmark run.
 """
 
 from __future__ import annotations

@@ -57,10 +57,20 @@ def _bounds(length: int, parts: int) -> list[tuple[int, int]]:
     return [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
 
 
+def _in_errstate(errors: dict, function, *args):
+    with np.errstate(**errors):
+        return function(*args)
+
+
 def _run(tasks, threads: int) -> list:
-    """Run (function, *args) tasks, the first on the calling thread; return their results."""
+    """Run (function, *args) tasks, the first on the calling thread; return their results.
+
+    The helper threads run under the caller's floating-point error settings (``np.errstate``
+    is per thread): a product split over threads warns, or stays quiet, as the caller's whole
+    product would (training silences overflow while it checks for non-finite losses)."""
     pool = _executor(threads - 1)
-    futures = [pool.submit(*task) for task in tasks[1:]]
+    errors = np.geterr()
+    futures = [pool.submit(_in_errstate, errors, *task) for task in tasks[1:]]
     first = tasks[0][0](*tasks[0][1:])
     return [first, *(f.result() for f in futures)]
 

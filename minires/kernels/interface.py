@@ -32,16 +32,24 @@ KERNELS: dict[str, str] = {
         w2d (kh*kw*C, C_out), bias (C_out,) or None; with relu, y = max(that, 0) with NaN
         kept. With keep_cols (a backward pass follows): positive, the ReLU's mask y > 0
         (None without relu), and cols as im2col gives it; without, both None.""",
+    "im2col_conv_maxpool_forward": """im2col_conv_maxpool_forward(x, w2d, bias, window, relu) -> y
+        For inference: the 2x2, stride-2 max-pool (ops.maxpool2d_forward's values: the
+        first maximum of each window in row-major order, a NaN winning) of
+        im2col_conv_forward(x, w2d, bias, window, relu, keep_cols=False)'s y, whose height
+        and width must be even: y (N, h_out / 2, w_out / 2, C_out).""",
     "im2col_conv_backward": """im2col_conv_backward(dy, cols, positive, w2d, window, x_shape, input_grad) -> (dx, dw2d, db)
         The gradients of im2col_conv_forward from dy (N, h_out, w_out, C_out), its cols and
         its mask positive (None without relu): dz = dy where positive (dy without relu),
         db (C_out,) the column sums of dz, dw2d (kh*kw*C, C_out) = cols^T dz, and
         dx (x_shape) = col2im(dz @ w2d^T); dx is None when input_grad is false.""",
-    "winograd_forward_blocked": """winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f) -> y
+    "winograd_forward_blocked": """winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False, pool=False) -> y
         A Winograd convolution F(m x m, 3 x 3) of x (N, H, W, C_in) with the transformed
         kernel u (alpha^2, C_in, C_out) of ops.winograd.transform_kernel: y (N, h_out, w_out,
-        C_out) = transform_output(transform_input(x) @ u) + bias; padding
-        ((top, bottom), (left, right)), tiles (th, tw), f an ops.winograd.WinogradTransform.""",
+        C_out) = transform_output(transform_input(x) @ u) + bias, bias (C_out,) or None;
+        with relu, y = max(that, 0) with NaN kept; padding ((top, bottom), (left, right)),
+        tiles (th, tw), f an ops.winograd.WinogradTransform. With pool (inference; f.m even
+        and out_hw == (th * f.m, tw * f.m)), y is the 2x2, stride-2 max-pool of that
+        (ops.maxpool2d_forward's values), (N, h_out / 2, w_out / 2, C_out).""",
     "winograd_backward_blocked": """winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad) -> (dx, du)
         The gradients of winograd_forward_blocked from dy and the forward's x and u, V made
         again from x: du (alpha^2, C_in, C_out) = V^T dM with dM = transform_output_grad(dy),
@@ -52,6 +60,9 @@ KERNELS: dict[str, str] = {
         y (N, h_out, w_out, C) the maximum of each window, the padding reading as -inf and a
         NaN winning (the first NaN); argmax (same shape, dtype windows.argmax_dtype(window))
         = i*pw + j of the window's first maximum in row-major order.""",
+    "maxpool2d_forward_value": """maxpool2d_forward_value(x, window) -> y
+        maxpool2d_forward's y alone (the same values; a NaN in a window makes it NaN), for
+        inference: no argmax is computed or stored.""",
     "maxpool2d_backward": """maxpool2d_backward(dy, argmax, x_shape, window) -> dx
         dx (x_shape): each input pixel the sum of dy over the windows whose argmax is it.""",
     # --- activations -------------------------------------------------------------------------

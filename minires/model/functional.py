@@ -132,18 +132,45 @@ class Model(Training):
 
     def forward(self, x, training: bool = False, return_logits: bool = False):
         """The output for a backend array ``x`` (a list of them, one per input, for several
-        inputs); ``return_logits`` stops before a final softmax or sigmoid."""
+        inputs); ``return_logits`` stops before a final softmax or sigmoid.
+
+        Outside training, a convolution whose output only a 2x2 max-pool reads runs with that
+        pool as one step (``Conv2D.forward_pooled``): the values are the two layers' to
+        rounding, and the full-size output is never made where the backend fuses them.
+        """
         given = list(x) if len(self._inputs) > 1 else [x]
         values = {id(t): value for t, value in zip(self._inputs, given)}
+        pooled = {} if training else self._conv_pool_pairs()
         for node in self._nodes:
             if id(node) in values:
                 continue
             layer = node.layer
             args = [values[id(t)] for t in node.inbound]
+            pool = pooled.get(id(node))
+            if pool is not None:
+                values[id(pool)] = layer.forward_pooled(args[0], node=node.node_index)
+                pool.layer._caches.pop(pool.node_index, None)
+                continue
             logits = return_logits and node is self.output
             values[id(node)] = layer.forward(args if node.list_call else args[0], training=training,
                                              return_logits=logits, node=node.node_index)
         return values[id(self.output)]
+
+    def _conv_pool_pairs(self) -> dict:
+        """{id(conv node): its pool node} for each convolution whose only reader is a 2x2
+        max-pool it fuses with (``Conv2D.fuses_with``), the convolution not being the output."""
+        readers: dict[int, list] = {}
+        for node in self._nodes:
+            for t in node.inbound:
+                readers.setdefault(id(t), []).append(node)
+        pairs = {}
+        for node in self._nodes:
+            after = readers.get(id(node), [])
+            fuses = getattr(node.layer, "fuses_with", None)
+            if (fuses is not None and node is not self.output and not node.list_call
+                    and len(after) == 1 and not after[0].list_call and fuses(after[0].layer)):
+                pairs[id(node)] = after[0]
+        return pairs
 
     def backward(self, dout, input_grad: bool = True):
         """dL/dx from dL/d(output) of the last ``forward(..., training=True)``: one array, or a

@@ -55,6 +55,7 @@ from .activation import BiasReluCache, bias_relu_backward, bias_relu_forward
 from .bias import bias_gradient
 from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape
 from .im2col import col2im, im2col, pad_nhwc, unpad_nhwc
+from .pool import maxpool2d_forward
 
 _OP = "conv2d"
 ALGORITHMS = ("auto", "im2col", "winograd", "winograd4x4")
@@ -112,6 +113,44 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
         path may skip what only the backward pass needs (Winograd's V on numba).
     Returns (y, cache).
     """
+    x, w, b, window, algorithm = _prepare(x, w, b, stride, padding, algorithm, activation)
+    kh, kw, c_in, c_out = w.shape
+
+    relu = None
+    blocked = kernel("im2col_conv_forward", x, w) if algorithm == "im2col" else None
+    if blocked:
+        # The whole convolution in one kernel (numba): cols built, multiplied and finished
+        # block by block, bias and ReLU included.
+        y, positive, saved = blocked(x, w.reshape(-1, c_out), b, window, activation == "relu", keep_cache)
+        if activation == "relu":
+            relu = BiasReluCache(positive, x.dtype, b is not None)
+    else:
+        # With the ReLU, the bias is added by bias_relu, in the same pass; or, where the
+        # Winograd kernel applies both as it writes y (numba), by the kernel, and the mask,
+        # which only the backward pass reads, is y > 0 (the same as z + b > 0, NaN included).
+        fused = activation == "relu" and algorithm in _WINOGRAD and winograd.fuses_relu(x)
+        bias_now = b if activation is None or fused else None
+        if algorithm in _WINOGRAD:
+            y, saved = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache,
+                                        relu=fused)
+            if fused:
+                relu = BiasReluCache(y > 0, x.dtype, b is not None) if keep_cache else None
+        else:
+            cols = _im2col(x, window)
+            y = cols.reshape(-1, kh * kw * c_in) @ w.reshape(-1, c_out)
+            if bias_now is not None:
+                y += bias_now
+            y = y.reshape(x.shape[0], *window.out_hw, c_out)
+            saved = cols
+        if activation == "relu" and not fused:
+            y, relu = bias_relu_forward(y, b, overwrite_x=True)
+    if not keep_cache:
+        return y, None
+    return y, Conv2dCache(algorithm, saved, w, b is not None, tuple(x.shape), window, relu)
+
+
+def _prepare(x, w, b, stride, padding, algorithm, activation):
+    """conv2d_forward's arguments checked: (x, w, b, window, algorithm resolved)."""
     x = as_float_array(_OP, "x", x, ndim=4)
     w = as_float_array(_OP, "w", w, ndim=4)
     if b is not None:
@@ -141,32 +180,36 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
         # transformed tile, so one NaN or inf would reach whole output tiles (up to 64 outputs
         # per channel for F(4x4, 3x3)); im2col keeps it inside its receptive field.
         algorithm = "im2col"
+    return x, w, b, window, algorithm
 
-    relu = None
-    blocked = kernel("im2col_conv_forward", x, w) if algorithm == "im2col" else None
-    if blocked:
-        # The whole convolution in one kernel (numba): cols built, multiplied and finished
-        # block by block, bias and ReLU included.
-        y, positive, saved = blocked(x, w.reshape(-1, c_out), b, window, activation == "relu", keep_cache)
-        if activation == "relu":
-            relu = BiasReluCache(positive, x.dtype, b is not None)
-    else:
-        # With the ReLU, the bias is added by bias_relu, in the same pass.
-        bias_now = b if activation is None else None
-        if algorithm in _WINOGRAD:
-            y, saved = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache)
-        else:
-            cols = _im2col(x, window)
-            y = cols.reshape(-1, kh * kw * c_in) @ w.reshape(-1, c_out)
-            if bias_now is not None:
-                y += bias_now
-            y = y.reshape(x.shape[0], *window.out_hw, c_out)
-            saved = cols
-        if activation == "relu":
-            y, relu = bias_relu_forward(y, b, overwrite_x=True)
-    if not keep_cache:
-        return y, None
-    return y, Conv2dCache(algorithm, saved, w, b is not None, tuple(x.shape), window, relu)
+
+def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", activation=None):
+    """For inference: ``maxpool2d_forward(conv2d_forward(x, w, b, ...))`` with a 2x2 pool at
+    stride 2 and 'valid' padding, the pooled output alone: (N, h_out // 2, w_out // 2, C_out).
+    Returns (y, None): there is no backward pass (training runs the two ops, whose caches it
+    needs).
+
+    Where the backend has a fused kernel (numba: the blocked im2col convolution, and Winograd
+    when its output tiles are whole and m is even) and h_out and w_out are even, each block of
+    the convolution is pooled while it is in the cache, and the full-size output is never
+    written; elsewhere the two ops run in turn. The values are the two ops' to rounding (the
+    pool selects; it computes nothing).
+    """
+    x, w, b, window, algorithm = _prepare(x, w, b, stride, padding, algorithm, activation)
+    c_out = w.shape[3]
+    relu = activation == "relu"
+    h_out, w_out = window.out_hw
+    if h_out % 2 == 0 and w_out % 2 == 0:
+        if algorithm == "im2col":
+            k = kernel("im2col_conv_maxpool_forward", x, w)
+            if k:
+                return k(x, w.reshape(-1, c_out), b, window, relu), None
+        elif winograd.fuses_pool(x, window, _WINOGRAD[algorithm]):
+            y, _ = winograd.forward(x, w, b, window, _WINOGRAD[algorithm], keep_cache=False,
+                                    relu=relu, pool=True)
+            return y, None
+    y, _ = conv2d_forward(x, w, b, stride, padding, algorithm, activation, keep_cache=False)
+    return maxpool2d_forward(y, pool_size=2, strides=2, padding="valid", keep_cache=False)
 
 
 def _non_finite_on_host(x) -> bool:

@@ -40,16 +40,25 @@ class MaxPool2dCache(NamedTuple):
     window: Window
 
 
-def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
-    """y = max over each pool_size window of x. Returns (y, cache)."""
+def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid", keep_cache=True):
+    """y = max over each pool_size window of x. Returns (y, cache).
+
+    keep_cache: False when no backward pass follows (inference): the cache is None and the
+    first-maximum index, which only the backward pass reads, is not computed.
+    """
     x = as_float_array(_OP, "x", x, ndim=4)
     size = positive_pair(_OP, "pool_size", pool_size)
     step = size if strides is None else positive_pair(_OP, "strides", strides)
     window = plan_windows(_OP, x.shape[1:3], size, step, padding, allowed=("valid", "same"))
-    k = kernel("maxpool2d_forward", x)
-    if k:
-        y, argmax = k(x, window)
-        return y, MaxPool2dCache(argmax, tuple(x.shape), x.dtype, window)
+    if not keep_cache:
+        k = kernel("maxpool2d_forward_value", x)
+        if k:
+            return k(x, window), None
+    else:
+        k = kernel("maxpool2d_forward", x)
+        if k:
+            y, argmax = k(x, window)
+            return y, MaxPool2dCache(argmax, tuple(x.shape), x.dtype, window)
     xp = array_module(x)
 
     xpad = pad_nhwc(x, window.padding, value=-xp.inf)
@@ -59,6 +68,8 @@ def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid"):
     y = views[0].copy()
     for view in views[1:]:
         xp.maximum(y, view, out=y)
+    if not keep_cache:
+        return y, None
     # The first maximum in row-major (i, j) order: the first offset k whose value equals y,
     # in Horner form, innermost offset first:  argmax = [v0 != y] * (1 + [v1 != y] * (1 + ...))
     # which is 0 where v0 matches, 1 where v0 does not and v1 does, and so on; the last

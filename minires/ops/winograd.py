@@ -217,15 +217,38 @@ class Saved(NamedTuple):
     x: object                    # (N, H, W, C_in)         the input, when v is None
 
 
-def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3, keep_cache: bool = True):
+def fuses_relu(x) -> bool:
+    """Whether ``forward(..., relu=True)`` applies the ReLU itself for x's backend (the numba
+    kernel does, as it writes each output pixel); where not, the caller applies it."""
+    return bool(kernel("winograd_forward_blocked", x))
+
+
+def fuses_pool(x, window: Window, f: WinogradTransform) -> bool:
+    """Whether ``forward(..., pool=True)`` can pool each output tile as it is made: a kernel
+    that does (numba), tiles of an even size m that cover the output exactly, so that every
+    2x2 pool window lies in one tile."""
+    return (fuses_relu(x) and f.m % 2 == 0
+            and tuple(window.out_hw) == tuple(t * f.m for t in tile_counts(window.out_hw, f.m)))
+
+
+def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3, keep_cache: bool = True,
+            relu: bool = False, pool: bool = False):
     """(y, saved) of a 3x3 stride-1 convolution; ``saved`` (a ``Saved``) is what the backward
-    pass needs, None with keep_cache=False (inference)."""
+    pass needs, None with keep_cache=False (inference). ``relu`` (only where ``fuses_relu``):
+    y = max(conv + b, 0) with NaN kept, applied by the kernel as it writes y. ``pool`` (only
+    where ``fuses_pool``, without keep_cache): y is the 2x2, stride-2 max-pool of that."""
     k = kernel("winograd_forward_blocked", x)
     tiles = tile_counts(window.out_hw, f.m)
+    if pool and (keep_cache or not fuses_pool(x, window, f)):
+        raise ValueError("winograd.forward: pool=True needs keep_cache=False and a kernel that "
+                         "pools whole tiles (winograd.fuses_pool)")
     u = transform_kernel(w, f)
     if k:
-        y = k(x, u, b, window.padding, tiles, window.out_hw, f)
+        y = k(x, u, b, window.padding, tiles, window.out_hw, f, relu, pool)
         return y, (Saved(u, None, x) if keep_cache else None)
+    if relu:
+        raise ValueError("winograd.forward: relu=True needs a backend whose kernel applies it "
+                         "(winograd.fuses_relu)")
     v = transform_input(x, window.padding, tiles, f)
     y = transform_output(v @ u, b, x.shape[0], tiles, window.out_hw, f)   # alpha^2 products V @ U
     return y, (Saved(u, v, None) if keep_cache else None)

@@ -84,3 +84,19 @@ def test_run_ranges_keeps_small_jobs_on_the_calling_thread(monkeypatch):
     calls = []
     cpu_threads.run_ranges(lambda lo, hi: calls.append((threading.get_ident(), lo, hi)), 100, macs=1)
     assert calls == [(threading.get_ident(), 0, 100)]
+
+
+def test_helper_threads_keep_the_callers_floating_point_error_settings(monkeypatch):
+    """np.errstate is per thread: a product split over threads warns as the caller's would."""
+    import warnings
+
+    monkeypatch.setattr(cpu_threads, "_SPLIT_MACS", 0)
+    monkeypatch.setattr(threads, "_requested", 2)
+    big = np.full((4, 4), 1e30, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="ignore", invalid="ignore"):
+            assert np.isinf(cpu_threads.matmul(big, big)).all()
+    with np.errstate(over="raise"):
+        with pytest.raises(FloatingPointError):
+            cpu_threads.matmul(big, big)

@@ -196,3 +196,26 @@ def test_seed_size_model_directional_gradients():
         array += h * v
         numeric, analytic = (plus - minus) / (2 * h), float(np.sum(grad * v))
         assert abs(numeric - analytic) <= 1e-6 * max(np.linalg.norm(grad), 1e-12), name
+
+
+def test_inference_runs_each_conv_and_its_max_pool_as_one_step(on_backend, monkeypatch):
+    """Outside training, a conv read only by a 2x2 max-pool runs fused with it: the seed's
+    model has seven such pairs, and predict gives the training forward's output."""
+    from minires import ops
+    from minires.layers import Add
+
+    model = build_resnet(seed=0)
+    x = on_backend.put(np.random.default_rng(0).random((3, 32, 32, 3)).astype(np.float32))
+    calls = []
+    fused = ops.conv2d_maxpool_forward
+    monkeypatch.setattr(ops, "conv2d_maxpool_forward", lambda *a, **k: calls.append(1) or fused(*a, **k))
+    predicted = on_backend.get(model.forward(x))
+    assert len(calls) == 7
+    trained = on_backend.get(model.forward(x, training=True))
+    np.testing.assert_allclose(predicted, trained, rtol=1e-5, atol=1e-6)
+    # A conv whose output something else reads too is not fused.
+    inputs = Input((8, 8, 2))
+    conv = Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    both = Add()([MaxPooling2D()(conv), MaxPooling2D()(conv)])
+    small = Model(inputs, both)
+    assert small._conv_pool_pairs() == {}

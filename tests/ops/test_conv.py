@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minires import ops, reference
+from minires import backend, ops, reference
 from tests.gradcheck import assert_close, check_gradients
 from tests.strategies import as_layout, conv_cases, float_dtypes, layouts, normal, seeds
 
@@ -247,6 +247,38 @@ def test_conv2d_without_a_cache_gives_the_same_output(on_backend, case, seed, da
     y_inference, no_cache = ops.conv2d_forward(put(x), put(w), put(b), keep_cache=False, **opts)
     assert no_cache is None and y_inference.dtype == dtype
     assert_close(y_inference, y, 1e-12 if dtype == np.float64 else 1e-5, "y")
+
+
+def _geometry(case):
+    return dict(stride=case["stride"], padding=case["padding"], algorithm="im2col", keep_cache=False)
+
+
+@given(case=conv_cases(max_hw=9, max_channels=3), seed=seeds, data=st.data(), dtype=float_dtypes)
+def test_conv2d_maxpool_is_the_two_ops_in_turn(on_backend, case, seed, data, dtype):
+    """Inference's conv + 2x2 max-pool: the max-pool of the conv (to rounding, another path
+    may run the convolution), and the loop reference's, for every algorithm and activation."""
+    # An output side below 2 (no pool window) grows by one each time the input grows by a
+    # stride, whatever the padding.
+    stride = (case["stride"],) * 2 if isinstance(case["stride"], int) else tuple(case["stride"])
+    with backend.use_backend("numpy"):
+        side = ops.conv2d_forward(np.zeros(case["x_shape"]), np.zeros(case["w_shape"]), **_geometry(case))[0].shape
+    n, h, w_, c = case["x_shape"]
+    case = dict(case, x_shape=(n, h + stride[0] * max(0, 2 - side[1]), w_ + stride[1] * max(0, 2 - side[2]), c))
+    rng, x, w, b = _draw_arrays(case, seed, dtype)
+    algorithm = data.draw(st.sampled_from(_algorithms_for(case)), label="algorithm")
+    activation = data.draw(st.sampled_from([None, "relu"]), label="activation")
+    opts = dict(stride=case["stride"], padding=case["padding"], algorithm=algorithm, activation=activation)
+    put = on_backend.put
+    z, _ = ops.conv2d_forward(put(x), put(w), put(b), keep_cache=False, **opts)
+    assert min(z.shape[1:3]) >= 2
+    expected, _ = ops.maxpool2d_forward(z, pool_size=2, keep_cache=False)
+    y, none = ops.conv2d_maxpool_forward(put(x), put(w), put(b), **opts)
+    assert none is None and y.dtype == dtype
+    assert_close(y, expected, 1e-12 if dtype == np.float64 else 1e-5, "y")
+    if dtype == np.float64 and algorithm == "im2col":
+        conv = reference.conv2d_forward(x, w, b, stride=case["stride"], padding=case["padding"])
+        conv = np.maximum(conv, 0) if activation == "relu" else conv
+        assert_close(y, reference.maxpool2d_forward(conv, pool_size=2), 1e-12, "y against the reference")
 
 
 @pytest.mark.parametrize("kernel, c_in, algorithm", [(3, 16, "auto"), (3, 3, "auto"), (1, 16, "auto"),

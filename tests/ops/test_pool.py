@@ -29,6 +29,10 @@ def test_maxpool2d_matches_reference(on_backend, case, seed, layout, tied):
     dy = normal(rng, y.shape)
     dx = ops.maxpool2d_backward(on_backend.put(dy), cache)
     assert_close(dx, reference.maxpool2d_backward(dy, x, **_opts(case)), 1e-14, "dx")
+    # Inference (keep_cache=False): the same values, no cache, no first-maximum index.
+    y_only, none = ops.maxpool2d_forward(on_backend.put(x), **_opts(case), keep_cache=False)
+    assert none is None
+    assert_close(y_only, reference.maxpool2d_forward(x, **_opts(case)), 0.0, "forward, keep_cache=False")
 
 
 @given(case=pool_cases(max_hw=6), seed=seeds)
@@ -112,3 +116,5 @@ def test_maxpool2d_nan_wins_its_window_on_every_backend(on_backend):
     dx = on_backend.get(ops.maxpool2d_backward(on_backend.put(np.ones((1, 1, 1, 1))), cache))
     assert np.isnan(on_backend.get(y)[0, 0, 0, 0])
     np.testing.assert_array_equal(dx.ravel(), [0.0, 1.0, 0.0, 0.0])
+    y_only, _ = ops.maxpool2d_forward(on_backend.put(x), pool_size=2, keep_cache=False)
+    assert np.isnan(on_backend.get(y_only)[0, 0, 0, 0])

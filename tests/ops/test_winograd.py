@@ -206,3 +206,15 @@ def test_a_non_finite_input_pixel_stays_in_its_receptive_field(on_backend, algor
     np.testing.assert_array_equal(reached, ~np.isfinite(expected))
     assert reached[1].sum() == 9 * 16 and not reached[0].any()
     assert_close(np.where(reached, 0, y), np.where(reached, 0, expected), 1e-4, algorithm)
+
+
+def test_forward_refuses_relu_where_no_kernel_applies_it():
+    from minires import backend
+    from minires.windows import plan_windows
+
+    x, w = np.zeros((1, 4, 4, 2)), np.zeros((3, 3, 2, 2))
+    window = plan_windows("conv2d", (4, 4), (3, 3), (1, 1), "same", ("same",))
+    with backend.use_backend("numpy"):
+        assert not winograd.fuses_relu(x)
+        with pytest.raises(ValueError, match="winograd.forward: relu=True needs a backend"):
+            winograd.forward(x, w, None, window, relu=True)

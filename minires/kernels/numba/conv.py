@@ -145,6 +145,70 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
     return y.reshape(shape), (positive.reshape(shape) if relu else None), cols
 
 
+# --- inference: the convolution and a 2x2 max-pool after it, in one pass ----------------------
+# In an inference graph a conv layer whose only reader is a 2x2 max-pool needs its output only
+# pooled: each block of whole pairs of output rows is convolved into a thread's buffer and
+# pooled from there, so the full-size output is never written and read back.
+
+@njit(inline="always")
+def _wins(best, v):
+    """max-pool's rule: v replaces best when larger, or NaN (the first NaN stays)."""
+    return v if (best == best and (v > best or v != v)) else best
+
+
+@njit(nogil=True, cache=True)
+def _maxpool_row_pairs(z, y, w_out):
+    """y[q] = the 2x2 max-pool of z, whose rows are the pixels of whole pairs of output rows
+    (2 * w_out each), windows in row-major order: (0, 0), (0, 1), (1, 0), (1, 1)."""
+    rows, c = z.shape
+    half = w_out // 2
+    for u in range(rows // (2 * w_out)):
+        for o in range(half):
+            p = u * 2 * w_out + 2 * o
+            q = u * half + o
+            for ch in range(c):
+                best = z[p, ch]
+                best = _wins(best, z[p + 1, ch])
+                best = _wins(best, z[p + w_out, ch])
+                y[q, ch] = _wins(best, z[p + w_out + 1, ch])
+
+
+def im2col_conv_maxpool_forward(x, w2d, bias, window, relu):
+    """The 2x2, stride-2 max-pool of ``im2col_conv_forward``'s y (keep_cols false), the output
+    height and width even: (N, h_out / 2, w_out / 2, C_out). For inference only."""
+    (kh, kw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
+    n, c = x.shape[0], x.shape[3]
+    k_values, c_out = w2d.shape
+    pointwise = window.pointwise
+    x, w2d = contiguous(x), contiguous(w2d)
+    x_rows = x.reshape(n, x.shape[1], x.shape[2] * c)
+    bias = np.zeros(c_out, dtype=x.dtype) if bias is None else contiguous(bias)
+    unit, half = 2 * w_out, w_out // 2          # pixels of a pair of output rows; pooled pixels
+    units = n * (h_out // 2)
+    y = np.empty((units * half, c_out), dtype=x.dtype)
+    per_block = max(1, _block_rows(max(k_values, c_out)) // unit)
+    no_mask = np.empty((0, c_out), dtype=np.bool_)
+
+    def units_from(lo, hi):
+        cols = None if pointwise else np.empty((per_block * unit, kh, kw * c), dtype=x.dtype)
+        z = np.empty((per_block * unit, c_out), dtype=x.dtype)
+        for u0 in range(lo, hi, per_block):
+            u1 = min(u0 + per_block, hi)
+            p0, p1 = u0 * unit, u1 * unit
+            if pointwise:
+                block = x.reshape(-1, c)[p0:p1]
+            else:
+                block = cols[:p1 - p0]
+                _im2col_rows(x_rows, block, c, h_out, w_out, sh, sw, top, left, p0, p1)
+            zb = z[:p1 - p0]
+            np.matmul(block.reshape(p1 - p0, k_values), w2d, out=zb)
+            _bias_activation_rows(zb, bias, no_mask, relu, False)
+            _maxpool_row_pairs(zb, y[u0 * half:u1 * half], w_out)
+
+    cpu_threads.run_ranges(units_from, units, n * h_out * w_out * k_values * c_out)
+    return y.reshape(n, h_out // 2, half, c_out)
+
+
 def im2col_conv_backward(dy, cols, positive, w2d, window, x_shape, input_grad):
     """(dx, dW, db) of ``im2col_conv_forward`` from dy and its cols (and mask, with its ReLU).
 

@@ -53,9 +53,9 @@ def _input_tile(x, bt, e, v, slot, b, ty, tx, m, top, left):
 
 
 @njit(cache=True, fastmath=SUMS)
-def _output_tile(mt, at, f, bias, y, slot, b, ty, tx):
-    """y = A^T M A + bias of the tile in mt[:, slot, :], written to its pixels of y (cropped);
-    f is (m, alpha, C) scratch."""
+def _output_tile(mt, at, f, bias, y, slot, b, ty, tx, relu):
+    """y = A^T M A + bias of the tile in mt[:, slot, :], with ``relu`` max(that, 0) with NaN
+    kept, written to its pixels of y (cropped); f is (m, alpha, C) scratch."""
     _, h_out, w_out, c = y.shape
     m, alpha = at.shape
     f[:] = 0                                            # f[p, j] = row p of (A^T M)
@@ -80,6 +80,10 @@ def _output_tile(mt, at, f, bias, y, slot, b, ty, tx):
                 if coef != 0:
                     for ch in range(c):
                         y[b, r, s, ch] += coef * f[p, j, ch]
+            if relu:
+                for ch in range(c):
+                    v = y[b, r, s, ch]
+                    y[b, r, s, ch] = v if (v > 0 or v != v) else 0
 
 
 # The stages for a block of consecutive tiles [t0, t1), on the calling thread without the
@@ -94,11 +98,39 @@ def _winograd_input_block(x, bt, v, m, th, tw, top, left, t0, t1):
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
-def _winograd_output_block(mt, at, bias, y, th, tw, t0, t1):
+def _winograd_output_block(mt, at, bias, y, th, tw, t0, t1, relu):
     f = np.empty((at.shape[0], at.shape[1], y.shape[3]), dtype=y.dtype)
     for tile in range(t0, t1):
         row = tile // tw
-        _output_tile(mt, at, f, bias, y, tile - t0, row // th, row % th, tile % tw)
+        _output_tile(mt, at, f, bias, y, tile - t0, row // th, row % th, tile % tw, relu)
+
+
+@njit(nogil=True, cache=True)
+def _pool_tile(t, y, b, ty, tx):
+    """The 2x2, stride-2 max-pool of the m x m output tile t[0] into its pixels of y, windows
+    in row-major order; a NaN wins (the first NaN stays), as in ops.maxpool2d_forward."""
+    _, m, _, c = t.shape
+    half = m // 2
+    for pr in range(half):
+        for pc in range(half):
+            for ch in range(c):
+                best = t[0, 2 * pr, 2 * pc, ch]
+                for k in range(1, 4):
+                    v = t[0, 2 * pr + k // 2, 2 * pc + k % 2, ch]
+                    if best == best and (v > best or v != v):
+                        best = v
+                y[b, ty * half + pr, tx * half + pc, ch] = best
+
+
+@njit(nogil=True, cache=True, fastmath=SUMS)
+def _winograd_output_pooled_block(mt, at, bias, y, th, tw, t0, t1, relu):
+    m = at.shape[0]
+    f = np.empty((m, at.shape[1], y.shape[3]), dtype=y.dtype)
+    t = np.empty((1, m, m, y.shape[3]), dtype=y.dtype)        # one output tile, before pooling
+    for tile in range(t0, t1):
+        row = tile // tw
+        _output_tile(mt, at, f, bias, t, tile - t0, 0, 0, 0, relu)
+        _pool_tile(t, y, row // th, row % th, tile % tw)
 
 
 # The backward stages, per tile and for a block of consecutive tiles, for
@@ -189,8 +221,12 @@ _BLOCK_TILES_BACKWARD = 128   # more than the forward's: each block also adds a 
                               # (alpha^2, C_in, C_out) product into dU, a cost larger blocks share
 
 
-def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):
-    """y = conv of x with the transformed kernel U (+ bias): (N, h_out, w_out, C_out).
+def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False, pool=False):
+    """y = conv of x with the transformed kernel U (+ bias), with ``relu`` max(that, 0) with
+    NaN kept: (N, h_out, w_out, C_out). The ReLU is applied as each output pixel is written,
+    so the output is not read again for it. With ``pool`` (inference; the tiles covering the
+    output exactly, m even), y is the 2x2, stride-2 max-pool of that, (N, h_out / 2,
+    w_out / 2, C_out), each tile pooled as it is made: every pool window lies in one tile.
 
     The array code writes all of V, multiplies, and writes all of M before the output
     transform reads it back: four passes over arrays of 9 MB at the seed's 16x16 layers.
@@ -204,7 +240,12 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):
     x, u = contiguous(x), contiguous(u)
     bt, at = _matrix(f.BT, x.dtype), _matrix(f.AT, x.dtype)
     bias = np.zeros(c_out, dtype=x.dtype) if bias is None else contiguous(bias)
-    y = np.empty((n, *out_hw, c_out), dtype=x.dtype)
+    if pool:
+        y = np.empty((n, out_hw[0] // 2, out_hw[1] // 2, c_out), dtype=x.dtype)
+        output_block = _winograd_output_pooled_block
+    else:
+        y = np.empty((n, *out_hw, c_out), dtype=x.dtype)
+        output_block = _winograd_output_block
     positions = f.alpha ** 2
 
     def tiles_from(lo, hi):
@@ -215,7 +256,7 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f):
             vb, mb = v[:, :t1 - t0], mt[:, :t1 - t0]
             _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1)
             np.matmul(vb, u, out=mb)
-            _winograd_output_block(mb, at, bias, y, th, tw, t0, t1)
+            output_block(mb, at, bias, y, th, tw, t0, t1, relu)
 
     cpu_threads.run_ranges(tiles_from, n * th * tw, positions * n * th * tw * c * c_out)
     return y

@@ -70,6 +70,47 @@ def test_blocked_im2col_convolution_matches_the_array_code(case, seed, dtype, la
 
 
 @given(case=conv_cases(), seed=seeds, dtype=float_dtypes, layout=layouts, relu=st.booleans(),
+       with_bias=st.booleans(), block_values=st.integers(1, 200))
+def test_blocked_im2col_convolution_and_maxpool_match_the_two_kernels(case, seed, dtype, layout, relu,
+                                                                      with_bias, block_values):
+    """Inference's conv + 2x2 max-pool in one pass: blocks of whole pairs of output rows, of
+    any number (one pair, a last block cut short, ranges split between threads), give the
+    max-pool of the unpooled kernel's y."""
+    # An odd output side grows by one when the input grows by a stride, whatever the padding.
+    window = conv_window(case)
+    (sh, sw), (h_out, w_out) = window.strides, window.out_hw
+    n, h, w, c = case["x_shape"]
+    case = dict(case, x_shape=(n, h + sh * (h_out % 2), w + sw * (w_out % 2), c))
+    window = conv_window(case)
+    h_out, w_out = window.out_hw
+    assert h_out % 2 == 0 and w_out % 2 == 0
+    rng = np.random.default_rng(seed)
+    x = as_layout(normal(rng, case["x_shape"], dtype), layout)
+    w = normal(rng, case["w_shape"], dtype)
+    bias = normal(rng, case["w_shape"][3:], dtype) if with_bias else None
+    k_values, c_out = int(np.prod(case["w_shape"][:3])), case["w_shape"][3]
+    w2d = w.reshape(k_values, c_out)
+    y_full, _, _ = k.im2col_conv_forward(x, w2d, bias, window, relu, False)
+    pool = plan_windows("maxpool2d", (h_out, w_out), (2, 2), (2, 2), "valid", ("valid",))
+    expected = k.maxpool2d_forward_value(y_full, pool)
+    with small_blocks(conv, _BLOCK_VALUES=block_values):
+        y = k.im2col_conv_maxpool_forward(x, w2d, bias, window, relu)
+    assert y.dtype == dtype and y.shape == expected.shape and y.flags.c_contiguous
+    cols = im2col(pad_nhwc(x, window.padding), window)
+    magnitude = (np.abs(cols.reshape(-1, k_values)) @ np.abs(w2d)).max()
+    # Other blocks, so other BLAS calls: the same values to rounding (the pool only selects).
+    assert_close(y, expected, 1e-12 if dtype == np.float64 else 1e-5, "y", floor=magnitude)
+
+
+def test_the_fused_maxpool_keeps_a_nan_as_the_max_pool_does():
+    x = np.ones((1, 2, 2, 1))
+    x[0, 1, 0, 0] = np.nan
+    window = plan_windows("conv2d", (2, 2), (1, 1), (1, 1), "valid", ("valid",))
+    y = k.im2col_conv_maxpool_forward(x, np.ones((1, 1)), None, window, False)
+    assert y.shape == (1, 1, 1, 1) and np.isnan(y[0, 0, 0, 0])
+
+
+@given(case=conv_cases(), seed=seeds, dtype=float_dtypes, layout=layouts, relu=st.booleans(),
        input_grad=st.booleans(), block_values=st.integers(1, 200))
 def test_blocked_im2col_backward_matches_the_array_code(case, seed, dtype, layout, relu, input_grad,
                                                         block_values):

@@ -26,6 +26,9 @@ def test_maxpool_kernels_match_the_array_code(case, seed, dtype, layout, tied):
     y_k, argmax_k = k.maxpool2d_forward(x, cache.window)
     np.testing.assert_array_equal(y_k, y)
     np.testing.assert_array_equal(argmax_k, cache.argmax)
+    y_value = k.maxpool2d_forward_value(x, cache.window)          # inference: the value alone
+    assert y_value.dtype == dtype and y_value.flags.c_contiguous
+    np.testing.assert_array_equal(y_value, y)
     dy = as_layout(normal(rng, y.shape, dtype), layout)
     with backend.use_backend("numpy"):
         dx = ops.maxpool2d_backward(dy, cache)
@@ -42,9 +45,36 @@ def test_maxpool_forward_treats_nan_and_infinity_like_numpy_argmax():
     stacked = x[0, :, :, 0]
     np.testing.assert_array_equal(argmax.ravel(), np.argmax(stacked, axis=1))
     np.testing.assert_array_equal(y.ravel(), np.max(stacked, axis=1))
+    np.testing.assert_array_equal(k.maxpool2d_forward_value(x, window).ravel(), np.max(stacked, axis=1))
 
 
 def test_kernel_outputs_are_c_contiguous():
     x = np.asfortranarray(np.random.default_rng(0).standard_normal((2, 5, 4, 3)).astype(np.float32))
     pool = plan_windows("maxpool2d", (5, 4), (2, 2), (2, 2), "valid", ("valid",))
     assert all(o.flags.c_contiguous for o in k.maxpool2d_forward(x, pool))
+
+
+@given(n=st.integers(1, 2), h=st.integers(2, 9), w=st.integers(2, 9), seed=seeds, dtype=float_dtypes,
+       tied=st.booleans(), nans=st.booleans())
+def test_the_2x2_kernels_are_the_general_kernels(n, h, w, seed, dtype, tied, nans):
+    """The seed's 2x2 windows at stride 2 take kernels of their own: the general kernels'
+    y, argmax and dx bit for bit, odd sides (a last row or column no window reads), ties and
+    NaN included."""
+    from minires.kernels.numba import pool
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, size=(n, h, w, 3)).astype(dtype) if tied else normal(rng, (n, h, w, 3), dtype)
+    if nans:
+        x[rng.random(x.shape) < 0.2] = np.nan
+    window = plan_windows("maxpool2d", (h, w), (2, 2), (2, 2), "valid", ("valid",))
+    assert pool._is_2x2(window)
+    y, argmax = k.maxpool2d_forward(x, window)
+    y_general = np.empty_like(y)
+    argmax_general = np.empty_like(argmax)
+    pool._maxpool_forward(x, y_general, argmax_general, 2, 2, 2, 2, 0, 0)
+    np.testing.assert_array_equal(y, y_general)
+    np.testing.assert_array_equal(argmax, argmax_general)
+    dy = normal(rng, y.shape, dtype)
+    dx_general = np.empty(x.shape, dtype=dtype)
+    pool._maxpool_backward(dy, argmax, dx_general, 2, 2, 2, 2, 0, 0)
+    np.testing.assert_array_equal(k.maxpool2d_backward(dy, argmax, x.shape, window), dx_general)

@@ -11,6 +11,7 @@ pytest.importorskip("numba")
 from minires.kernels import numba as k  # noqa: E402
 from minires.kernels.numba import winograd as blocked  # noqa: E402
 from minires.ops import winograd  # noqa: E402
+from minires.windows import plan_windows  # noqa: E402
 from tests.gradcheck import assert_close  # noqa: E402
 from tests.kernels.numba.blocks import conv_window, small_blocks  # noqa: E402
 from tests.strategies import as_layout, float_dtypes, layouts, normal, seeds, winograd_cases  # noqa: E402
@@ -78,3 +79,17 @@ def test_blocked_winograd_forward_matches_the_array_code(case, seed, dtype, f, b
                                       @ np.abs(u), None, x.shape[0], tiles, window.out_hw, g)
     assert y.dtype == dtype
     assert_close(y, expected, 1e-12 if dtype == np.float64 else 1e-5, "y", floor=y_mag.max())
+    # With the ReLU fused into the output transform: the ReLU of the same y, bit for bit.
+    with small_blocks(blocked, _BLOCK_TILES=block):
+        y_relu = k.winograd_forward_blocked(x, u, bias, window.padding, tiles, window.out_hw, f, True)
+    np.testing.assert_array_equal(y_relu, np.maximum(y, 0))
+    # Inference with the 2x2 max-pool after it, each whole tile pooled as it is made.
+    if f.m % 2 == 0 and tuple(window.out_hw) == (tiles[0] * f.m, tiles[1] * f.m):
+        with small_blocks(blocked, _BLOCK_TILES=block):
+            y_pool = k.winograd_forward_blocked(x, u, bias, window.padding, tiles, window.out_hw, f,
+                                                True, True)
+        pool = plan_windows("maxpool2d", window.out_hw, (2, 2), (2, 2), "valid", ("valid",))
+        # The same tile values (to rounding: fastmath may order the sums of another caller
+        # differently), the pool only selecting among them.
+        assert_close(y_pool, k.maxpool2d_forward_value(y_relu, pool),
+                     1e-12 if dtype == np.float64 else 1e-5, "y pooled", floor=y_mag.max())
