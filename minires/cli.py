@@ -210,6 +210,16 @@ def cmd_changes_train(args) -> int:
     return EXIT_INTERRUPTED if trainer.stopped_early else 0
 
 
+def _write_png(path: str, image: numpy.ndarray) -> None:
+    """A uint8 image as a PNG at ``path``, complete or not at all (atomic_write)."""
+    from PIL import Image
+
+    from .data.atomic import atomic_write
+
+    with atomic_write(path) as handle:
+        Image.fromarray(image).save(handle, format="PNG")
+
+
 def _read_rgb(path: str) -> numpy.ndarray:
     """An image at its own size, through the same checked decoding as training and predict
     (pixel limit before decoding, 16-bit and palette modes, EXIF orientation)."""
@@ -236,15 +246,12 @@ def cmd_changes_detect(args) -> int:
     probs = change_map(model, before, after)
     result = describe(probs, args.threshold)
     changed = probs > args.threshold
-    if args.out_mask or args.overlay:
-        from PIL import Image
-
-        if args.out_mask:
-            Image.fromarray((changed * 255).astype(numpy.uint8)).save(args.out_mask)
-        if args.overlay:
-            shown = after.copy()
-            shown[changed] = (0.5 * shown[changed] + [127, 0, 0]).astype(numpy.uint8)
-            Image.fromarray(shown).save(args.overlay)
+    if args.out_mask:
+        _write_png(args.out_mask, (changed * 255).astype(numpy.uint8))
+    if args.overlay:
+        shown = after.copy()
+        shown[changed] = (0.5 * shown[changed] + [127, 0, 0]).astype(numpy.uint8)
+        _write_png(args.overlay, shown)
     if args.json:
         print(json.dumps(result))
     else:
@@ -296,13 +303,7 @@ def cmd_changes_evaluate(args) -> int:
     report, probs = evaluate_pairs(model, pairs, args.threshold)
     report.update({"data": description, "images": "held-out" if use_held else "all", "seed": seed})
     if args.grid:
-        from PIL import Image
-
-        from .data.atomic import atomic_write
-
-        grid = example_grid(pairs, probs, report, rows=args.grid_rows)
-        with atomic_write(args.grid) as handle:
-            Image.fromarray(grid).save(handle, format="PNG")
+        _write_png(args.grid, example_grid(pairs, probs, report, rows=args.grid_rows))
     if args.json:
         print(json.dumps(report))
         return 0
