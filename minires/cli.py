@@ -177,35 +177,40 @@ def cmd_train(args) -> int:
 def cmd_changes_train(args) -> int:
     from .changes.train import ChangeTrainer, change_dataset, held_out_split, split_metadata
     from .models import build_change_net
-    from .train import Recipe, check_fresh_run_dir, default_run_dir, run_lock
+    from .train import (CHECKPOINT, Recipe, RunDirectoryError, check_fresh_run_dir,
+                        default_run_dir, run_lock)
 
     announce = _set_backend(args.backend, args.threads, "changes train")
     size = args.image_size
     x, _, _, description = load_source(args.dataset, args.data, "train", image_size=(size, size),
                                        synthetic_size=args.synthetic_size)
-    # The validation pairs come from images the model never trains on.
-    train_idx, held_idx = held_out_split(len(x), args.val_split, args.seed)
-    held = len(held_idx)
-    split = split_metadata(len(x), args.val_split, args.seed, description)
-    data = change_dataset(x[train_idx], x[held_idx], seed=args.seed,
-                          description=f"{description}; val_split={args.val_split}")
     recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                     seed=args.seed, schedule=args.schedule)
     run_dir = Path(args.out) if args.out else default_run_dir()
     mode = "silent" if args.quiet else "bar"
     with run_lock(run_dir, create=not args.resume):
+        # What can refuse the run is checked before the minute the pairs take to make.
+        if args.resume and not (run_dir / CHECKPOINT).is_file():
+            raise RunDirectoryError(f"{run_dir / CHECKPOINT}: no checkpoint to resume from")
+        if not args.resume:
+            check_fresh_run_dir(run_dir)
+        print(announce, file=sys.stderr)
+        # The validation pairs come from images the model never trains on.
+        train_idx, held_idx = held_out_split(len(x), args.val_split, args.seed)
+        split = split_metadata(len(x), args.val_split, args.seed, description)
+        data = change_dataset(x[train_idx], x[held_idx], seed=args.seed, progress=not args.quiet,
+                              description=f"{description}; val_split={args.val_split}")
         if args.resume:
             trainer = ChangeTrainer.resume(run_dir, data, recipe, progress_mode=mode, split=split)
-            print(announce, file=sys.stderr)
+            print(f"Resuming {run_dir} after epoch {trainer.epoch}"
+                  + (f", batch {trainer.next_batch}" if trainer.next_batch else ""), file=sys.stderr)
         else:
-            check_fresh_run_dir(run_dir)
             model = build_change_net((None, None, 3), filters=args.filters, blocks=args.blocks,
                                      seed=args.seed, learning_rate=args.lr,
                                      pos_weight=args.pos_weight)
             trainer = ChangeTrainer(model, data, run_dir, recipe, progress_mode=mode, split=split)
-            print(announce, file=sys.stderr)
-            print(f"Training a change net on pairs of {description}: {len(x) - held} pairs, "
-                  f"{held} for validation; run directory {run_dir}", file=sys.stderr)
+            print(f"Training a change net on pairs of {description}: {len(train_idx)} pairs, "
+                  f"{len(held_idx)} for validation; run directory {run_dir}", file=sys.stderr)
         trainer.fit()
     return EXIT_INTERRUPTED if trainer.stopped_early else 0
 

@@ -117,3 +117,22 @@ def test_evaluate_errors_are_one_line(run, tmp_path, capsys):
     assert main(["changes", "evaluate", str(out / "model.npz"), "--dataset", "synthetic",
                  "--synthetic-size", "40", "--image-size", "30", "--data", str(tmp_path)]) != 0
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_train_refuses_a_resume_without_checkpoint_before_making_pairs(tmp_path, capsys, monkeypatch):
+    import minires.changes.train as change_train
+
+    def no_pairs(*args, **kwargs):
+        raise AssertionError("pairs were made for a run that is refused")
+
+    monkeypatch.setattr(change_train, "change_dataset", no_pairs)
+    args = ["changes", "train", "--dataset", "synthetic", "--synthetic-size", "40", "--out",
+            str(tmp_path / "run")]
+    (tmp_path / "run").mkdir()
+    assert main(args + ["--resume"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no checkpoint to resume from" in err
+    (tmp_path / "run" / "history.json").write_text("{}")
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds a run" in err

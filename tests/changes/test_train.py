@@ -62,3 +62,20 @@ def test_map_scores():
     scores = map_scores(probs, mask)
     assert scores["f1"] == 1.0 and scores["pixel_accuracy"] == 1.0 and scores["auc"] == 1.0
     assert map_scores(probs, mask, threshold=0.95)["recall"] == 0.0
+
+
+def test_pairs_made_in_chunks_are_the_pairs_of_one_call(monkeypatch):
+    """change_dataset makes its pairs a chunk at a time (for its progress line)."""
+    import minires.changes.train as change_train
+    from minires.data.changes import make_change_pairs
+
+    images, _ = make_synthetic(24, seed=0, image_size=16)
+    monkeypatch.setattr(change_train, "_CHUNK", 7)
+    data = change_dataset(images[:16], images[16:], seed=4, nuisance=False)
+    whole = make_change_pairs(images[:16], seed=4, nuisance=False)
+    held = make_change_pairs(images[16:], seed=5, nuisance=False)
+    np.testing.assert_array_equal(data.x_train.arrays[0], whole.before)
+    np.testing.assert_array_equal(data.x_train.arrays[1], whole.after)
+    np.testing.assert_array_equal(data.y_train[..., 0], whole.mask)
+    np.testing.assert_array_equal(data.x_val.arrays[1], held.after)
+    np.testing.assert_array_equal(data.y_val[..., 0], held.mask)
