@@ -135,4 +135,4 @@ def test_train_refuses_a_resume_without_checkpoint_before_making_pairs(tmp_path,
     (tmp_path / "run" / "history.json").write_text("{}")
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "already holds a run" in err
+    assert err.count("\n") == 1 and "holds another run's files" in err
