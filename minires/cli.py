@@ -730,7 +730,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "generated from the images into a run directory.")
     _add_data_options(p)
     # The defaults are the recipe docs/changes.md measures.
-    p.add_argument("--epochs", type=_positive_int, default=5, help="epochs in all (default 5)")
+    p.add_argument("--epochs", type=_positive_int, default=4, help="epochs in all (default 4)")
     p.add_argument("--image-size", type=_positive_int, default=32,
                    help="side of the images of an image folder (default 32)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
