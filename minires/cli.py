@@ -104,14 +104,17 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _set_backend(name: str | None, threads: int | None, command: str | None = None) -> str:
+def _set_backend(name: str | None, threads: int | None, command: str | None = None,
+                 default: str = "auto", why_default: str = "") -> str:
     """Choose the backend and the thread count; with ``command``, return the line that says
     which backend runs, for the command to print (stderr) as its first line once its inputs
     are read and checked: a command that fails before that still fails with one line.
 
-    Which backend: ``--backend`` when given, else ``MINIRES_BACKEND`` when set, else ``auto``
-    (numba when Numba imports, else numpy): the command line runs the fast path unless told
-    otherwise, where the library's own default stays numpy, the reference path.
+    Which backend: ``--backend`` when given, else ``MINIRES_BACKEND`` when set, else
+    ``default``: ``auto`` (numba when Numba imports, else numpy) for every command but those
+    whose work is over before Numba's compiled kernels would be loaded; the command line runs
+    the fast path unless told otherwise, where the library's own default stays numpy, the
+    reference path.
     """
     from . import backend
 
@@ -124,6 +127,8 @@ def _set_backend(name: str | None, threads: int | None, command: str | None = No
     source = "--backend"
     if name is None:
         name, source = backend.requested_backend(), "MINIRES_BACKEND"
+    if name is None and default != backend.AUTO:
+        name, source = default, f"the default for this command: {why_default}"
     if name is None:
         name, source = backend.AUTO, "the default, auto"
     if name == backend.AUTO:
@@ -241,7 +246,10 @@ def cmd_changes_detect(args) -> int:
 
     from .changes.detect import change_map, describe
 
-    announce = _set_backend(args.backend, args.threads, "changes detect")
+    # One forward pass of one pair: loading Numba and its compiled kernels takes longer than
+    # the numpy backend needs for the whole pass, even at 512x512 (docs/changes.md).
+    announce = _set_backend(args.backend, args.threads, "changes detect", default="numpy",
+                            why_default="one pair is done before Numba's kernels would be loaded")
     model, _, _ = _load_model(args.model)
     before, after = _read_rgb(args.before), _read_rgb(args.after)
     if before.shape != after.shape:
@@ -600,10 +608,10 @@ def cmd_export(args) -> int:
 
 # --- the parser --------------------------------------------------------------------------------
 
-def _add_runtime_options(p) -> None:
+def _add_runtime_options(p, default_backend: str = "auto") -> None:
     p.add_argument("--backend", choices=("auto", "numpy", "numba", "cupy"),
                    help="array backend; auto: numba when Numba imports, else numpy (default: "
-                        "MINIRES_BACKEND when set, else auto)")
+                        f"MINIRES_BACKEND when set, else {default_backend})")
     p.add_argument("--threads", type=_positive_int,
                    help="CPU threads for BLAS and Numba (default: MINIRES_NUM_THREADS or all cores)")
 
@@ -759,7 +767,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-mask", metavar="MASK.png", help="binary mask PNG (changed = 255)")
     p.add_argument("--overlay", metavar="OVERLAY.png", help="the after image, changes in red")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    _add_runtime_options(p)
+    _add_runtime_options(p, default_backend="numpy")
     p.set_defaults(func=cmd_changes_detect)
     p = changes.add_parser("evaluate", help="a change net against pixel-difference baselines",
                            description="Pixel precision, recall, F1 and IoU and image-level ROC "

@@ -136,3 +136,21 @@ def test_train_refuses_a_resume_without_checkpoint_before_making_pairs(tmp_path,
     assert main(args) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds another run's files" in err
+
+
+def test_detect_runs_numpy_unless_told_and_says_so(run, tmp_path, capsys, monkeypatch):
+    """One pair is over before Numba's kernels would be loaded: numpy is detect's default."""
+    from minires import backend
+
+    out, _ = run
+    monkeypatch.delenv("MINIRES_BACKEND", raising=False)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    capsys.readouterr()
+    assert main(["changes", "detect", str(out / "model.npz"), str(tmp_path / "a.png"),
+                 str(tmp_path / "a.png")]) == 0
+    assert "backend numpy (the default for this command" in capsys.readouterr().err
+    assert backend.get_backend() == "numpy"
+    monkeypatch.setenv("MINIRES_BACKEND", "numba")
+    assert main(["changes", "detect", str(out / "model.npz"), str(tmp_path / "a.png"),
+                 str(tmp_path / "a.png")]) == 0
+    assert "backend numba (MINIRES_BACKEND)" in capsys.readouterr().err
