@@ -45,7 +45,8 @@ def plot_history(history: dict, path, metric: str = "accuracy") -> None:
         axes.set_xlabel("epoch")
         axes.set_ylabel(metric)
         axes.grid(alpha=0.3)
-        axes.legend()
+        if axes.get_legend_handles_labels()[0]:   # a change net trained without validation
+            axes.legend()                           # has no F1 to draw
     fig.suptitle("minires training")
     save_png(fig, path)
     plt.close(fig)
