@@ -616,6 +616,13 @@ def _add_runtime_options(p, default_backend: str = "auto") -> None:
                    help="CPU threads for BLAS and Numba (default: MINIRES_NUM_THREADS or all cores)")
 
 
+def _add_run_directory_options(p) -> None:
+    """The options of a command that trains into a run directory (train, changes train)."""
+    p.add_argument("--out", metavar="RUNDIR", help="run directory (default runs/<date-time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
 def _add_data_options(p, required: bool = False) -> None:
     p.add_argument("--data", metavar="DIR|ARCHIVE", required=required,
                    help="an image folder (one subfolder per class), a cifar-10-batches-py "
@@ -647,9 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction of each class held out for validation (default 0.1)")
     p.add_argument("--augment", action="store_true", help="random flips, crops, rotations, scaling")
     p.add_argument("--seed", type=int, default=0, help="initial weights, split, order (default 0)")
-    p.add_argument("--out", metavar="RUNDIR", help="run directory (default runs/<date-time>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_run_directory_options(p)
     _add_runtime_options(p)
     p.set_defaults(func=cmd_train)
 
@@ -753,9 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-split", type=_fraction, default=0.1,
                    help="fraction of the images held out for validation pairs (default 0.1)")
     p.add_argument("--seed", type=int, default=0, help="weights, pairs, order (default 0)")
-    p.add_argument("--out", metavar="RUNDIR", help="run directory (default runs/<date-time>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_run_directory_options(p)
     _add_runtime_options(p)
     p.set_defaults(func=cmd_changes_train)
     p = changes.add_parser("detect", help="the change map of a pair of images",
