@@ -3,7 +3,7 @@
     pairs = make_change_pairs(held_out_images, seed=2)
     report, probs = evaluate_pairs(model, pairs)
     report["model"]["f1"], report["best"]["f1"], report["model"]["auc"]
-    write_example_grid("grid.png", pairs, probs, report)
+    grid = example_grid(pairs, probs, report)      # uint8 RGB, one row per pair
 
 The baselines (``minires.data.change_baselines``) threshold |after - before| (the channels'
 maximum): at Otsu's threshold of all the pairs' differences, and at the threshold with the
@@ -19,6 +19,8 @@ from ..data.change_baselines import difference_baseline, difference_map
 from .train import map_scores, predict_scaled
 
 SCORES = ("precision", "recall", "f1", "iou", "auc")
+GRID_COLUMNS = ("before", "after", "truth", "model probability", "model mask",
+                "difference, best threshold")
 
 
 def evaluate_pairs(model, pairs, threshold: float = 0.5, batch_size: int = 256):
@@ -71,7 +73,3 @@ def example_grid(pairs, probs, report, rows: int = 8, scale: int = 4) -> numpy.n
             top, left = gap + r * cell_h, gap + c * cell_w
             grid[top:top + h * scale, left:left + w * scale] = big
     return grid
-
-
-GRID_COLUMNS = ("before", "after", "truth", "model probability", "model mask",
-                "difference, best threshold")
