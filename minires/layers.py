@@ -34,6 +34,7 @@ import numpy
 from . import initializers, ops
 from .backend import array_module, to_numpy, xp
 from .graph import KerasTensor, record_call
+from .ops.normalize import check_epsilon
 from .windows import is_int
 
 # --- names -----------------------------------------------------------------------------------
@@ -806,10 +807,7 @@ class InstanceNormalization(Layer):
 
     def __init__(self, epsilon=1e-3, name=None, dtype=None, trainable=True):
         super().__init__(name=name, dtype=dtype, trainable=trainable)
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or \
-                not (math.isfinite(epsilon) and epsilon > 0):
-            raise ValueError(f"{self._who()}: epsilon must be a finite number > 0, got {epsilon!r}")
-        self.epsilon = float(epsilon)
+        self.epsilon = check_epsilon(self._who(), epsilon)
 
     def compute_output_shape(self, input_shape):
         _require_rank(self._who(), input_shape, 4, "(batch, height, width, channels)")

@@ -24,7 +24,7 @@ import sys
 import numpy
 
 from ..data.change_baselines import pixel_scores, roc_auc
-from ..data.changes import ChangePairs, make_change_pairs
+from ..data.changes import ChangePairs, iter_change_pairs
 from ..model.arrays import InputArrays
 from ..progress import Progress
 from ..train import Dataset, Trainer, scale_batch
@@ -82,12 +82,11 @@ _CHUNK = 1000
 
 def _pairs_in_chunks(images, seed, meter, options) -> ChangePairs:
     """``make_change_pairs(images, seed=seed, **options)``, made a chunk at a time for the
-    progress line: pair i depends on (seed, i) only, so the chunks join bit for bit."""
+    progress line (``iter_change_pairs``' batches of epoch 0 join into the one call's pairs)."""
     chunks = []
-    for start in range(0, len(images), _CHUNK):
-        count = min(_CHUNK, len(images) - start)
-        chunks.append(make_change_pairs(images, count, seed, start=start, **options))
-        meter.update(count)
+    for chunk in iter_change_pairs(images, _CHUNK, seed, **options):
+        chunks.append(chunk)
+        meter.update(len(chunk))
     return ChangePairs(*(numpy.concatenate([getattr(c, f) for c in chunks])
                          for f in ("before", "after", "mask")),
                        sum((c.kinds for c in chunks), ()))

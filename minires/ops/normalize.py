@@ -25,10 +25,11 @@ from ._checks import as_float_array, check_dtype, check_shape
 _OP = "instance_norm"
 
 
-def _check_epsilon(epsilon) -> float:
+def check_epsilon(who: str, epsilon) -> float:
+    """``epsilon`` as a float, or a ValueError naming ``who`` unless it is finite and > 0."""
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not \
             (math.isfinite(epsilon) and epsilon > 0):
-        raise ValueError(f"{_OP}: epsilon must be a finite number > 0, got {epsilon!r}")
+        raise ValueError(f"{who}: epsilon must be a finite number > 0, got {epsilon!r}")
     return float(epsilon)
 
 
@@ -36,7 +37,7 @@ def instance_norm_forward(x, epsilon: float = 1e-3):
     """y = (x - mean) / sqrt(var + epsilon), the mean and (biased) variance of each image's
     channel over its pixels, x NHWC. Returns (y, cache); the cache is (y, 1 / sqrt(var + eps))."""
     x = as_float_array(_OP, "x", x, ndim=4)
-    epsilon = _check_epsilon(epsilon)
+    epsilon = check_epsilon(_OP, epsilon)
     xp = array_module(x)
     centred = x - x.mean(axis=(1, 2), keepdims=True)
     # Two passes (mean, then the mean of squared deviations): no cancellation when the

@@ -108,3 +108,10 @@ def test_instance_norm_argument_errors(call, error, words):
     with pytest.raises(error) as info:
         call()
     assert words in str(info.value)
+
+
+def test_the_layer_refuses_a_bad_epsilon_by_its_name():
+    from minires.layers import InstanceNormalization
+
+    with pytest.raises(ValueError, match="'norm': epsilon must be a finite number > 0, got -1"):
+        InstanceNormalization(epsilon=-1, name="norm")
