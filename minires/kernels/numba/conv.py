@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import cpu_threads
+from . import _gemm as gemm
 from ._launch import contiguous, launch
 from .activation import _bias_activation_rows, _mask_and_sum_rows
 
@@ -133,7 +134,7 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
             else:
                 block = kept[p0:p1] if kept is not None else cols[:p1 - p0]
                 _im2col_rows(x_rows, block, c, h_out, w_out, sh, sw, top, left, p0, p1)
-            np.matmul(block.reshape(p1 - p0, k_values), w2d, out=y[p0:p1])
+            gemm.product(block.reshape(p1 - p0, k_values), w2d, y[p0:p1])
             _bias_activation_rows(y[p0:p1], bias, positive[p0:p1] if keep_mask else positive, relu,
                                   keep_mask)
 
@@ -201,7 +202,7 @@ def im2col_conv_maxpool_forward(x, w2d, bias, window, relu):
                 block = cols[:p1 - p0]
                 _im2col_rows(x_rows, block, c, h_out, w_out, sh, sw, top, left, p0, p1)
             zb = z[:p1 - p0]
-            np.matmul(block.reshape(p1 - p0, k_values), w2d, out=zb)
+            gemm.product(block.reshape(p1 - p0, k_values), w2d, zb)
             _bias_activation_rows(zb, bias, no_mask, relu, False)
             _maxpool_row_pairs(zb, y[u0 * half:u1 * half], w_out)
 
@@ -234,16 +235,14 @@ def im2col_conv_backward(dy, cols, positive, w2d, window, x_shape, input_grad):
     def pixels_from(lo, hi):
         scratch = np.empty((rows, c_out), dtype=dy.dtype)
         dw = np.zeros((k_values, c_out), dtype=dy.dtype)
-        dw_block = np.empty_like(dw)
         db = np.zeros(c_out, dtype=dy.dtype)
         for p0 in range(lo, hi, rows):
             p1 = min(p0 + rows, hi)
             dz = dz_kept[p0:p1] if dz_kept is not None else scratch[:p1 - p0]
             _mask_and_sum_rows(dy2d[p0:p1], mask[p0:p1] if relu else mask, dz, db, relu)
-            np.matmul(cols2d[p0:p1].T, dz, out=dw_block)
-            dw += dw_block
+            gemm.product(cols2d[p0:p1].T, dz, dw, accumulate=True)   # dW += cols^T dz
             if dx_rows is not None:
-                np.matmul(dz, w_t, out=dx_rows[p0:p1])               # dx rows = dz W^T
+                gemm.product(dz, w_t, dx_rows[p0:p1])                 # dx rows = dz W^T
         partial[lo] = (dw, db)
 
     cpu_threads.run_ranges(pixels_from, pixels, (2 if input_grad else 1) * pixels * k_values * c_out)

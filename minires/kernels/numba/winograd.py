@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from .. import cpu_threads
+from . import _gemm as gemm
 from ._launch import SUMS, contiguous
 
 
@@ -86,23 +87,204 @@ def _output_tile(mt, at, f, bias, y, slot, b, ty, tx, relu):
                     y[b, r, s, ch] = v if (v > 0 or v != v) else 0
 
 
+# F(4x4, 3x3), the transform ``auto`` picks, written out: its matrices' rows as sums of
+# numbers rather than loops over coefficients, with the sums they share computed once, so each
+# stage is one pass over the channels that keeps every value in registers. The generic tile
+# functions above do the same arithmetic for any transform, reading the matrices as data.
+# Each 1-D transform below is one matrix of ops.winograd.F4X4_3X3 applied to a vector:
+# tests/kernels/numba/test_winograd.py applies them to unit vectors and compares.
+
+@njit(inline="always")
+def _f4_bt(d0, d1, d2, d3, d4, d5):
+    """B^T d: the input transform along one axis of a tile (6 -> 6)."""
+    a, b = d4 - 4 * d2, d3 - 4 * d1
+    c, e = d4 - d2, 2 * (d3 - d1)
+    return 4 * d0 - 5 * d2 + d4, a + b, a - b, c + e, c - e, 4 * d1 - 5 * d3 + d5
+
+
+@njit(inline="always")
+def _f4_b(v0, v1, v2, v3, v4, v5):
+    """B v: the transpose of ``_f4_bt``, for the input gradient (6 -> 6)."""
+    return (4 * v0, 4 * (v2 - v1) + 2 * (v4 - v3) + 4 * v5, -5 * v0 - 4 * (v1 + v2) - (v3 + v4),
+            (v1 - v2) + 2 * (v3 - v4) - 5 * v5, v0 + v1 + v2 + v3 + v4, v5)
+
+
+@njit(inline="always")
+def _f4_at(m0, m1, m2, m3, m4, m5):
+    """A^T m: the output transform along one axis of a tile (6 -> 4)."""
+    s12, d12, s34, d34 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+    return m0 + s12 + s34, d12 + 2 * d34, s12 + 4 * s34, d12 + 8 * d34 + m5
+
+
+@njit(inline="always")
+def _f4_a(y0, y1, y2, y3):
+    """A y: the transpose of ``_f4_at``, for the output gradient (4 -> 6)."""
+    s02, s13 = y0 + y2, y1 + y3
+    e, o = y0 + 4 * y2, 2 * (y1 + 4 * y3)
+    return y0, s02 + s13, s02 - s13, e + o, e - o, y3
+
+
+# The F(4x4, 3x3) tile functions read and write whole tiles that lie inside their arrays: the
+# block functions hand them a zero-padded copy of the image (input), the output itself when
+# the tiles cover it exactly, or a one-tile buffer. They index single numbers only: a view
+# (a[b, r, s]) would count a reference to its array, an atomic operation that two threads
+# working on one array would contend for.
+
+@njit(inline="always")
+def _relu(z):
+    """max(z, 0) with NaN kept, in z's own type."""
+    return z if (z > 0 or z != z) else 0 * z
+
+
+@njit(inline="always", fastmath=SUMS)
+def _input_tile_f4(src, b, r0, s0, e, v, slot):
+    """``_input_tile`` for F(4x4, 3x3): V = B^T d B of the tile d = src[b, r0:r0 + 6,
+    s0:s0 + 6] into v[:, slot, :], column by column (e = B^T d), then row by row; e is
+    (6, 6, C) scratch."""
+    c = src.shape[3]
+    for j in range(6):
+        s = s0 + j
+        for ch in range(c):
+            t0, t1, t2, t3, t4, t5 = _f4_bt(src[b, r0, s, ch], src[b, r0 + 1, s, ch], src[b, r0 + 2, s, ch],
+                                            src[b, r0 + 3, s, ch], src[b, r0 + 4, s, ch], src[b, r0 + 5, s, ch])
+            e[0, j, ch], e[1, j, ch], e[2, j, ch] = t0, t1, t2
+            e[3, j, ch], e[4, j, ch], e[5, j, ch] = t3, t4, t5
+    for p in range(6):
+        k = 6 * p
+        for ch in range(c):
+            t0, t1, t2, t3, t4, t5 = _f4_bt(e[p, 0, ch], e[p, 1, ch], e[p, 2, ch],
+                                            e[p, 3, ch], e[p, 4, ch], e[p, 5, ch])
+            v[k, slot, ch], v[k + 1, slot, ch], v[k + 2, slot, ch] = t0, t1, t2
+            v[k + 3, slot, ch], v[k + 4, slot, ch], v[k + 5, slot, ch] = t3, t4, t5
+
+
+@njit(inline="always", fastmath=SUMS)
+def _output_tile_f4(mt, f, bias, dst, b, r0, s0, slot, relu):
+    """``_output_tile`` for F(4x4, 3x3): A^T M A + bias of the tile in mt[:, slot, :]
+    (ReLU'd with ``relu``, NaN kept) into dst[b, r0:r0 + 4, s0:s0 + 4], column by column
+    (f = A^T M), then row by row; f is (4, 6, C) scratch."""
+    c = dst.shape[3]
+    for j in range(6):
+        for ch in range(c):
+            t0, t1, t2, t3 = _f4_at(mt[j, slot, ch], mt[6 + j, slot, ch], mt[12 + j, slot, ch],
+                                    mt[18 + j, slot, ch], mt[24 + j, slot, ch], mt[30 + j, slot, ch])
+            f[0, j, ch], f[1, j, ch], f[2, j, ch], f[3, j, ch] = t0, t1, t2, t3
+    for p in range(4):
+        r = r0 + p
+        for ch in range(c):
+            t0, t1, t2, t3 = _f4_at(f[p, 0, ch], f[p, 1, ch], f[p, 2, ch],
+                                    f[p, 3, ch], f[p, 4, ch], f[p, 5, ch])
+            z0, z1, z2, z3 = t0 + bias[ch], t1 + bias[ch], t2 + bias[ch], t3 + bias[ch]
+            if relu:
+                z0, z1, z2, z3 = _relu(z0), _relu(z1), _relu(z2), _relu(z3)
+            dst[b, r, s0, ch], dst[b, r, s0 + 1, ch] = z0, z1
+            dst[b, r, s0 + 2, ch], dst[b, r, s0 + 3, ch] = z2, z3
+
+
+@njit(inline="always", fastmath=SUMS)
+def _output_grad_tile_f4(src, b, r0, s0, g, dm, slot):
+    """``_output_grad_tile`` for F(4x4, 3x3): dM = A dY A^T of the tile dY = src[b, r0:r0 + 4,
+    s0:s0 + 4] into dm[:, slot, :], row by row (g = dY A^T), then column by column; g is
+    (4, 6, C) scratch."""
+    c = src.shape[3]
+    for p in range(4):
+        r = r0 + p
+        for ch in range(c):
+            t0, t1, t2, t3, t4, t5 = _f4_a(src[b, r, s0, ch], src[b, r, s0 + 1, ch],
+                                           src[b, r, s0 + 2, ch], src[b, r, s0 + 3, ch])
+            g[p, 0, ch], g[p, 1, ch], g[p, 2, ch] = t0, t1, t2
+            g[p, 3, ch], g[p, 4, ch], g[p, 5, ch] = t3, t4, t5
+    for j in range(6):
+        for ch in range(c):
+            t0, t1, t2, t3, t4, t5 = _f4_a(g[0, j, ch], g[1, j, ch], g[2, j, ch], g[3, j, ch])
+            dm[j, slot, ch], dm[6 + j, slot, ch], dm[12 + j, slot, ch] = t0, t1, t2
+            dm[18 + j, slot, ch], dm[24 + j, slot, ch], dm[30 + j, slot, ch] = t3, t4, t5
+
+
+@njit(inline="always", fastmath=SUMS)
+def _input_grad_tile_f4(dv, f, dst, b, r0, s0, slot):
+    """``_input_grad_tile`` for F(4x4, 3x3): B dV B^T of the tile in dv[:, slot, :] added onto
+    dst[b, r0:r0 + 6, s0:s0 + 6], column by column (f = B dV), then row by row; f is
+    (6, 6, C) scratch."""
+    c = dst.shape[3]
+    for q in range(6):
+        for ch in range(c):
+            t0, t1, t2, t3, t4, t5 = _f4_b(dv[q, slot, ch], dv[6 + q, slot, ch], dv[12 + q, slot, ch],
+                                           dv[18 + q, slot, ch], dv[24 + q, slot, ch], dv[30 + q, slot, ch])
+            f[0, q, ch], f[1, q, ch], f[2, q, ch] = t0, t1, t2
+            f[3, q, ch], f[4, q, ch], f[5, q, ch] = t3, t4, t5
+    for i in range(6):
+        r = r0 + i
+        for ch in range(c):
+            t0, t1, t2, t3, t4, t5 = _f4_b(f[i, 0, ch], f[i, 1, ch], f[i, 2, ch],
+                                           f[i, 3, ch], f[i, 4, ch], f[i, 5, ch])
+            dst[b, r, s0, ch] += t0
+            dst[b, r, s0 + 1, ch] += t1
+            dst[b, r, s0 + 2, ch] += t2
+            dst[b, r, s0 + 3, ch] += t3
+            dst[b, r, s0 + 4, ch] += t4
+            dst[b, r, s0 + 5, ch] += t5
+
+
+@njit(cache=True)
+def _copy_shifted(src, sb, dst, db, dr, ds):
+    """dst[db, r + dr, s + ds] = src[sb, r, s] for every pixel of image sb of src that lands
+    inside dst; the rest of dst is left as it is."""
+    _, h, w, c = src.shape
+    _, hd, wd, _ = dst.shape
+    for r in range(max(0, -dr), min(h, hd - dr)):
+        for s in range(max(0, -ds), min(w, wd - ds)):
+            for ch in range(c):
+                dst[db, r + dr, s + ds, ch] = src[sb, r, s, ch]
+
+
+@njit(cache=True, fastmath=SUMS)
+def _add_shifted(src, dst, db, dr, ds):
+    """dst[db, r, s] += src[0, r + dr, s + ds] for every pixel of dst's image db: the inside of
+    a padded image added back onto the image (its border, the padding, dropped)."""
+    _, h, w, c = dst.shape
+    for r in range(h):
+        for s in range(w):
+            for ch in range(c):
+                dst[db, r, s, ch] += src[0, r + dr, s + ds, ch]
+
+
 # The stages for a block of consecutive tiles [t0, t1), on the calling thread without the
 # GIL: the pieces of ``winograd_forward_blocked`` and ``winograd_backward_blocked``.
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
-def _winograd_input_block(x, bt, v, m, th, tw, top, left, t0, t1):
+def _winograd_input_block(x, bt, v, m, th, tw, top, left, t0, t1, f4):
     e = np.empty((bt.shape[0], bt.shape[0], x.shape[3]), dtype=v.dtype)
+    padded = np.zeros((1, 4 * th + 2 if f4 else 0, 4 * tw + 2, x.shape[3]), dtype=x.dtype)
+    image = -1                                          # the image in ``padded``
     for tile in range(t0, t1):
         row = tile // tw
-        _input_tile(x, bt, e, v, tile - t0, row // th, row % th, tile % tw, m, top, left)
+        if f4:
+            b = row // th
+            if b != image:
+                _copy_shifted(x, b, padded, 0, top, left)
+                image = b
+            _input_tile_f4(padded, 0, 4 * (row % th), 4 * (tile % tw), e, v, tile - t0)
+        else:
+            _input_tile(x, bt, e, v, tile - t0, row // th, row % th, tile % tw, m, top, left)
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
-def _winograd_output_block(mt, at, bias, y, th, tw, t0, t1, relu):
+def _winograd_output_block(mt, at, bias, y, th, tw, t0, t1, relu, f4):
     f = np.empty((at.shape[0], at.shape[1], y.shape[3]), dtype=y.dtype)
+    exact = y.shape[1] == 4 * th and y.shape[2] == 4 * tw     # no tile is cropped
+    one = np.empty((1, 4, 4, y.shape[3]), dtype=y.dtype)
     for tile in range(t0, t1):
         row = tile // tw
-        _output_tile(mt, at, f, bias, y, tile - t0, row // th, row % th, tile % tw, relu)
+        if f4:
+            b, r0, s0 = row // th, 4 * (row % th), 4 * (tile % tw)
+            if exact:
+                _output_tile_f4(mt, f, bias, y, b, r0, s0, tile - t0, relu)
+            else:
+                _output_tile_f4(mt, f, bias, one, 0, 0, 0, tile - t0, relu)
+                _copy_shifted(one, 0, y, b, r0, s0)
+        else:
+            _output_tile(mt, at, f, bias, y, tile - t0, row // th, row % th, tile % tw, relu)
 
 
 @njit(nogil=True, cache=True)
@@ -123,13 +305,16 @@ def _pool_tile(t, y, b, ty, tx):
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
-def _winograd_output_pooled_block(mt, at, bias, y, th, tw, t0, t1, relu):
+def _winograd_output_pooled_block(mt, at, bias, y, th, tw, t0, t1, relu, f4):
     m = at.shape[0]
     f = np.empty((m, at.shape[1], y.shape[3]), dtype=y.dtype)
     t = np.empty((1, m, m, y.shape[3]), dtype=y.dtype)        # one output tile, before pooling
     for tile in range(t0, t1):
         row = tile // tw
-        _output_tile(mt, at, f, bias, t, tile - t0, 0, 0, 0, relu)
+        if f4:
+            _output_tile_f4(mt, f, bias, t, 0, 0, 0, tile - t0, relu)
+        else:
+            _output_tile(mt, at, f, bias, t, tile - t0, 0, 0, 0, relu)
         _pool_tile(t, y, row // th, row % th, tile % tw)
 
 
@@ -197,23 +382,61 @@ def _input_grad_tile(dv, bt, f, dx, slot, b, ty, tx, m, top, left):
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
-def _winograd_output_grad_block(dy, at, dm, th, tw, t0, t1):
+def _winograd_output_grad_block(dy, at, dm, th, tw, t0, t1, f4):
     g = np.empty((at.shape[0], at.shape[1], dy.shape[3]), dtype=dm.dtype)
+    exact = dy.shape[1] == 4 * th and dy.shape[2] == 4 * tw
+    one = np.zeros((1, 4, 4, dy.shape[3]), dtype=dy.dtype)
     for tile in range(t0, t1):
         row = tile // tw
-        _output_grad_tile(dy, at, g, dm, tile - t0, row // th, row % th, tile % tw)
+        if f4:
+            b, r0, s0 = row // th, 4 * (row % th), 4 * (tile % tw)
+            if exact:
+                _output_grad_tile_f4(dy, b, r0, s0, g, dm, tile - t0)
+            else:                                       # dy's edge tiles, zero past the edge
+                one[:] = 0
+                _copy_shifted(dy, b, one, 0, -r0, -s0)
+                _output_grad_tile_f4(one, 0, 0, 0, g, dm, tile - t0)
+        else:
+            _output_grad_tile(dy, at, g, dm, tile - t0, row // th, row % th, tile % tw)
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
-def _winograd_input_grad_block(dv, bt, dx, m, th, tw, top, left, t0, t1):
+def _winograd_input_grad_block(dv, bt, dx, m, th, tw, top, left, t0, t1, f4):
     f = np.empty((bt.shape[0], bt.shape[0], dx.shape[3]), dtype=dx.dtype)
+    padded = np.zeros((1, 4 * th + 2 if f4 else 0, 4 * tw + 2, dx.shape[3]), dtype=dx.dtype)
+    image = -1                                          # the image whose sums are in ``padded``
     for tile in range(t0, t1):
         row = tile // tw
-        _input_grad_tile(dv, bt, f, dx, tile - t0, row // th, row % th, tile % tw, m, top, left)
+        if f4:
+            b = row // th
+            if b != image:
+                if image >= 0:
+                    _add_shifted(padded, dx, image, top, left)
+                    padded[:] = 0
+                image = b
+            _input_grad_tile_f4(dv, f, padded, 0, 4 * (row % th), 4 * (tile % tw), tile - t0)
+        else:
+            _input_grad_tile(dv, bt, f, dx, tile - t0, row // th, row % th, tile % tw, m, top, left)
+    if image >= 0:
+        _add_shifted(padded, dx, image, top, left)
 
 
 def _matrix(a, dtype):
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+# The matrices the ``_f4_*`` functions compute with (ops.winograd.F4X4_3X3's, which this
+# layer may not import): a transform with exactly these takes the written-out path.
+_F4X4_BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                     [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]])
+_F4X4_AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                     [0, 1, -1, 8, -8, 1]])
+
+
+def _is_f4x4(f) -> bool:
+    """Whether transform ``f`` is the F(4x4, 3x3) that the ``_f4_*`` functions write out."""
+    return (f.m == 4 and np.array_equal(np.asarray(f.BT), _F4X4_BT)
+            and np.array_equal(np.asarray(f.AT), _F4X4_AT))
 
 
 _BLOCK_TILES = 64             # tiles per block: V and M of a block (36 x 64 x 64 floats) stay in L2
@@ -239,6 +462,7 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False, 
     (th, tw), ((top, _), (left, _)) = tiles, padding
     x, u = contiguous(x), contiguous(u)
     bt, at = _matrix(f.BT, x.dtype), _matrix(f.AT, x.dtype)
+    f4 = _is_f4x4(f)
     bias = np.zeros(c_out, dtype=x.dtype) if bias is None else contiguous(bias)
     if pool:
         y = np.empty((n, out_hw[0] // 2, out_hw[1] // 2, c_out), dtype=x.dtype)
@@ -254,9 +478,9 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False, 
         for t0 in range(lo, hi, _BLOCK_TILES):
             t1 = min(t0 + _BLOCK_TILES, hi)
             vb, mb = v[:, :t1 - t0], mt[:, :t1 - t0]
-            _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1)
-            np.matmul(vb, u, out=mb)
-            output_block(mb, at, bias, y, th, tw, t0, t1, relu)
+            _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1, f4)
+            gemm.product(vb, u, mb)
+            output_block(mb, at, bias, y, th, tw, t0, t1, relu, f4)
 
     cpu_threads.run_ranges(tiles_from, n * th * tw, positions * n * th * tw * c * c_out)
     return y
@@ -280,6 +504,7 @@ def winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad=True):
     (th, tw), ((top, _), (left, _)) = tiles, padding
     dy, x = contiguous(dy), contiguous(x)
     at, bt = _matrix(f.AT, dy.dtype), _matrix(f.BT, dy.dtype)
+    f4 = _is_f4x4(f)
     u_t = np.ascontiguousarray(u.transpose(0, 2, 1))
     positions, per_image = f.alpha ** 2, th * tw
     dx = np.zeros(x_shape, dtype=dy.dtype) if input_grad else None
@@ -290,18 +515,16 @@ def winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad=True):
         dm = np.empty((positions, _BLOCK_TILES_BACKWARD, c_out), dtype=dy.dtype)
         dv = np.empty((positions, _BLOCK_TILES_BACKWARD, c_in), dtype=dy.dtype)
         du = np.zeros((positions, c_in, c_out), dtype=dy.dtype)
-        du_block = np.empty_like(du)
         for t0 in range(lo * per_image, hi * per_image, _BLOCK_TILES_BACKWARD):
             t1 = min(t0 + _BLOCK_TILES_BACKWARD, hi * per_image)
             vb, dmb = v[:, :t1 - t0], dm[:, :t1 - t0]
-            _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1)
-            _winograd_output_grad_block(dy, at, dmb, th, tw, t0, t1)
-            np.matmul(vb.transpose(0, 2, 1), dmb, out=du_block)               # dU += V^T dM
-            du += du_block
+            _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1, f4)
+            _winograd_output_grad_block(dy, at, dmb, th, tw, t0, t1, f4)
+            gemm.product(vb.transpose(0, 2, 1), dmb, du, accumulate=True)    # dU += V^T dM
             if input_grad:
                 dvb = dv[:, :t1 - t0]
-                np.matmul(dmb, u_t, out=dvb)                                  # dV = dM U^T
-                _winograd_input_grad_block(dvb, bt, dx, f.m, th, tw, top, left, t0, t1)
+                gemm.product(dmb, u_t, dvb)                                   # dV = dM U^T
+                _winograd_input_grad_block(dvb, bt, dx, f.m, th, tw, top, left, t0, t1, f4)
         partial_du[lo] = du
 
     cpu_threads.run_ranges(images_from, n, 2 * positions * n * per_image * c_in * c_out)

@@ -93,3 +93,14 @@ def test_blocked_winograd_forward_matches_the_array_code(case, seed, dtype, f, b
         # differently), the pool only selecting among them.
         assert_close(y_pool, k.maxpool2d_forward_value(y_relu, pool),
                      1e-12 if dtype == np.float64 else 1e-5, "y pooled", floor=y_mag.max())
+
+
+def test_the_written_out_f4x4_transforms_are_the_matrices_of_ops_winograd():
+    """Each ``_f4_*`` function applied to the unit vectors gives the columns of its matrix in
+    ops.winograd.F4X4_3X3, and that transform takes the written-out path."""
+    f = winograd.F4X4_3X3
+    assert blocked._is_f4x4(f) and not blocked._is_f4x4(winograd.F2X2_3X3)
+    for function, matrix in [(blocked._f4_bt, f.BT), (blocked._f4_b, f.BT.T),
+                             (blocked._f4_at, f.AT), (blocked._f4_a, f.AT.T)]:
+        columns = [function.py_func(*unit) for unit in np.eye(matrix.shape[1])]
+        np.testing.assert_array_equal(np.array(columns).T, matrix)

@@ -1,0 +1,131 @@
+"""A float32 matrix product for the numba backend's blocked kernels: ``out (+)= a @ b`` on the
+calling thread, in register-sized blocks, with the machine's widest vectors.
+
+The blocked convolutions (im2col and Winograd) multiply one cache-sized block at a time on
+each thread. NumPy's BLAS does that on one thread with the kernels it chose when it loaded,
+and it may have been told to use narrower vectors than the machine has (OpenBLAS reads
+``OPENBLAS_CORETYPE`` when it loads). Numba compiles for the machine it runs on, so this
+product uses whatever vectors the machine has.
+
+How it computes ``out[i, j] = sum_k a[i, k] b[k, j]``: the output is cut into blocks of
+``_ROWS`` rows by ``_COLUMNS`` columns, and each block's sums stay in registers while k runs
+over the whole inner dimension: per k, ``_ROWS`` numbers of a, one row of ``_COLUMNS``
+numbers of b, and ``_ROWS * _COLUMNS`` fused multiply-adds. The accumulators are an array
+on the stack (``_stack_array``), which LLVM keeps in registers because every index into it
+is a constant once the fixed-length loops are unrolled; an array made by ``np.empty`` lives
+on the heap, where every multiply-add would load and store it. Rows left over after the
+last whole block take one row at a time.
+
+The sums run over k in order, as a textbook loop does; BLAS orders them its own way, so the
+two agree to float32 rounding (the suite's float32 tolerance), not to the last bit.
+
+Only float32 with a multiple of ``_COLUMNS`` output columns runs here (``runs_here``):
+the block's width is a constant of the compiled code, and float64 (the verification
+precision) stays with BLAS, whose sums are its reference.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ._launch import SUMS
+
+_ROWS = 6          # rows of a block: 6 x 4 vectors of 16 floats = 24 accumulators, of 32
+_COLUMNS = 64      # columns of a block: four 512-bit vectors (eight 256-bit ones)
+
+
+@intrinsic
+def _stack_array(typingctx, like, size):
+    """A pointer to ``size`` (a constant) uninitialised numbers of ``like``'s dtype on the
+    stack of the calling function."""
+    if not isinstance(size, types.IntegerLiteral):
+        return None
+    dtype = like.dtype
+
+    def codegen(context, builder, signature, args):
+        count = context.get_constant(types.intp, size.literal_value)
+        return cgutils.alloca_once(builder, context.get_value_type(dtype), size=count)
+
+    return types.CPointer(dtype)(like, size), codegen
+
+
+@njit(inline="always", fastmath=SUMS)
+def _product(a, b, out, accumulate):
+    """out (+)= a @ b for 2-D a (M, K), b (K, N) and out (M, N), N a multiple of _COLUMNS."""
+    m, inner = a.shape
+    n = b.shape[1]
+    whole_rows = m - m % _ROWS
+    for j0 in range(0, n, _COLUMNS):
+        for i0 in range(0, whole_rows, _ROWS):
+            acc = numba.carray(_stack_array(a, 384), (_ROWS, _COLUMNS))
+            for r in range(_ROWS):
+                for j in range(_COLUMNS):
+                    acc[r, j] = 0
+            for k in range(inner):
+                b_row = b[k, j0:j0 + _COLUMNS]
+                for r in range(_ROWS):
+                    a_value = a[i0 + r, k]
+                    for j in range(_COLUMNS):
+                        acc[r, j] += a_value * b_row[j]
+            for r in range(_ROWS):
+                out_row = out[i0 + r, j0:j0 + _COLUMNS]
+                if accumulate:
+                    for j in range(_COLUMNS):
+                        out_row[j] += acc[r, j]
+                else:
+                    for j in range(_COLUMNS):
+                        out_row[j] = acc[r, j]
+        for i in range(whole_rows, m):
+            acc = numba.carray(_stack_array(a, 64), (_COLUMNS,))
+            for j in range(_COLUMNS):
+                acc[j] = 0
+            for k in range(inner):
+                b_row = b[k, j0:j0 + _COLUMNS]
+                a_value = a[i, k]
+                for j in range(_COLUMNS):
+                    acc[j] += a_value * b_row[j]
+            out_row = out[i, j0:j0 + _COLUMNS]
+            if accumulate:
+                for j in range(_COLUMNS):
+                    out_row[j] += acc[j]
+            else:
+                for j in range(_COLUMNS):
+                    out_row[j] = acc[j]
+
+
+@njit(nogil=True, cache=True, fastmath=SUMS)
+def _matrix_product(a, b, out, accumulate):
+    _product(a, b, out, accumulate)
+
+
+@njit(nogil=True, cache=True, fastmath=SUMS)
+def _stacked_product(a, b, out, accumulate):
+    for s in range(a.shape[0]):
+        _product(a[s], b[s], out[s], accumulate)
+
+
+def runs_here(a, b, out) -> bool:
+    """Whether ``product`` computes out (+)= a @ b itself rather than handing it to NumPy:
+    float32 throughout, 2-D or equal stacks (3-D), ``_COLUMNS`` dividing the columns, b's
+    and out's rows contiguous (a may have any strides: a transposed view is read in place)."""
+    return (a.dtype == b.dtype == out.dtype == np.float32
+            and a.ndim == b.ndim == out.ndim and a.ndim in (2, 3)
+            and b.shape[-1] % _COLUMNS == 0 and b.shape[-1] > 0
+            and b.strides[-1] == out.strides[-1] == 4)
+
+
+def product(a, b, out, accumulate=False):
+    """out = a @ b, or out += a @ b with ``accumulate``, on the calling thread; a (M, K), b
+    (K, N), out (M, N), or stacks of them (S, ., .). Releases the GIL where it runs itself."""
+    if runs_here(a, b, out):
+        kernel = _stacked_product if a.ndim == 3 else _matrix_product
+        kernel(a, b, out, accumulate)
+    elif accumulate:
+        out += np.matmul(a, b)
+    else:
+        np.matmul(a, b, out=out)
+    return out
