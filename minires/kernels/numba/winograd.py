@@ -95,45 +95,55 @@ def _output_tile(mt, at, f, bias, y, slot, b, ty, tx, relu):
 # tests/kernels/numba/test_winograd.py applies them to unit vectors and compares.
 
 @njit(inline="always")
+def _x2(a):
+    """2a, in a's own type: a literal 2 would make float32 arithmetic float64 in Numba (and
+    2a, 4a and 8a are exact, so these round as the products do)."""
+    return a + a
+
+
+@njit(inline="always")
+def _x4(a):
+    return _x2(_x2(a))
+
+
+@njit(inline="always")
+def _x5(a):
+    return _x4(a) + a
+
+
+@njit(inline="always")
+def _x8(a):
+    return _x2(_x4(a))
+
+
+@njit(inline="always")
 def _f4_bt(d0, d1, d2, d3, d4, d5):
     """B^T d: the input transform along one axis of a tile (6 -> 6)."""
-    a, b = d4 - 4 * d2, d3 - 4 * d1
-    c, e = d4 - d2, 2 * (d3 - d1)
-    return 4 * d0 - 5 * d2 + d4, a + b, a - b, c + e, c - e, 4 * d1 - 5 * d3 + d5
+    a, b = d4 - _x4(d2), d3 - _x4(d1)
+    c, e = d4 - d2, _x2(d3 - d1)
+    return _x4(d0) - _x5(d2) + d4, a + b, a - b, c + e, c - e, _x4(d1) - _x5(d3) + d5
 
 
 @njit(inline="always")
 def _f4_b(v0, v1, v2, v3, v4, v5):
     """B v: the transpose of ``_f4_bt``, for the input gradient (6 -> 6)."""
-    return (4 * v0, 4 * (v2 - v1) + 2 * (v4 - v3) + 4 * v5, -5 * v0 - 4 * (v1 + v2) - (v3 + v4),
-            (v1 - v2) + 2 * (v3 - v4) - 5 * v5, v0 + v1 + v2 + v3 + v4, v5)
+    return (_x4(v0), _x4(v2 - v1) + _x2(v4 - v3) + _x4(v5), -_x5(v0) - _x4(v1 + v2) - (v3 + v4),
+            (v1 - v2) + _x2(v3 - v4) - _x5(v5), v0 + v1 + v2 + v3 + v4, v5)
 
 
 @njit(inline="always")
 def _f4_at(m0, m1, m2, m3, m4, m5):
     """A^T m: the output transform along one axis of a tile (6 -> 4)."""
     s12, d12, s34, d34 = m1 + m2, m1 - m2, m3 + m4, m3 - m4
-    return m0 + s12 + s34, d12 + 2 * d34, s12 + 4 * s34, d12 + 8 * d34 + m5
+    return m0 + s12 + s34, d12 + _x2(d34), s12 + _x4(s34), d12 + _x8(d34) + m5
 
 
 @njit(inline="always")
 def _f4_a(y0, y1, y2, y3):
     """A y: the transpose of ``_f4_at``, for the output gradient (4 -> 6)."""
     s02, s13 = y0 + y2, y1 + y3
-    e, o = y0 + 4 * y2, 2 * (y1 + 4 * y3)
+    e, o = y0 + _x4(y2), _x2(y1 + _x4(y3))
     return y0, s02 + s13, s02 - s13, e + o, e - o, y3
-
-
-# The F(4x4, 3x3) tile functions read and write whole tiles that lie inside their arrays: the
-# block functions hand them a zero-padded copy of the image (input), the output itself when
-# the tiles cover it exactly, or a one-tile buffer. They index single numbers only: a view
-# (a[b, r, s]) would count a reference to its array, an atomic operation that two threads
-# working on one array would contend for.
-
-@njit(inline="always")
-def _relu(z):
-    """max(z, 0) with NaN kept, in z's own type."""
-    return z if (z > 0 or z != z) else 0 * z
 
 
 @njit(inline="always", fastmath=SUMS)
@@ -175,10 +185,14 @@ def _output_tile_f4(mt, f, bias, dst, b, r0, s0, slot, relu):
             t0, t1, t2, t3 = _f4_at(f[p, 0, ch], f[p, 1, ch], f[p, 2, ch],
                                     f[p, 3, ch], f[p, 4, ch], f[p, 5, ch])
             z0, z1, z2, z3 = t0 + bias[ch], t1 + bias[ch], t2 + bias[ch], t3 + bias[ch]
-            if relu:
-                z0, z1, z2, z3 = _relu(z0), _relu(z1), _relu(z2), _relu(z3)
-            dst[b, r, s0, ch], dst[b, r, s0 + 1, ch] = z0, z1
-            dst[b, r, s0 + 2, ch], dst[b, r, s0 + 3, ch] = z2, z3
+            if relu:     # max(z, 0) with NaN kept (as the generic _output_tile writes it)
+                dst[b, r, s0, ch] = z0 if (z0 > 0 or z0 != z0) else 0
+                dst[b, r, s0 + 1, ch] = z1 if (z1 > 0 or z1 != z1) else 0
+                dst[b, r, s0 + 2, ch] = z2 if (z2 > 0 or z2 != z2) else 0
+                dst[b, r, s0 + 3, ch] = z3 if (z3 > 0 or z3 != z3) else 0
+            else:
+                dst[b, r, s0, ch], dst[b, r, s0 + 1, ch] = z0, z1
+                dst[b, r, s0 + 2, ch], dst[b, r, s0 + 3, ch] = z2, z3
 
 
 @njit(inline="always", fastmath=SUMS)
