@@ -76,14 +76,10 @@ def choose_algorithm(window: Window, c_in: int, c_out: int, dtype, backend: str 
     """The algorithm ``"auto"`` picks, from the measurements in docs/winograd.md (Speed).
 
     - "winograd4x4" for float32 3x3 stride-1 convolutions with at least 16 input and output
-      channels on the CPU backends (``numpy``, ``numba``): at the seed's 64-channel layers
-      its forward + backward is about twice as fast as im2col's (with the ``numba``
-      backend's fused transform kernels, level with PyTorch on one core), and its float32
-      error (below 1e-5 relative there) is far inside float32 training noise;
-    - "winograd" (F(2x2, 3x3)) instead on ``numba`` when the output is smaller than 8 on a
-      side: one 4x4 tile per image leaves too little work per block, and at the seed's
-      4x4x64 layers F(2x2)'s forward + backward is the faster of the two there (on
-      ``numpy`` F(4x4) stays ahead);
+      channels on the CPU backends (``numpy``, ``numba``): at every 64-channel layer of the
+      seed, 4x4 outputs included, its forward + backward is the fastest of the three
+      algorithms on both backends, and its float32 error (below 1e-5 relative there) is far
+      inside float32 training noise;
     - "im2col" everywhere else: for float64, the dtype of checks, where the last digits
       matter more than speed; for other kernels and strides; with fewer than 16 channels (the
       seed's first layer, 3 -> 64, where the transforms cost more than the products they
@@ -92,8 +88,7 @@ def choose_algorithm(window: Window, c_in: int, c_out: int, dtype, backend: str 
     backend = get_backend() if backend is None else backend
     if (winograd.applies(window) and min(c_in, c_out) >= 16 and dtype == np.float32
             and backend in ("numpy", "numba")):
-        small = min(window.out_hw) < 8
-        return "winograd" if small and backend == "numba" else "winograd4x4"
+        return "winograd4x4"
     return "im2col"
 
 

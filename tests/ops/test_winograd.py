@@ -159,8 +159,8 @@ def _window(kernel=(3, 3), stride=(1, 1), side=16):
 
 
 @pytest.mark.parametrize("backend, side, expected", [
-    ("numba", 8, "winograd4x4"), ("numba", 7, "winograd"), ("numba", 4, "winograd"),
-    ("numpy", 4, "winograd4x4"),
+    ("numba", 8, "winograd4x4"), ("numba", 7, "winograd4x4"), ("numba", 4, "winograd4x4"),
+    ("numpy", 4, "winograd4x4"), ("numpy", 2, "winograd4x4"),
 ])
 def test_auto_rule_for_small_images(backend, side, expected):
     assert choose_algorithm(_window(side=side), 64, 64, np.dtype(np.float32), backend) == expected

@@ -110,12 +110,14 @@ def _stacked_product(a, b, out, accumulate):
 
 def runs_here(a, b, out) -> bool:
     """Whether ``product`` computes out (+)= a @ b itself rather than handing it to NumPy:
-    float32 throughout, 2-D or equal stacks (3-D), ``_COLUMNS`` dividing the columns, b's
-    and out's rows contiguous (a may have any strides: a transposed view is read in place)."""
+    float32 throughout, 2-D or equal stacks (3-D), ``_COLUMNS`` dividing the columns, b and
+    out C-contiguous (a may have any strides: a transposed view is read in place, one number
+    at a time; b's rows are read as vectors, which strides Numba cannot see would turn into
+    gathers)."""
     return (a.dtype == b.dtype == out.dtype == np.float32
             and a.ndim == b.ndim == out.ndim and a.ndim in (2, 3)
             and b.shape[-1] % _COLUMNS == 0 and b.shape[-1] > 0
-            and b.strides[-1] == out.strides[-1] == 4)
+            and b.flags.c_contiguous and out.flags.c_contiguous)
 
 
 def product(a, b, out, accumulate=False):

@@ -435,6 +435,13 @@ def _winograd_input_grad_block(dv, bt, dx, m, th, tw, top, left, t0, t1, f4):
         _add_shifted(padded, dx, image, top, left)
 
 
+def _block_array(buffer, positions, tiles, channels):
+    """A block's (positions, tiles, channels) array at the start of a flat scratch buffer:
+    C-contiguous however few tiles the block has (a slice [:, :tiles] of a full-size array
+    would not be, and the matrix product reads contiguous rows fastest)."""
+    return buffer[:positions * tiles * channels].reshape(positions, tiles, channels)
+
+
 def _matrix(a, dtype):
     return np.ascontiguousarray(a, dtype=dtype)
 
@@ -487,11 +494,11 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False, 
     positions = f.alpha ** 2
 
     def tiles_from(lo, hi):
-        v = np.empty((positions, _BLOCK_TILES, c), dtype=x.dtype)
-        mt = np.empty((positions, _BLOCK_TILES, c_out), dtype=x.dtype)
+        v = np.empty(positions * _BLOCK_TILES * c, dtype=x.dtype)
+        mt = np.empty(positions * _BLOCK_TILES * c_out, dtype=x.dtype)
         for t0 in range(lo, hi, _BLOCK_TILES):
             t1 = min(t0 + _BLOCK_TILES, hi)
-            vb, mb = v[:, :t1 - t0], mt[:, :t1 - t0]
+            vb, mb = _block_array(v, positions, t1 - t0, c), _block_array(mt, positions, t1 - t0, c_out)
             _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1, f4)
             gemm.product(vb, u, mb)
             output_block(mb, at, bias, y, th, tw, t0, t1, relu, f4)
@@ -525,18 +532,18 @@ def winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad=True):
     partial_du = {}
 
     def images_from(lo, hi):
-        v = np.empty((positions, _BLOCK_TILES_BACKWARD, c_in), dtype=dy.dtype)
-        dm = np.empty((positions, _BLOCK_TILES_BACKWARD, c_out), dtype=dy.dtype)
-        dv = np.empty((positions, _BLOCK_TILES_BACKWARD, c_in), dtype=dy.dtype)
+        v = np.empty(positions * _BLOCK_TILES_BACKWARD * c_in, dtype=dy.dtype)
+        dm = np.empty(positions * _BLOCK_TILES_BACKWARD * c_out, dtype=dy.dtype)
+        dv = np.empty(positions * _BLOCK_TILES_BACKWARD * c_in, dtype=dy.dtype)
         du = np.zeros((positions, c_in, c_out), dtype=dy.dtype)
         for t0 in range(lo * per_image, hi * per_image, _BLOCK_TILES_BACKWARD):
             t1 = min(t0 + _BLOCK_TILES_BACKWARD, hi * per_image)
-            vb, dmb = v[:, :t1 - t0], dm[:, :t1 - t0]
+            vb, dmb = _block_array(v, positions, t1 - t0, c_in), _block_array(dm, positions, t1 - t0, c_out)
             _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1, f4)
             _winograd_output_grad_block(dy, at, dmb, th, tw, t0, t1, f4)
             gemm.product(vb.transpose(0, 2, 1), dmb, du, accumulate=True)    # dU += V^T dM
             if input_grad:
-                dvb = dv[:, :t1 - t0]
+                dvb = _block_array(dv, positions, t1 - t0, c_in)
                 gemm.product(dmb, u_t, dvb)                                   # dV = dM U^T
                 _winograd_input_grad_block(dvb, bt, dx, f.m, th, tw, top, left, t0, t1, f4)
         partial_du[lo] = du
