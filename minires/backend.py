@@ -96,9 +96,9 @@ def _load_numba_kernels() -> ModuleType:
     """The Numba kernel module, imported (not compiled: each kernel compiles on first use)."""
     global _numba_kernels
     if _numba_kernels is None:
-        # Numba's workers run faster asleep between kernels, on a pool no other library shares
-        # (NUMBA_THREADING_LAYER=workqueue), but that is the process' setting to make:
-        # minires.tune_process() makes it.
+        # Numba's workers run faster asleep between kernels, on an OpenMP runtime no other
+        # library shares, but that is the process' setting to make: minires.tune_process()
+        # makes it.
         try:
             importlib.import_module("numba")
         except ImportError as exc:

@@ -66,8 +66,8 @@ def test_the_command_line_tunes_its_own_process():
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["code"] == 1                       # the missing model: one line, exit 1
-    assert result["omp"] is None and result["blas"] == "2" and result["malloc_tried"]
-    assert result["made"] == {"NUMBA_THREADING_LAYER": "workqueue", "OPENBLAS_NUM_THREADS": "2",
+    assert result["omp"] == "PASSIVE" and result["blas"] == "2" and result["malloc_tried"]
+    assert result["made"] == {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "2",
                               "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
 
 
@@ -89,18 +89,46 @@ def test_tune_process_keeps_what_the_user_set(monkeypatch):
     assert process.made_settings() == tuned["environment"] and process.is_tuned()
 
 
-def test_tune_process_puts_numba_on_its_own_pool_and_leaves_openmp_alone(monkeypatch):
+def test_tune_process_gives_numba_its_own_pool_only_beside_another_openmp_runtime(monkeypatch):
     for name in ("OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER", "MINIRES_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
+    # No OpenMP runtime loaded yet: Numba keeps OpenMP, its workers told to sleep.
+    monkeypatch.setattr(process, "openmp_loaded", lambda: False)
     monkeypatch.setattr(process, "_made", {})
     monkeypatch.setattr(process, "_tuned", None)
+    assert process.tune_process()["environment"] == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert "NUMBA_THREADING_LAYER" not in os.environ
+    # Another library's runtime already loaded (torch imported first): Numba's own pool, and
+    # that runtime's settings left alone.
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setattr(process, "openmp_loaded", lambda: True)
+    monkeypatch.setattr(process, "_made", {})
     assert process.tune_process()["environment"] == {"NUMBA_THREADING_LAYER": "workqueue"}
     assert "OMP_WAIT_POLICY" not in os.environ
-    # With Numba left on OpenMP by the user, its workers are told to sleep between kernels.
-    monkeypatch.setenv("NUMBA_THREADING_LAYER", "omp")
-    monkeypatch.setattr(process, "_made", {})
-    assert process.tune_process()["environment"] == {"OMP_WAIT_POLICY": "PASSIVE"}
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_openmp_loaded_sees_this_process_libraries():
+    """In a fresh interpreter no OpenMP runtime is loaded; after Numba's OpenMP pool starts
+    one is."""
+    pytest.importorskip("numba")
+    script = textwrap.dedent("""
+        import numpy as np
+        from minires import process
+        before = process.openmp_loaded()
+        import minires
+        minires.set_backend("numba")
+        from minires import ops
+        ops.relu_forward(np.ones(1 << 16, np.float32))
+        import numba
+        print(before, process.openmp_loaded(), numba.threading_layer())
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in _TUNED_VARIABLES}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    before, after, layer = done.stdout.split()
+    assert before == "False"
+    assert after == ("True" if layer == "omp" else "False")
 
 
 _TORCH_FIRST = textwrap.dedent("""

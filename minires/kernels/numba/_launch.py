@@ -7,6 +7,8 @@ would not notice it change; so this module holds plain Python only.
 
 from __future__ import annotations
 
+import types
+
 import numba
 import numpy as np
 
@@ -19,13 +21,30 @@ def contiguous(a):
     return np.ascontiguousarray(a)
 
 
+_serial: dict = {}        # prange kernel -> its serial twin
+
+
+def _serial_twin(kernel):
+    """The same Python function compiled without ``parallel`` (its prange loops run as plain
+    loops on the calling thread), cached on disk beside it under a name of its own, so that
+    the two compilations never share a cache entry."""
+    twin = _serial.get(kernel)
+    if twin is None:
+        source = kernel.py_func
+        function = types.FunctionType(source.__code__, source.__globals__, source.__name__ + "_serial",
+                                      source.__defaults__, source.__closure__)
+        function.__qualname__ = source.__qualname__ + "_serial"
+        function.__module__ = source.__module__
+        options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
+        twin = _serial[kernel] = numba.njit(cache=True, **options)(function)
+    return twin
+
+
 def launch(kernel, work, *args):
-    """Run a prange kernel on ``args``; with less than ``SMALL`` elements of work, on one thread."""
-    threads = numba.get_num_threads()
-    if work >= SMALL or threads == 1:
+    """Run a prange kernel on ``args``; with less than ``SMALL`` elements of work (or one
+    thread), its serial twin, on the calling thread: starting a parallel loop costs a
+    worker's wake-up even on one thread (the workqueue layer hands the loop to a worker),
+    more than a small kernel's work."""
+    if work >= SMALL and numba.get_num_threads() > 1:
         return kernel(*args)
-    numba.set_num_threads(1)
-    try:
-        return kernel(*args)
-    finally:
-        numba.set_num_threads(threads)
+    return _serial_twin(kernel)(*args)
