@@ -53,59 +53,59 @@ def _stack_array(typingctx, like, size):
     return types.CPointer(dtype)(like, size), codegen
 
 
-@njit(inline="always", fastmath=SUMS)
-def _product(a, b, out, accumulate):
-    """out (+)= a @ b for 2-D a (M, K), b (K, N) and out (M, N), N a multiple of _COLUMNS."""
-    m, inner = a.shape
-    n = b.shape[1]
-    whole_rows = m - m % _ROWS
-    for j0 in range(0, n, _COLUMNS):
-        for i0 in range(0, whole_rows, _ROWS):
-            acc = numba.carray(_stack_array(a, 384), (_ROWS, _COLUMNS))
-            for r in range(_ROWS):
-                for j in range(_COLUMNS):
-                    acc[r, j] = 0
-            for k in range(inner):
-                b_row = b[k, j0:j0 + _COLUMNS]
-                for r in range(_ROWS):
-                    a_value = a[i0 + r, k]
-                    for j in range(_COLUMNS):
-                        acc[r, j] += a_value * b_row[j]
-            for r in range(_ROWS):
-                out_row = out[i0 + r, j0:j0 + _COLUMNS]
-                if accumulate:
-                    for j in range(_COLUMNS):
-                        out_row[j] += acc[r, j]
-                else:
-                    for j in range(_COLUMNS):
-                        out_row[j] = acc[r, j]
-        for i in range(whole_rows, m):
-            acc = numba.carray(_stack_array(a, 64), (_COLUMNS,))
-            for j in range(_COLUMNS):
-                acc[j] = 0
-            for k in range(inner):
-                b_row = b[k, j0:j0 + _COLUMNS]
-                a_value = a[i, k]
-                for j in range(_COLUMNS):
-                    acc[j] += a_value * b_row[j]
-            out_row = out[i, j0:j0 + _COLUMNS]
-            if accumulate:
-                for j in range(_COLUMNS):
-                    out_row[j] += acc[j]
-            else:
-                for j in range(_COLUMNS):
-                    out_row[j] = acc[j]
-
-
-@njit(nogil=True, cache=True, fastmath=SUMS)
-def _matrix_product(a, b, out, accumulate):
-    _product(a, b, out, accumulate)
+@njit(inline="always")
+def _column(j0, j):
+    """Column j0 + j as an unsigned index: never negative, so Numba checks nothing."""
+    return numba.uint64(j0 + j)
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
 def _stacked_product(a, b, out, accumulate):
-    for s in range(a.shape[0]):
-        _product(a[s], b[s], out[s], accumulate)
+    """out[s] (+)= a[s] @ b[s] for every s, a (S, M, K), b (S, K, N), out (S, M, N), N a
+    multiple of _COLUMNS.
+
+    Every access indexes single numbers: a view (b[k], out[i]) would count a reference to
+    its array, an atomic operation on memory that two threads sharing b (the kernel, the
+    same for every block) would pass back and forth between their cores, and the two threads
+    would run no faster than one. The column index is unsigned (``_column``): Numba adds the
+    length to a negative index, and that check, on every load, keeps LLVM from turning the
+    column loop into vector loads and the accumulators into registers."""
+    stack, m, inner = a.shape
+    n = b.shape[2]
+    whole_rows = m - m % _ROWS
+    for s in range(stack):
+        for j0 in range(0, n, _COLUMNS):
+            for i0 in range(0, whole_rows, _ROWS):
+                acc = numba.carray(_stack_array(a, 384), (_ROWS, _COLUMNS))
+                for r in range(_ROWS):
+                    for j in range(_COLUMNS):
+                        acc[r, j] = 0
+                for k in range(inner):
+                    for r in range(_ROWS):
+                        a_value = a[s, i0 + r, k]
+                        for j in range(_COLUMNS):
+                            acc[r, j] += a_value * b[s, k, _column(j0, j)]
+                for r in range(_ROWS):
+                    if accumulate:
+                        for j in range(_COLUMNS):
+                            out[s, i0 + r, _column(j0, j)] += acc[r, j]
+                    else:
+                        for j in range(_COLUMNS):
+                            out[s, i0 + r, _column(j0, j)] = acc[r, j]
+            for i in range(whole_rows, m):
+                acc = numba.carray(_stack_array(a, 64), (_COLUMNS,))
+                for j in range(_COLUMNS):
+                    acc[j] = 0
+                for k in range(inner):
+                    a_value = a[s, i, k]
+                    for j in range(_COLUMNS):
+                        acc[j] += a_value * b[s, k, _column(j0, j)]
+                if accumulate:
+                    for j in range(_COLUMNS):
+                        out[s, i, _column(j0, j)] += acc[j]
+                else:
+                    for j in range(_COLUMNS):
+                        out[s, i, _column(j0, j)] = acc[j]
 
 
 def runs_here(a, b, out) -> bool:
@@ -124,8 +124,10 @@ def product(a, b, out, accumulate=False):
     """out = a @ b, or out += a @ b with ``accumulate``, on the calling thread; a (M, K), b
     (K, N), out (M, N), or stacks of them (S, ., .). Releases the GIL where it runs itself."""
     if runs_here(a, b, out):
-        kernel = _stacked_product if a.ndim == 3 else _matrix_product
-        kernel(a, b, out, accumulate)
+        if a.ndim == 2:                    # a stack of one: views, nothing copied
+            _stacked_product(a[None], b[None], out[None], accumulate)
+        else:
+            _stacked_product(a, b, out, accumulate)
     elif accumulate:
         out += np.matmul(a, b)
     else:
