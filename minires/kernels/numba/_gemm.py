@@ -61,8 +61,11 @@ def _column(j0, j):
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
 def _stacked_product(a, b, out, accumulate):
-    """out[s] (+)= a[s] @ b[s] for every s, a (S, M, K), b (S, K, N), out (S, M, N), N a
-    multiple of _COLUMNS.
+    """out[s] (+)= a[s] @ b[s] for every s, with the inner dimension in two parts:
+    out[s, i, n] = sum over (p, q) of a[s, i, p, q] b[s, p, q, n], for a (S, M, P, Q), b (S,
+    P, Q, N) and out (S, M, N), N a multiple of _COLUMNS. An ordinary product has P = 1; a
+    convolution read in place from its zero-padded image has one p per kernel row
+    (``window_product``).
 
     Every access indexes single numbers: a view (b[k], out[i]) would count a reference to
     its array, an atomic operation on memory that two threads sharing b (the kernel, the
@@ -70,8 +73,8 @@ def _stacked_product(a, b, out, accumulate):
     would run no faster than one. The column index is unsigned (``_column``): Numba adds the
     length to a negative index, and that check, on every load, keeps LLVM from turning the
     column loop into vector loads and the accumulators into registers."""
-    stack, m, inner = a.shape
-    n = b.shape[2]
+    stack, m, parts, inner = a.shape
+    n = b.shape[3]
     whole_rows = m - m % _ROWS
     for s in range(stack):
         for j0 in range(0, n, _COLUMNS):
@@ -80,11 +83,12 @@ def _stacked_product(a, b, out, accumulate):
                 for r in range(_ROWS):
                     for j in range(_COLUMNS):
                         acc[r, j] = 0
-                for k in range(inner):
-                    for r in range(_ROWS):
-                        a_value = a[s, i0 + r, k]
-                        for j in range(_COLUMNS):
-                            acc[r, j] += a_value * b[s, k, _column(j0, j)]
+                for p in range(parts):
+                    for k in range(inner):
+                        for r in range(_ROWS):
+                            a_value = a[s, i0 + r, p, k]
+                            for j in range(_COLUMNS):
+                                acc[r, j] += a_value * b[s, p, k, _column(j0, j)]
                 for r in range(_ROWS):
                     if accumulate:
                         for j in range(_COLUMNS):
@@ -96,10 +100,11 @@ def _stacked_product(a, b, out, accumulate):
                 acc = numba.carray(_stack_array(a, 64), (_COLUMNS,))
                 for j in range(_COLUMNS):
                     acc[j] = 0
-                for k in range(inner):
-                    a_value = a[s, i, k]
-                    for j in range(_COLUMNS):
-                        acc[j] += a_value * b[s, k, _column(j0, j)]
+                for p in range(parts):
+                    for k in range(inner):
+                        a_value = a[s, i, p, k]
+                        for j in range(_COLUMNS):
+                            acc[j] += a_value * b[s, p, k, _column(j0, j)]
                 if accumulate:
                     for j in range(_COLUMNS):
                         out[s, i, _column(j0, j)] += acc[j]
@@ -108,15 +113,19 @@ def _stacked_product(a, b, out, accumulate):
                         out[s, i, _column(j0, j)] = acc[j]
 
 
+def takes(dtype, columns: int) -> bool:
+    """Whether products of this dtype with this many output columns run here."""
+    return dtype == np.float32 and columns > 0 and columns % _COLUMNS == 0
+
+
 def runs_here(a, b, out) -> bool:
     """Whether ``product`` computes out (+)= a @ b itself rather than handing it to NumPy:
     float32 throughout, 2-D or equal stacks (3-D), ``_COLUMNS`` dividing the columns, b and
     out C-contiguous (a may have any strides: a transposed view is read in place, one number
     at a time; b's rows are read as vectors, which strides Numba cannot see would turn into
     gathers)."""
-    return (a.dtype == b.dtype == out.dtype == np.float32
+    return (a.dtype == b.dtype == out.dtype and takes(b.dtype, b.shape[-1])
             and a.ndim == b.ndim == out.ndim and a.ndim in (2, 3)
-            and b.shape[-1] % _COLUMNS == 0 and b.shape[-1] > 0
             and b.flags.c_contiguous and out.flags.c_contiguous)
 
 
@@ -124,12 +133,21 @@ def product(a, b, out, accumulate=False):
     """out = a @ b, or out += a @ b with ``accumulate``, on the calling thread; a (M, K), b
     (K, N), out (M, N), or stacks of them (S, ., .). Releases the GIL where it runs itself."""
     if runs_here(a, b, out):
-        if a.ndim == 2:                    # a stack of one: views, nothing copied
-            _stacked_product(a[None], b[None], out[None], accumulate)
+        if a.ndim == 2:                    # a stack of one, inner dimension in one part: views
+            _stacked_product(a[None, :, None, :], b[None, None], out[None], accumulate)
         else:
-            _stacked_product(a, b, out, accumulate)
+            _stacked_product(a[:, :, None, :], b[:, None], out, accumulate)
     elif accumulate:
         out += np.matmul(a, b)
     else:
         np.matmul(a, b, out=out)
+    return out
+
+
+def window_product(a, b, out):
+    """out = a @ b with the inner dimension in parts: a (M, P, Q) (any strides), b (P, Q, N)
+    and out (M, N) C-contiguous float32, N a multiple of ``_COLUMNS``: out[i] = sum over
+    (p, q) of a[i, p, q] b[p, q]. A stride-1 convolution reads its windows from the padded
+    image this way, one part per kernel row, with no im2col copy."""
+    _stacked_product(a[None], b[None], out[None], False)
     return out

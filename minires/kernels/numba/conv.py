@@ -104,6 +104,55 @@ def _block_rows(k_values):
     return max(16, _BLOCK_VALUES // max(k_values, 1))
 
 
+# --- inference at stride 1: the windows read in place from the zero-padded image --------------
+# Padded to hp x wp and flattened, an image holds every window of a stride-1 convolution at a
+# fixed pattern of offsets: the window of grid position m = r * wp + s starts at m * C, and
+# kernel row i of it is the run of kw * C numbers at m * C + i * wp * C. So the convolution
+# over the whole padded grid is one matrix product whose left operand is a strided view of
+# the image (rows m at stride C, kh parts at stride wp * C, kw * C numbers each), with no
+# cols copied at all (_gemm.window_product). Grid columns s >= w_out are windows that run
+# off the right edge into the next row: computed (wp / w_out more work) and dropped. Only
+# without keep_cols: the backward pass reads cols.
+
+def _runs_direct(window, c_out, dtype) -> bool:
+    """Whether this convolution runs as one product over the padded image (inference)."""
+    return window.strides == (1, 1) and not window.pointwise and gemm.takes(dtype, c_out)
+
+
+def _padded_images(x, window):
+    """(flat, wp): x zero-padded as ``window`` says, each image one row of ``flat`` (N,
+    (hp * wp + kw - 1) * C), the last kw - 1 pixels slack for the dropped windows of the
+    last grid row to read."""
+    (_, kw), _, ((top, bottom), (left, right)), _ = window
+    n, h, w, c = x.shape
+    hp, wp = h + top + bottom, w + left + right
+    flat = np.zeros((n, (hp * wp + kw - 1) * c), dtype=x.dtype)
+    flat[:, :hp * wp * c].reshape(n, hp, wp, c)[:, top:top + h, left:left + w] = x
+    return flat, wp
+
+
+def _convolve_image(flat, b, w_parts, z, window, wp):
+    """z (h_out * wp, C_out) = the convolution of image b of ``flat`` at every grid position
+    of its output rows; w_parts is w2d as (kh, kw * C, C_out)."""
+    kh, kw = window.kernel
+    c = w_parts.shape[1] // kw
+    item = flat.itemsize
+    windows = np.lib.stride_tricks.as_strided(flat[b], shape=(z.shape[0], kh, kw * c),
+                                              strides=(c * item, wp * c * item, item))
+    gemm.window_product(windows, w_parts, z)
+
+
+@njit(nogil=True, cache=True)
+def _grid_rows(z, wp, w_out, rows):
+    """rows[oh * w_out + ow] = z[oh * wp + ow]: the grid's output pixels, its dropped
+    columns left out."""
+    c = z.shape[1]
+    for oh in range(rows.shape[0] // w_out):
+        for ow in range(w_out):
+            for ch in range(c):
+                rows[oh * w_out + ow, ch] = z[oh * wp + ow, ch]
+
+
 def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
     """(y, positive, cols) of an im2col convolution: y = cols(x) @ w2d + bias, and with
     ``relu`` y = max(that, 0). y is (N, h_out, w_out, C_out). With ``keep_cols`` (training),
@@ -122,6 +171,21 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
     y = np.empty((pixels, c_out), dtype=x.dtype)
     keep_mask = relu and keep_cols
     positive = np.empty((pixels if keep_mask else 0, c_out), dtype=np.bool_)
+    if not keep_cols and _runs_direct(window, c_out, x.dtype):
+        flat, wp = _padded_images(x, window)
+        w_parts = w2d.reshape(kh, kw * c, c_out)
+        per_image = h_out * w_out
+
+        def images_from(lo, hi):
+            z = np.empty((h_out * wp, c_out), dtype=x.dtype)
+            for b in range(lo, hi):
+                _convolve_image(flat, b, w_parts, z, window, wp)
+                rows = y[b * per_image:(b + 1) * per_image]
+                _grid_rows(z, wp, w_out, rows)
+                _bias_activation_rows(rows, bias, positive, relu, False)
+
+        cpu_threads.run_ranges(images_from, n, n * h_out * wp * k_values * c_out)
+        return y.reshape(n, h_out, w_out, c_out), None, None
     rows = _block_rows(k_values)
     kept = np.empty((pixels, kh, kw * c), dtype=x.dtype) if keep_cols and not pointwise else None
 
@@ -189,6 +253,22 @@ def im2col_conv_maxpool_forward(x, w2d, bias, window, relu):
     y = np.empty((units * half, c_out), dtype=x.dtype)
     per_block = max(1, _block_rows(max(k_values, c_out)) // unit)
     no_mask = np.empty((0, c_out), dtype=np.bool_)
+    if _runs_direct(window, c_out, x.dtype):
+        flat, wp = _padded_images(x, window)
+        w_parts = w2d.reshape(kh, kw * c, c_out)
+        pooled = (h_out // 2) * half                # pooled pixels of one image
+
+        def images_from(lo, hi):
+            z = np.empty((h_out * wp, c_out), dtype=x.dtype)
+            rows = np.empty((h_out * w_out, c_out), dtype=x.dtype)
+            for b in range(lo, hi):
+                _convolve_image(flat, b, w_parts, z, window, wp)
+                _grid_rows(z, wp, w_out, rows)
+                _bias_activation_rows(rows, bias, no_mask, relu, False)
+                _maxpool_row_pairs(rows, y[b * pooled:(b + 1) * pooled], w_out)
+
+        cpu_threads.run_ranges(images_from, n, n * h_out * wp * k_values * c_out)
+        return y.reshape(n, h_out // 2, half, c_out)
 
     def units_from(lo, hi):
         cols = None if pointwise else np.empty((per_block * unit, kh, kw * c), dtype=x.dtype)

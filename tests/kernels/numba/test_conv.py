@@ -159,3 +159,60 @@ def test_kernel_outputs_are_c_contiguous():
     outputs = [k.im2col_conv_forward(x, np.ones((3 * 3 * 3, 2), np.float32), None, window, True, True)[0],
                k.col2im(cols, x.shape, window)]
     assert all(o.flags.c_contiguous for o in outputs)
+
+
+@given(case=conv_cases(max_hw=9, max_kernel=5), seed=seeds, layout=layouts, relu=st.booleans(),
+       with_bias=st.booleans(), c_out=st.sampled_from([64, 128]), pool=st.booleans())
+def test_inference_at_stride_1_reads_the_windows_in_place(case, seed, layout, relu, with_bias, c_out, pool):
+    """float32, stride 1, output columns in whole blocks of the product: inference convolves
+    each zero-padded image in place (no cols), the padding's every form, kernels of any
+    shape, with or without the 2x2 max-pool after it; the array code's y."""
+    case = dict(case, stride=1, w_shape=(*case["w_shape"][:3], c_out))
+    window = conv_window(case)
+    if pool:             # an even output: grow the image by a pixel where it is odd
+        n, h, w, c = case["x_shape"]
+        h_out, w_out = window.out_hw
+        case = dict(case, x_shape=(n, h + h_out % 2, w + w_out % 2, c))
+        window = conv_window(case)
+    if window.pointwise or min(window.out_hw) < 1:
+        return
+    assert conv._runs_direct(window, c_out, np.dtype(np.float32))
+    rng = np.random.default_rng(seed)
+    x = as_layout(normal(rng, case["x_shape"], np.float32), layout)
+    w = normal(rng, case["w_shape"], np.float32)
+    bias = normal(rng, (c_out,), np.float32) if with_bias else None
+    k_values = int(np.prod(case["w_shape"][:3]))
+    w2d = w.reshape(k_values, c_out)
+    cols = im2col(pad_nhwc(x, window.padding), window).reshape(-1, k_values)
+    z = (cols @ w2d + (0 if bias is None else bias)).reshape(*window_shape(x, window), c_out)
+    expected = np.maximum(z, 0) if relu else z
+    magnitude = (np.abs(cols) @ np.abs(w2d)).max()
+    if pool:
+        pooling = plan_windows("maxpool2d", window.out_hw, (2, 2), (2, 2), "valid", ("valid",))
+        y = k.im2col_conv_maxpool_forward(x, w2d, bias, window, relu)
+        expected = k.maxpool2d_forward_value(np.ascontiguousarray(expected), pooling)
+    else:
+        y, positive, kept = k.im2col_conv_forward(x, w2d, bias, window, relu, False)
+        assert positive is None and kept is None
+    assert y.dtype == np.float32 and y.shape == expected.shape and y.flags.c_contiguous
+    assert_close(y, expected, 1e-5, "y", floor=magnitude)
+
+
+def window_shape(x, window):
+    return (x.shape[0], *window.out_hw)
+
+
+def test_inference_in_place_keeps_non_finite_numbers_in_their_windows():
+    """A NaN or inf in the image reaches only the outputs whose windows hold it (the padded
+    grid's dropped columns read across rows, and must not carry one into the output)."""
+    x = np.ones((2, 5, 6, 3), np.float32)
+    x[0, 2, 5, 1] = np.nan             # the last column: its row's dropped windows read it
+    x[1, 0, 0, 0] = np.inf
+    window = plan_windows("conv2d", (5, 6), (3, 3), (1, 1), "same", ("same",))
+    w2d = np.ones((27, 64), np.float32)
+    y, _, _ = k.im2col_conv_forward(x, w2d, None, window, False, False)
+    cols = im2col(pad_nhwc(x, window.padding), window).reshape(-1, 27)
+    with np.errstate(invalid="ignore"):
+        expected = (cols.astype(np.float64) @ w2d).reshape(2, 5, 6, 64)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(y), np.isinf(expected))
