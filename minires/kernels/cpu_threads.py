@@ -68,6 +68,8 @@ def _run(tasks, threads: int) -> list:
     The helper threads run under the caller's floating-point error settings (``np.errstate``
     is per thread): a product split over threads warns, or stays quiet, as the caller's whole
     product would (training silences overflow while it checks for non-finite losses)."""
+    if len(tasks) == 1:                     # nothing to hand over: no pool at all
+        return [tasks[0][0](*tasks[0][1:])]
     pool = _executor(threads - 1)
     errors = np.geterr()
     futures = [pool.submit(_in_errstate, errors, *task) for task in tasks[1:]]
