@@ -63,9 +63,9 @@ def _column(j0, j):
 def _stacked_product(a, b, out, accumulate):
     """out[s] (+)= a[s] @ b[s] for every s, with the inner dimension in two parts:
     out[s, i, n] = sum over (p, q) of a[s, i, p, q] b[s, p, q, n], for a (S, M, P, Q), b (S,
-    P, Q, N) and out (S, M, N), N a multiple of _COLUMNS. An ordinary product has P = 1; a
-    convolution read in place from its zero-padded image has one p per kernel row
-    (``window_product``).
+    P, Q, N) or (1, P, Q, N) (one b for every s) and out (S, M, N), N a multiple of _COLUMNS.
+    An ordinary product has P = 1; a convolution read in place from its zero-padded images
+    has one s per image and one p per kernel row (``window_product``).
 
     Every access indexes single numbers: a view (b[k], out[i]) would count a reference to
     its array, an atomic operation on memory that two threads sharing b (the kernel, the
@@ -76,7 +76,9 @@ def _stacked_product(a, b, out, accumulate):
     stack, m, parts, inner = a.shape
     n = b.shape[3]
     whole_rows = m - m % _ROWS
+    shared = b.shape[0] == 1                 # one b for every s
     for s in range(stack):
+        sb = 0 if shared else s
         for j0 in range(0, n, _COLUMNS):
             for i0 in range(0, whole_rows, _ROWS):
                 acc = numba.carray(_stack_array(a, 384), (_ROWS, _COLUMNS))
@@ -88,7 +90,7 @@ def _stacked_product(a, b, out, accumulate):
                         for r in range(_ROWS):
                             a_value = a[s, i0 + r, p, k]
                             for j in range(_COLUMNS):
-                                acc[r, j] += a_value * b[s, p, k, _column(j0, j)]
+                                acc[r, j] += a_value * b[sb, p, k, _column(j0, j)]
                 for r in range(_ROWS):
                     if accumulate:
                         for j in range(_COLUMNS):
@@ -104,7 +106,7 @@ def _stacked_product(a, b, out, accumulate):
                     for k in range(inner):
                         a_value = a[s, i, p, k]
                         for j in range(_COLUMNS):
-                            acc[j] += a_value * b[s, p, k, _column(j0, j)]
+                            acc[j] += a_value * b[sb, p, k, _column(j0, j)]
                 if accumulate:
                     for j in range(_COLUMNS):
                         out[s, i, _column(j0, j)] += acc[j]
@@ -145,9 +147,10 @@ def product(a, b, out, accumulate=False):
 
 
 def window_product(a, b, out):
-    """out = a @ b with the inner dimension in parts: a (M, P, Q) (any strides), b (P, Q, N)
-    and out (M, N) C-contiguous float32, N a multiple of ``_COLUMNS``: out[i] = sum over
-    (p, q) of a[i, p, q] b[p, q]. A stride-1 convolution reads its windows from the padded
-    image this way, one part per kernel row, with no im2col copy."""
-    _stacked_product(a[None], b[None], out[None], False)
+    """out[s] = a[s] @ b for every s, with the inner dimension in parts: a (S, M, P, Q) (any
+    strides), b (P, Q, N) and out (S, M, N) C-contiguous float32, N a multiple of
+    ``_COLUMNS``: out[s, i] = sum over (p, q) of a[s, i, p, q] b[p, q]. A stride-1
+    convolution reads its windows from the padded images this way, one s per image and one
+    part per kernel row, with no im2col copy."""
+    _stacked_product(a, b[None], out, False)
     return out

@@ -131,26 +131,44 @@ def _padded_images(x, window):
     return flat, wp
 
 
-def _convolve_image(flat, b, w_parts, z, window, wp):
-    """z (h_out * wp, C_out) = the convolution of image b of ``flat`` at every grid position
-    of its output rows; w_parts is w2d as (kh, kw * C, C_out)."""
+_IMAGES_PER_PRODUCT = 2     # images convolved by one product call (their grids stay in L2)
+
+
+def _convolve_images(flat, b0, b1, w_parts, z, window, wp):
+    """z[:b1 - b0] ((h_out * wp, C_out) each) = the convolution of images b0 .. b1 - 1 of
+    ``flat`` at every grid position of their output rows; w_parts is w2d as (kh, kw * C,
+    C_out)."""
     kh, kw = window.kernel
     c = w_parts.shape[1] // kw
     item = flat.itemsize
-    windows = np.lib.stride_tricks.as_strided(flat[b], shape=(z.shape[0], kh, kw * c),
-                                              strides=(c * item, wp * c * item, item))
-    gemm.window_product(windows, w_parts, z)
+    windows = np.lib.stride_tricks.as_strided(
+        flat[b0:], shape=(b1 - b0, z.shape[1], kh, kw * c),
+        strides=(flat.strides[0], c * item, wp * c * item, item))
+    gemm.window_product(windows, w_parts, z[:b1 - b0])
 
 
 @njit(nogil=True, cache=True)
-def _grid_rows(z, wp, w_out, rows):
-    """rows[oh * w_out + ow] = z[oh * wp + ow]: the grid's output pixels, its dropped
-    columns left out."""
-    c = z.shape[1]
-    for oh in range(rows.shape[0] // w_out):
-        for ow in range(w_out):
-            for ch in range(c):
-                rows[oh * w_out + ow, ch] = z[oh * wp + ow, ch]
+def _finish_images(z, wp, w_out, bias, relu, pool, out):
+    """From each image's grid z[t] (h_out * wp, C_out): its output pixels (the dropped
+    columns left out) + bias, ReLU'd with ``relu`` (NaN kept), into out[t] (h_out * w_out,
+    C_out); with ``pool``, their 2x2 max-pool instead (out[t] (h_out * w_out / 4, C_out))."""
+    images, grid, c = z.shape
+    h_out = grid // wp
+    half = w_out // 2
+    for t in range(images):
+        for oh in range(h_out):
+            for ow in range(w_out):
+                for ch in range(c):
+                    v = z[t, oh * wp + ow, ch] + bias[ch]
+                    if relu:
+                        v = v if (v > 0 or v != v) else 0
+                    if not pool:
+                        out[t, oh * w_out + ow, ch] = v
+                    elif oh % 2 == 0 and ow % 2 == 0:
+                        out[t, (oh // 2) * half + ow // 2, ch] = v
+                    else:
+                        q = (oh // 2) * half + ow // 2
+                        out[t, q, ch] = _wins(out[t, q, ch], v)
 
 
 def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
@@ -177,12 +195,12 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
         per_image = h_out * w_out
 
         def images_from(lo, hi):
-            z = np.empty((h_out * wp, c_out), dtype=x.dtype)
-            for b in range(lo, hi):
-                _convolve_image(flat, b, w_parts, z, window, wp)
-                rows = y[b * per_image:(b + 1) * per_image]
-                _grid_rows(z, wp, w_out, rows)
-                _bias_activation_rows(rows, bias, positive, relu, False)
+            z = np.empty((_IMAGES_PER_PRODUCT, h_out * wp, c_out), dtype=x.dtype)
+            for b0 in range(lo, hi, _IMAGES_PER_PRODUCT):
+                b1 = min(b0 + _IMAGES_PER_PRODUCT, hi)
+                _convolve_images(flat, b0, b1, w_parts, z, window, wp)
+                _finish_images(z[:b1 - b0], wp, w_out, bias, relu, False,
+                               y[b0 * per_image:b1 * per_image].reshape(b1 - b0, per_image, c_out))
 
         cpu_threads.run_ranges(images_from, n, n * h_out * wp * k_values * c_out)
         return y.reshape(n, h_out, w_out, c_out), None, None
@@ -259,13 +277,12 @@ def im2col_conv_maxpool_forward(x, w2d, bias, window, relu):
         pooled = (h_out // 2) * half                # pooled pixels of one image
 
         def images_from(lo, hi):
-            z = np.empty((h_out * wp, c_out), dtype=x.dtype)
-            rows = np.empty((h_out * w_out, c_out), dtype=x.dtype)
-            for b in range(lo, hi):
-                _convolve_image(flat, b, w_parts, z, window, wp)
-                _grid_rows(z, wp, w_out, rows)
-                _bias_activation_rows(rows, bias, no_mask, relu, False)
-                _maxpool_row_pairs(rows, y[b * pooled:(b + 1) * pooled], w_out)
+            z = np.empty((_IMAGES_PER_PRODUCT, h_out * wp, c_out), dtype=x.dtype)
+            for b0 in range(lo, hi, _IMAGES_PER_PRODUCT):
+                b1 = min(b0 + _IMAGES_PER_PRODUCT, hi)
+                _convolve_images(flat, b0, b1, w_parts, z, window, wp)
+                _finish_images(z[:b1 - b0], wp, w_out, bias, relu, True,
+                               y[b0 * pooled:b1 * pooled].reshape(b1 - b0, pooled, c_out))
 
         cpu_threads.run_ranges(images_from, n, n * h_out * wp * k_values * c_out)
         return y.reshape(n, h_out // 2, half, c_out)
