@@ -13,8 +13,9 @@ over the whole inner dimension: per k, ``_ROWS`` numbers of a, one row of ``_COL
 numbers of b, and ``_ROWS * _COLUMNS`` fused multiply-adds. The accumulators are an array
 on the stack (``_stack_array``), which LLVM keeps in registers because every index into it
 is a constant once the fixed-length loops are unrolled; an array made by ``np.empty`` lives
-on the heap, where every multiply-add would load and store it. Rows left over after the
-last whole block take one row at a time.
+on the heap, where every multiply-add would load and store it. When ``_ROWS`` does not
+divide the rows, the last block ends at the last row and overlaps the block before (its
+rows computed twice, stored once); a product of fewer rows takes one row at a time.
 
 The sums run over k in order, as a textbook loop does; BLAS orders them its own way, so the
 two agree to float32 rounding (the suite's float32 tolerance), not to the last bit.
@@ -75,12 +76,16 @@ def _stacked_product(a, b, out, accumulate):
     column loop into vector loads and the accumulators into registers."""
     stack, m, parts, inner = a.shape
     n = b.shape[3]
-    whole_rows = m - m % _ROWS
+    blocks = -(-m // _ROWS) if m >= _ROWS else 0
     shared = b.shape[0] == 1                 # one b for every s
     for s in range(stack):
         sb = 0 if shared else s
         for j0 in range(0, n, _COLUMNS):
-            for i0 in range(0, whole_rows, _ROWS):
+            for block in range(blocks):
+                # The last block, when _ROWS does not divide m, ends at row m: it computes
+                # again rows of the block before and stores only those from ``new`` on.
+                new = block * _ROWS
+                i0 = min(new, m - _ROWS)
                 acc = numba.carray(_stack_array(a, 384), (_ROWS, _COLUMNS))
                 for r in range(_ROWS):
                     for j in range(_COLUMNS):
@@ -92,13 +97,15 @@ def _stacked_product(a, b, out, accumulate):
                             for j in range(_COLUMNS):
                                 acc[r, j] += a_value * b[sb, p, k, _column(j0, j)]
                 for r in range(_ROWS):
+                    if i0 + r < new:
+                        continue
                     if accumulate:
                         for j in range(_COLUMNS):
                             out[s, i0 + r, _column(j0, j)] += acc[r, j]
                     else:
                         for j in range(_COLUMNS):
                             out[s, i0 + r, _column(j0, j)] = acc[r, j]
-            for i in range(whole_rows, m):
+            for i in range(m if blocks == 0 else 0):      # fewer than _ROWS rows: one at a time
                 acc = numba.carray(_stack_array(a, 64), (_COLUMNS,))
                 for j in range(_COLUMNS):
                     acc[j] = 0
