@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 SUMS = {"reassoc", "contract", "nsz"}    # fastmath for sums: reorder and fuse, ignore -0's sign
-SMALL = 1 << 18          # outputs below this many elements run on the calling thread alone
+SMALL = 1 << 21          # outputs below this many elements run on the calling thread alone
 
 
 def contiguous(a):

@@ -70,3 +70,22 @@ def test_bias_gradient_does_not_depend_on_the_thread_count():
 def test_kernel_outputs_are_c_contiguous():
     x = np.asfortranarray(np.random.default_rng(0).standard_normal((2, 5, 4, 3)).astype(np.float32))
     assert all(o.flags.c_contiguous for o in k.relu_forward(x))
+
+
+def test_a_serial_twin_computes_what_its_parallel_kernel_computes():
+    """Below ``_launch.SMALL`` outputs a prange kernel runs as its twin compiled without
+    ``parallel``: the same function, so the same results, bit for bit."""
+    from minires.kernels.numba import _launch, activation
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(1000).astype(np.float32)
+    x[::97] = np.nan
+    y_parallel, y_serial = np.empty_like(x), np.empty_like(x)
+    positive_parallel, positive_serial = np.empty(x.shape, bool), np.empty(x.shape, bool)
+    activation._relu_forward(x, y_parallel, positive_parallel)
+    twin = _launch._serial_twin(activation._relu_forward)
+    assert twin is _launch._serial_twin(activation._relu_forward)      # compiled once
+    assert not twin.targetoptions.get("parallel") and twin.py_func.__code__ is activation._relu_forward.py_func.__code__
+    twin(x, y_serial, positive_serial)
+    np.testing.assert_array_equal(y_serial, y_parallel)
+    np.testing.assert_array_equal(positive_serial, positive_parallel)
