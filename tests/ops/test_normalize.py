@@ -41,8 +41,12 @@ def test_instance_norm_gradient_matches_central_differences(on_backend, shape, s
     put = on_backend.put
     _, cache = ops.instance_norm_forward(put(x), epsilon)
     dy = normal(rng, shape)
+    # The output bends on the scale of its channels' spread, sqrt(var + epsilon): two close
+    # pixels in a channel make it small, and a fixed step would then measure the curvature
+    # along with the slope. The step is a small fraction of the smallest spread.
+    spread = float(np.sqrt(np.var(x, axis=(1, 2)).min() + epsilon))
     check_gradients(lambda v: ops.instance_norm_forward(put(v), epsilon)[0], [x],
-                    [ops.instance_norm_backward(put(dy), cache)], dy, rng)
+                    [ops.instance_norm_backward(put(dy), cache)], dy, rng, eps=min(1e-5, 1e-4 * spread))
 
 
 @pytest.mark.torch
