@@ -147,6 +147,28 @@ def _convolve_images(flat, b0, b1, w_parts, z, window, wp):
     gemm.window_product(windows, w_parts, z[:b1 - b0])
 
 
+def _convolve_in_place(x, w2d, bias, window, relu, pool, y):
+    """Inference at stride 1 (``_runs_direct``): y, (N * P, C_out), gets each image's P
+    output pixels + bias (ReLU'd with ``relu``), or with ``pool`` their 2x2 max-pool, each
+    thread taking whole images, ``_IMAGES_PER_PRODUCT`` to a product call."""
+    (kh, kw), _, _, (h_out, w_out) = window
+    n, c = x.shape[0], x.shape[3]
+    k_values, c_out = w2d.shape
+    flat, wp = _padded_images(x, window)
+    w_parts = w2d.reshape(kh, kw * c, c_out)
+    per_image = y.shape[0] // n
+
+    def images_from(lo, hi):
+        z = np.empty((_IMAGES_PER_PRODUCT, h_out * wp, c_out), dtype=x.dtype)
+        for b0 in range(lo, hi, _IMAGES_PER_PRODUCT):
+            b1 = min(b0 + _IMAGES_PER_PRODUCT, hi)
+            _convolve_images(flat, b0, b1, w_parts, z, window, wp)
+            _finish_images(z[:b1 - b0], wp, w_out, bias, relu, pool,
+                           y[b0 * per_image:b1 * per_image].reshape(b1 - b0, per_image, c_out))
+
+    cpu_threads.run_ranges(images_from, n, n * h_out * wp * k_values * c_out)
+
+
 @njit(nogil=True, cache=True)
 def _finish_images(z, wp, w_out, bias, relu, pool, out):
     """From each image's grid z[t] (h_out * wp, C_out): its output pixels (the dropped
@@ -190,19 +212,7 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
     keep_mask = relu and keep_cols
     positive = np.empty((pixels if keep_mask else 0, c_out), dtype=np.bool_)
     if not keep_cols and _runs_direct(window, c_out, x.dtype):
-        flat, wp = _padded_images(x, window)
-        w_parts = w2d.reshape(kh, kw * c, c_out)
-        per_image = h_out * w_out
-
-        def images_from(lo, hi):
-            z = np.empty((_IMAGES_PER_PRODUCT, h_out * wp, c_out), dtype=x.dtype)
-            for b0 in range(lo, hi, _IMAGES_PER_PRODUCT):
-                b1 = min(b0 + _IMAGES_PER_PRODUCT, hi)
-                _convolve_images(flat, b0, b1, w_parts, z, window, wp)
-                _finish_images(z[:b1 - b0], wp, w_out, bias, relu, False,
-                               y[b0 * per_image:b1 * per_image].reshape(b1 - b0, per_image, c_out))
-
-        cpu_threads.run_ranges(images_from, n, n * h_out * wp * k_values * c_out)
+        _convolve_in_place(x, w2d, bias, window, relu, False, y)
         return y.reshape(n, h_out, w_out, c_out), None, None
     rows = _block_rows(k_values)
     kept = np.empty((pixels, kh, kw * c), dtype=x.dtype) if keep_cols and not pointwise else None
@@ -272,19 +282,7 @@ def im2col_conv_maxpool_forward(x, w2d, bias, window, relu):
     per_block = max(1, _block_rows(max(k_values, c_out)) // unit)
     no_mask = np.empty((0, c_out), dtype=np.bool_)
     if _runs_direct(window, c_out, x.dtype):
-        flat, wp = _padded_images(x, window)
-        w_parts = w2d.reshape(kh, kw * c, c_out)
-        pooled = (h_out // 2) * half                # pooled pixels of one image
-
-        def images_from(lo, hi):
-            z = np.empty((_IMAGES_PER_PRODUCT, h_out * wp, c_out), dtype=x.dtype)
-            for b0 in range(lo, hi, _IMAGES_PER_PRODUCT):
-                b1 = min(b0 + _IMAGES_PER_PRODUCT, hi)
-                _convolve_images(flat, b0, b1, w_parts, z, window, wp)
-                _finish_images(z[:b1 - b0], wp, w_out, bias, relu, True,
-                               y[b0 * pooled:b1 * pooled].reshape(b1 - b0, pooled, c_out))
-
-        cpu_threads.run_ranges(images_from, n, n * h_out * wp * k_values * c_out)
+        _convolve_in_place(x, w2d, bias, window, relu, True, y)
         return y.reshape(n, h_out // 2, half, c_out)
 
     def units_from(lo, hi):
