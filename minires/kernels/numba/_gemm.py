@@ -37,6 +37,7 @@ from ._launch import SUMS
 
 _ROWS = 6          # rows of a block: 6 x 4 vectors of 16 floats = 24 accumulators, of 32
 _COLUMNS = 64      # columns of a block: four 512-bit vectors (eight 256-bit ones)
+_BLOCK = _ROWS * _COLUMNS
 
 
 @intrinsic
@@ -86,7 +87,7 @@ def _stacked_product(a, b, out, accumulate):
                 # again rows of the block before and stores only those from ``new`` on.
                 new = block * _ROWS
                 i0 = min(new, m - _ROWS)
-                acc = numba.carray(_stack_array(a, 384), (_ROWS, _COLUMNS))
+                acc = numba.carray(_stack_array(a, _BLOCK), (_ROWS, _COLUMNS))
                 for r in range(_ROWS):
                     for j in range(_COLUMNS):
                         acc[r, j] = 0
@@ -106,7 +107,7 @@ def _stacked_product(a, b, out, accumulate):
                         for j in range(_COLUMNS):
                             out[s, i0 + r, _column(j0, j)] = acc[r, j]
             for i in range(m if blocks == 0 else 0):      # fewer than _ROWS rows: one at a time
-                acc = numba.carray(_stack_array(a, 64), (_COLUMNS,))
+                acc = numba.carray(_stack_array(a, _COLUMNS), (_COLUMNS,))
                 for j in range(_COLUMNS):
                     acc[j] = 0
                 for p in range(parts):

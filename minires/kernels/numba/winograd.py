@@ -89,8 +89,8 @@ def _output_tile(mt, at, f, bias, y, slot, b, ty, tx, relu):
 
 # F(4x4, 3x3), the transform ``auto`` picks, written out: its matrices' rows as sums of
 # numbers rather than loops over coefficients, with the sums they share computed once, so each
-# stage is one pass over the channels that keeps every value in registers. The generic tile
-# functions above do the same arithmetic for any transform, reading the matrices as data.
+# stage is one pass over the channels (the generic tile functions above make one pass per
+# nonzero coefficient, reading the matrices as data).
 # Each 1-D transform below is one matrix of ops.winograd.F4X4_3X3 applied to a vector:
 # tests/kernels/numba/test_winograd.py applies them to unit vectors and compares.
 
