@@ -44,7 +44,7 @@ The rules every kernel follows, so that the code reads the way it does:
    faults of a fresh ``cols`` of tens of megabytes then cost more than filling it.
    Accumulating kernels zero their own output as they go, so ``np.empty`` suffices.
 9. **Small problems run on the calling thread alone** (``_launch.launch``: fewer than 2^21
-   output elements, 8 MB of float32: the seed's layers from 16x16 down), compiled a second
+   elements read or written, 8 MB of float32: the seed's layers from 16x16 down), compiled a second
    time without ``parallel`` (its serial twin). At 16x16x64, batch 64, a ReLU took 93 us
    serial against 130 in parallel (OpenMP) and 111 against 203 (workqueue); at 32x32 the
    parallel loop wins. Waking the pool's sleeping workers costs more than a small kernel's

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 SUMS = {"reassoc", "contract", "nsz"}    # fastmath for sums: reorder and fuse, ignore -0's sign
-SMALL = 1 << 21          # outputs below this many elements run on the calling thread alone
+SMALL = 1 << 21          # kernels touching fewer elements run on the calling thread alone
 
 
 def contiguous(a):
@@ -41,8 +41,9 @@ def _serial_twin(kernel):
 
 
 def launch(kernel, work, *args):
-    """Run a prange kernel on ``args``; with less than ``SMALL`` elements of work (or one
-    thread), its serial twin, on the calling thread: starting a parallel loop costs a
+    """Run a prange kernel on ``args``; with less than ``SMALL`` elements of work (the
+    larger of what it reads and what it writes: a 2x2 max-pool reads four times what it
+    writes) or one thread, its serial twin, on the calling thread: starting a parallel loop costs a
     worker's wake-up even on one thread (the workqueue layer hands the loop to a worker),
     more than a small kernel's work."""
     if work >= SMALL and numba.get_num_threads() > 1:

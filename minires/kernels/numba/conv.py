@@ -52,7 +52,7 @@ def col2im(cols, x_shape, window):
         return cols[:, :, :, 0, 0, :]
     _, (sh, sw), ((top, _), (left, _)), _ = window
     dx = np.empty(x_shape, dtype=cols.dtype)
-    launch(_col2im, dx.size, contiguous(cols), dx, sh, sw, top, left)
+    launch(_col2im, cols.size, contiguous(cols), dx, sh, sw, top, left)
     return dx
 
 

@@ -70,9 +70,9 @@ def maxpool2d_forward(x, window):
     y = np.empty((x.shape[0], h_out, w_out, x.shape[3]), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=argmax_dtype(window))
     if _is_2x2(window):
-        launch(_maxpool2x2_forward, y.size, contiguous(x), y, argmax)
+        launch(_maxpool2x2_forward, x.size, contiguous(x), y, argmax)
     else:
-        launch(_maxpool_forward, y.size, contiguous(x), y, argmax, ph, pw, sh, sw, top, left)
+        launch(_maxpool_forward, x.size, contiguous(x), y, argmax, ph, pw, sh, sw, top, left)
     return y, argmax
 
 
@@ -111,7 +111,7 @@ def maxpool2d_forward_value(x, window):
     """y of ``maxpool2d_forward`` without the argmax: what inference needs."""
     (ph, pw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
     y = np.empty((x.shape[0], h_out, w_out, x.shape[3]), dtype=x.dtype)
-    launch(_maxpool_value, y.size, contiguous(x), y, ph, pw, sh, sw, top, left)
+    launch(_maxpool_value, x.size, contiguous(x), y, ph, pw, sh, sw, top, left)
     return y
 
 
