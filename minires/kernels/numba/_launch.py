@@ -43,9 +43,9 @@ def _serial_twin(kernel):
 def launch(kernel, work, *args):
     """Run a prange kernel on ``args``; with less than ``SMALL`` elements of work (the
     larger of what it reads and what it writes: a 2x2 max-pool reads four times what it
-    writes) or one thread, its serial twin, on the calling thread: starting a parallel loop costs a
-    worker's wake-up even on one thread (the workqueue layer hands the loop to a worker),
-    more than a small kernel's work."""
+    writes) or one thread, its serial twin, on the calling thread: starting a parallel
+    loop costs a worker's wake-up even on one thread (the workqueue layer hands the loop
+    to a worker), more than a small kernel's work."""
     if work >= SMALL and numba.get_num_threads() > 1:
         return kernel(*args)
     return _serial_twin(kernel)(*args)

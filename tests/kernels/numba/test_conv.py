@@ -184,7 +184,7 @@ def test_inference_at_stride_1_reads_the_windows_in_place(case, seed, layout, re
     k_values = int(np.prod(case["w_shape"][:3]))
     w2d = w.reshape(k_values, c_out)
     cols = im2col(pad_nhwc(x, window.padding), window).reshape(-1, k_values)
-    z = (cols @ w2d + (0 if bias is None else bias)).reshape(*window_shape(x, window), c_out)
+    z = (cols @ w2d + (0 if bias is None else bias)).reshape(x.shape[0], *window.out_hw, c_out)
     expected = np.maximum(z, 0) if relu else z
     magnitude = (np.abs(cols) @ np.abs(w2d)).max()
     if pool:
@@ -196,10 +196,6 @@ def test_inference_at_stride_1_reads_the_windows_in_place(case, seed, layout, re
         assert positive is None and kept is None
     assert y.dtype == np.float32 and y.shape == expected.shape and y.flags.c_contiguous
     assert_close(y, expected, 1e-5, "y", floor=magnitude)
-
-
-def window_shape(x, window):
-    return (x.shape[0], *window.out_hw)
 
 
 def test_inference_in_place_keeps_non_finite_numbers_in_their_windows():
