@@ -14,8 +14,11 @@ from numba import njit, prange
 
 from .. import cpu_threads
 from . import _gemm as gemm
+from ._inline import relu_kept_nan, wins
 from ._launch import contiguous, launch
 from .activation import _bias_activation_rows, _mask_and_sum_rows
+
+INLINE_DIGEST = "8c8324cc122a6f0b"     # of _inline.py, whose helpers are compiled in here (its docstring says why)
 
 # --- col2im ---------------------------------------------------------------------------------
 
@@ -169,28 +172,39 @@ def _convolve_in_place(x, w2d, bias, window, relu, pool, y):
     cpu_threads.run_ranges(images_from, n, n * h_out * wp * k_values * c_out)
 
 
+@njit(inline="always")
+def _finished(z, b, relu):
+    """z + b, ReLU'd with ``relu`` (NaN kept)."""
+    return relu_kept_nan(z + b) if relu else z + b
+
+
 @njit(nogil=True, cache=True)
 def _finish_images(z, wp, w_out, bias, relu, pool, out):
     """From each image's grid z[t] (h_out * wp, C_out): its output pixels (the dropped
     columns left out) + bias, ReLU'd with ``relu`` (NaN kept), into out[t] (h_out * w_out,
-    C_out); with ``pool``, their 2x2 max-pool instead (out[t] (h_out * w_out / 4, C_out))."""
+    C_out); with ``pool``, their 2x2 max-pool instead (out[t] (h_out * w_out / 4, C_out)),
+    each window's four pixels taken in row-major order and out written once, so that the
+    channel loop runs on vectors."""
     images, grid, c = z.shape
     h_out = grid // wp
     half = w_out // 2
     for t in range(images):
-        for oh in range(h_out):
-            for ow in range(w_out):
+        if not pool:
+            for oh in range(h_out):
+                for ow in range(w_out):
+                    for ch in range(c):
+                        out[t, oh * w_out + ow, ch] = _finished(z[t, oh * wp + ow, ch], bias[ch], relu)
+            continue
+        for ph in range(h_out // 2):
+            for pw in range(half):
+                p = 2 * ph * wp + 2 * pw
+                q = ph * half + pw
                 for ch in range(c):
-                    v = z[t, oh * wp + ow, ch] + bias[ch]
-                    if relu:
-                        v = v if (v > 0 or v != v) else 0
-                    if not pool:
-                        out[t, oh * w_out + ow, ch] = v
-                    elif oh % 2 == 0 and ow % 2 == 0:
-                        out[t, (oh // 2) * half + ow // 2, ch] = v
-                    else:
-                        q = (oh // 2) * half + ow // 2
-                        out[t, q, ch] = _wins(out[t, q, ch], v)
+                    b = bias[ch]
+                    best = _finished(z[t, p, ch], b, relu)
+                    best = wins(best, _finished(z[t, p + 1, ch], b, relu))
+                    best = wins(best, _finished(z[t, p + wp, ch], b, relu))
+                    out[t, q, ch] = wins(best, _finished(z[t, p + wp + 1, ch], b, relu))
 
 
 def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
@@ -243,12 +257,6 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
 # pooled: each block of whole pairs of output rows is convolved into a thread's buffer and
 # pooled from there, so the full-size output is never written and read back.
 
-@njit(inline="always")
-def _wins(best, v):
-    """max-pool's rule: v replaces best when larger, or NaN (the first NaN stays)."""
-    return v if (best == best and (v > best or v != v)) else best
-
-
 @njit(nogil=True, cache=True)
 def _maxpool_row_pairs(z, y, w_out):
     """y[q] = the 2x2 max-pool of z, whose rows are the pixels of whole pairs of output rows
@@ -261,9 +269,9 @@ def _maxpool_row_pairs(z, y, w_out):
             q = u * half + o
             for ch in range(c):
                 best = z[p, ch]
-                best = _wins(best, z[p + 1, ch])
-                best = _wins(best, z[p + w_out, ch])
-                y[q, ch] = _wins(best, z[p + w_out + 1, ch])
+                best = wins(best, z[p + 1, ch])
+                best = wins(best, z[p + w_out, ch])
+                y[q, ch] = wins(best, z[p + w_out + 1, ch])
 
 
 def im2col_conv_maxpool_forward(x, w2d, bias, window, relu):

@@ -4,27 +4,34 @@ and backward, in cache-sized blocks of tiles.
 The transforms of minires.ops.winograd, one kernel per stage, each fused with the padding,
 tiling or cropping around it, for any of its transforms (F(2x2, 3x3), F(4x4, 3x3)): the
 matrices come in as small arrays and zero coefficients are skipped outside the channel loop,
-so F(2x2, 3x3)'s sparse B^T costs only its additions. Transformed arrays are (alpha^2, T, C):
-tile position (p, q) at index p*alpha + q, then the tile t = (n*th + ty)*tw + tx, then
-channels, so that each position is one (T, C) matrix for BLAS. Both passes run one
-cache-sized block of tiles at a time, each thread over a range of tiles of its own
-(``winograd_forward_blocked``, ``winograd_backward_blocked``), so the transformed arrays
-(V, M, dM, dV) never exist in full.
+so F(2x2, 3x3)'s sparse B^T costs only its additions; F(4x4, 3x3), the transform ``auto``
+picks, has its matrices written out as sums (``_f4_*``). A block's transformed arrays are
+(T, alpha^2, C): the block's tile t, then tile position (p, q) at index p*alpha + q, then
+channels, so that a tile transform reads or writes one contiguous run; each position is a
+(T, C) matrix whose rows lie alpha^2 * C apart, the stack the products take
+(``_positions_first``). Both passes run one cache-sized block of tiles at a time, each thread
+over a range of tiles of its own (``winograd_forward_blocked``,
+``winograd_backward_blocked``), so the transformed arrays (V, M, dM, dV) never exist in
+full.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit
 
 from .. import cpu_threads
 from . import _gemm as gemm
+from ._inline import flat, relu_kept_nan, stack_array, unsigned, wins
 from ._launch import SUMS, contiguous
+
+INLINE_DIGEST = "8c8324cc122a6f0b"     # of _inline.py, whose helpers are compiled in here (its docstring says why)
 
 
 @njit(cache=True, fastmath=SUMS)
 def _input_tile(x, bt, e, v, slot, b, ty, tx, m, top, left):
-    """V = B^T d B of tile (b, ty, tx) into v[:, slot, :]; e is (alpha, alpha, C) scratch."""
+    """V = B^T d B of tile (b, ty, tx) into v[slot]; e is (alpha, alpha, C) scratch."""
     _, h, w, c = x.shape
     alpha = bt.shape[0]
     r0, s0 = m * ty - top, m * tx - left
@@ -45,17 +52,17 @@ def _input_tile(x, bt, e, v, slot, b, ty, tx, m, top, left):
     for p in range(alpha):
         for q in range(alpha):
             k = p * alpha + q
-            v[k, slot, :] = 0
+            v[slot, k, :] = 0
             for i in range(alpha):
                 coef = bt[p, i]
                 if coef != 0:
                     for ch in range(c):
-                        v[k, slot, ch] += coef * e[i, q, ch]
+                        v[slot, k, ch] += coef * e[i, q, ch]
 
 
 @njit(cache=True, fastmath=SUMS)
 def _output_tile(mt, at, f, bias, y, slot, b, ty, tx, relu):
-    """y = A^T M A + bias of the tile in mt[:, slot, :], with ``relu`` max(that, 0) with NaN
+    """y = A^T M A + bias of the tile in mt[slot], with ``relu`` max(that, 0) with NaN
     kept, written to its pixels of y (cropped); f is (m, alpha, C) scratch."""
     _, h_out, w_out, c = y.shape
     m, alpha = at.shape
@@ -66,7 +73,7 @@ def _output_tile(mt, at, f, bias, y, slot, b, ty, tx, relu):
             if coef != 0:
                 for j in range(alpha):
                     for ch in range(c):
-                        f[p, j, ch] += coef * mt[i * alpha + j, slot, ch]
+                        f[p, j, ch] += coef * mt[slot, i * alpha + j, ch]
     for p in range(m):
         r = m * ty + p
         if r >= h_out:
@@ -146,159 +153,204 @@ def _f4_a(y0, y1, y2, y3):
     return y0, s02 + s13, s02 - s13, e + o, e - o, y3
 
 
-@njit(inline="always", fastmath=SUMS)
-def _input_tile_f4(src, b, r0, s0, e, v, slot):
-    """``_input_tile`` for F(4x4, 3x3): V = B^T d B of the tile d = src[b, r0:r0 + 6,
-    s0:s0 + 6] into v[:, slot, :], column by column (e = B^T d), then row by row; e is
-    (6, 6, C) scratch."""
-    c = src.shape[3]
-    for j in range(6):
-        s = s0 + j
-        for ch in range(c):
-            t0, t1, t2, t3, t4, t5 = _f4_bt(src[b, r0, s, ch], src[b, r0 + 1, s, ch], src[b, r0 + 2, s, ch],
-                                            src[b, r0 + 3, s, ch], src[b, r0 + 4, s, ch], src[b, r0 + 5, s, ch])
-            e[0, j, ch], e[1, j, ch], e[2, j, ch] = t0, t1, t2
-            e[3, j, ch], e[4, j, ch], e[5, j, ch] = t3, t4, t5
-    for p in range(6):
-        k = 6 * p
-        for ch in range(c):
-            t0, t1, t2, t3, t4, t5 = _f4_bt(e[p, 0, ch], e[p, 1, ch], e[p, 2, ch],
-                                            e[p, 3, ch], e[p, 4, ch], e[p, 5, ch])
-            v[k, slot, ch], v[k + 1, slot, ch], v[k + 2, slot, ch] = t0, t1, t2
-            v[k + 3, slot, ch], v[k + 4, slot, ch], v[k + 5, slot, ch] = t3, t4, t5
+# The F(4x4, 3x3) tile transforms on flat buffers, a chunk of _LANES channels at a time:
+# every load and store indexes a flat buffer with an unsigned index, and each stage's
+# intermediate (B^T d, A^T M, ...) lives in a stack scratch, so that every channel loop is
+# vector code with no runtime check that its arrays overlap (minires.kernels.numba._inline).
+# A tile's positions k = 6 p + q lie c apart in a block's (T, 36, C) array.
+
+_LANES = 64                  # channels per chunk
+_TILE_SCRATCH = 36 * _LANES  # a 6x6 tile's chunk
+_ROWS_SCRATCH = 24 * _LANES  # four of its rows (the output transform's A^T M, dY A^T)
+_OUT_SCRATCH = 16 * _LANES   # a 4x4 output tile's chunk
 
 
 @njit(inline="always", fastmath=SUMS)
-def _output_tile_f4(mt, f, bias, dst, b, r0, s0, slot, relu):
-    """``_output_tile`` for F(4x4, 3x3): A^T M A + bias of the tile in mt[:, slot, :]
-    (ReLU'd with ``relu``, NaN kept) into dst[b, r0:r0 + 4, s0:s0 + 4], column by column
-    (f = A^T M), then row by row; f is (4, 6, C) scratch."""
-    c = dst.shape[3]
+def _input_tile_f4(src, at, row_step, c, v, to):
+    """V = B^T d B of the 6x6 tile d of a zero-padded image into a block's V: d's pixel
+    (i, j), channel ch at src[at + i * row_step + j * c + ch], V's position k at
+    v[to + k * c + ch]. e = B^T d column by column, then V = e B row by row."""
+    e = numba.carray(stack_array(v, _TILE_SCRATCH), (36, _LANES))   # e[6 i + j] = (B^T d)[i, j]
+    for c0 in range(0, c, _LANES):
+        width = min(_LANES, c - c0)
+        for j in range(6):
+            col = at + j * c + c0
+            for q in range(width):
+                t0, t1, t2, t3, t4, t5 = _f4_bt(
+                    src[unsigned(col, q)], src[unsigned(col + row_step, q)],
+                    src[unsigned(col + 2 * row_step, q)], src[unsigned(col + 3 * row_step, q)],
+                    src[unsigned(col + 4 * row_step, q)], src[unsigned(col + 5 * row_step, q)])
+                e[j, q], e[6 + j, q], e[12 + j, q] = t0, t1, t2
+                e[18 + j, q], e[24 + j, q], e[30 + j, q] = t3, t4, t5
+        for p in range(6):
+            row = to + 6 * p * c + c0
+            for q in range(width):
+                t0, t1, t2, t3, t4, t5 = _f4_bt(e[6 * p, q], e[6 * p + 1, q], e[6 * p + 2, q],
+                                                e[6 * p + 3, q], e[6 * p + 4, q], e[6 * p + 5, q])
+                v[unsigned(row, q)] = t0
+                v[unsigned(row + c, q)] = t1
+                v[unsigned(row + 2 * c, q)] = t2
+                v[unsigned(row + 3 * c, q)] = t3
+                v[unsigned(row + 4 * c, q)] = t4
+                v[unsigned(row + 5 * c, q)] = t5
+
+
+@njit(inline="always", fastmath=SUMS)
+def _output_tile_f4(mt, at, c, c0, width, bias, relu, out):
+    """Y = A^T M A + bias, ReLU'd with ``relu`` (NaN kept), of the tile whose position k,
+    channel ch is mt[at + k * c + ch], for channels c0 .. c0 + width: pixel (p, q) of the
+    4x4 tile into out[4 p + q, :width] (a stack scratch). f = A^T M column by column, then
+    Y = f A row by row."""
+    f = numba.carray(stack_array(mt, _ROWS_SCRATCH), (24, _LANES))   # f[6 p + j] = (A^T M)[p, j]
     for j in range(6):
-        for ch in range(c):
-            t0, t1, t2, t3 = _f4_at(mt[j, slot, ch], mt[6 + j, slot, ch], mt[12 + j, slot, ch],
-                                    mt[18 + j, slot, ch], mt[24 + j, slot, ch], mt[30 + j, slot, ch])
-            f[0, j, ch], f[1, j, ch], f[2, j, ch], f[3, j, ch] = t0, t1, t2, t3
+        col = at + j * c + c0
+        for q in range(width):
+            t0, t1, t2, t3 = _f4_at(mt[unsigned(col, q)], mt[unsigned(col + 6 * c, q)],
+                                    mt[unsigned(col + 12 * c, q)], mt[unsigned(col + 18 * c, q)],
+                                    mt[unsigned(col + 24 * c, q)], mt[unsigned(col + 30 * c, q)])
+            f[j, q], f[6 + j, q], f[12 + j, q], f[18 + j, q] = t0, t1, t2, t3
     for p in range(4):
-        r = r0 + p
-        for ch in range(c):
-            t0, t1, t2, t3 = _f4_at(f[p, 0, ch], f[p, 1, ch], f[p, 2, ch],
-                                    f[p, 3, ch], f[p, 4, ch], f[p, 5, ch])
-            z0, z1, z2, z3 = t0 + bias[ch], t1 + bias[ch], t2 + bias[ch], t3 + bias[ch]
-            if relu:     # max(z, 0) with NaN kept (as the generic _output_tile writes it)
-                dst[b, r, s0, ch] = z0 if (z0 > 0 or z0 != z0) else 0
-                dst[b, r, s0 + 1, ch] = z1 if (z1 > 0 or z1 != z1) else 0
-                dst[b, r, s0 + 2, ch] = z2 if (z2 > 0 or z2 != z2) else 0
-                dst[b, r, s0 + 3, ch] = z3 if (z3 > 0 or z3 != z3) else 0
+        for q in range(width):
+            t0, t1, t2, t3 = _f4_at(f[6 * p, q], f[6 * p + 1, q], f[6 * p + 2, q],
+                                    f[6 * p + 3, q], f[6 * p + 4, q], f[6 * p + 5, q])
+            b = bias[unsigned(c0, q)]
+            if relu:
+                out[4 * p, q], out[4 * p + 1, q] = relu_kept_nan(t0 + b), relu_kept_nan(t1 + b)
+                out[4 * p + 2, q], out[4 * p + 3, q] = relu_kept_nan(t2 + b), relu_kept_nan(t3 + b)
             else:
-                dst[b, r, s0, ch], dst[b, r, s0 + 1, ch] = z0, z1
-                dst[b, r, s0 + 2, ch], dst[b, r, s0 + 3, ch] = z2, z3
+                out[4 * p, q], out[4 * p + 1, q] = t0 + b, t1 + b
+                out[4 * p + 2, q], out[4 * p + 3, q] = t2 + b, t3 + b
 
 
 @njit(inline="always", fastmath=SUMS)
-def _output_grad_tile_f4(src, b, r0, s0, g, dm, slot):
-    """``_output_grad_tile`` for F(4x4, 3x3): dM = A dY A^T of the tile dY = src[b, r0:r0 + 4,
-    s0:s0 + 4] into dm[:, slot, :], row by row (g = dY A^T), then column by column; g is
-    (4, 6, C) scratch."""
-    c = src.shape[3]
+def _output_grad_tile_f4(d, width, dm, to, c, c0):
+    """dM = A dY A^T of the 4x4 tile dY in d[4 p + q, :width] (a stack scratch) into a block's
+    dM: position k, channel c0 + ch at dm[to + k * c + c0 + ch]. g = dY A^T row by row, then
+    dM = A g column by column."""
+    g = numba.carray(stack_array(dm, _ROWS_SCRATCH), (24, _LANES))   # g[6 p + j] = (dY A^T)[p, j]
     for p in range(4):
-        r = r0 + p
-        for ch in range(c):
-            t0, t1, t2, t3, t4, t5 = _f4_a(src[b, r, s0, ch], src[b, r, s0 + 1, ch],
-                                           src[b, r, s0 + 2, ch], src[b, r, s0 + 3, ch])
-            g[p, 0, ch], g[p, 1, ch], g[p, 2, ch] = t0, t1, t2
-            g[p, 3, ch], g[p, 4, ch], g[p, 5, ch] = t3, t4, t5
+        for q in range(width):
+            t0, t1, t2, t3, t4, t5 = _f4_a(d[4 * p, q], d[4 * p + 1, q], d[4 * p + 2, q], d[4 * p + 3, q])
+            g[6 * p, q], g[6 * p + 1, q], g[6 * p + 2, q] = t0, t1, t2
+            g[6 * p + 3, q], g[6 * p + 4, q], g[6 * p + 5, q] = t3, t4, t5
     for j in range(6):
-        for ch in range(c):
-            t0, t1, t2, t3, t4, t5 = _f4_a(g[0, j, ch], g[1, j, ch], g[2, j, ch], g[3, j, ch])
-            dm[j, slot, ch], dm[6 + j, slot, ch], dm[12 + j, slot, ch] = t0, t1, t2
-            dm[18 + j, slot, ch], dm[24 + j, slot, ch], dm[30 + j, slot, ch] = t3, t4, t5
+        col = to + j * c + c0
+        for q in range(width):
+            t0, t1, t2, t3, t4, t5 = _f4_a(g[j, q], g[6 + j, q], g[12 + j, q], g[18 + j, q])
+            dm[unsigned(col, q)] = t0
+            dm[unsigned(col + 6 * c, q)] = t1
+            dm[unsigned(col + 12 * c, q)] = t2
+            dm[unsigned(col + 18 * c, q)] = t3
+            dm[unsigned(col + 24 * c, q)] = t4
+            dm[unsigned(col + 30 * c, q)] = t5
 
 
 @njit(inline="always", fastmath=SUMS)
-def _input_grad_tile_f4(dv, f, dst, b, r0, s0, slot):
-    """``_input_grad_tile`` for F(4x4, 3x3): B dV B^T of the tile in dv[:, slot, :] added onto
-    dst[b, r0:r0 + 6, s0:s0 + 6], column by column (f = B dV), then row by row; f is
-    (6, 6, C) scratch."""
-    c = dst.shape[3]
-    for q in range(6):
-        for ch in range(c):
-            t0, t1, t2, t3, t4, t5 = _f4_b(dv[q, slot, ch], dv[6 + q, slot, ch], dv[12 + q, slot, ch],
-                                           dv[18 + q, slot, ch], dv[24 + q, slot, ch], dv[30 + q, slot, ch])
-            f[0, q, ch], f[1, q, ch], f[2, q, ch] = t0, t1, t2
-            f[3, q, ch], f[4, q, ch], f[5, q, ch] = t3, t4, t5
-    for i in range(6):
-        r = r0 + i
-        for ch in range(c):
-            t0, t1, t2, t3, t4, t5 = _f4_b(f[i, 0, ch], f[i, 1, ch], f[i, 2, ch],
-                                           f[i, 3, ch], f[i, 4, ch], f[i, 5, ch])
-            dst[b, r, s0, ch] += t0
-            dst[b, r, s0 + 1, ch] += t1
-            dst[b, r, s0 + 2, ch] += t2
-            dst[b, r, s0 + 3, ch] += t3
-            dst[b, r, s0 + 4, ch] += t4
-            dst[b, r, s0 + 5, ch] += t5
+def _input_grad_tile_f4(dv, at, c, dst, to, row_step):
+    """B dV B^T of the tile whose position k, channel ch is dv[at + k * c + ch], added onto
+    the 6x6 pixels of a zero-padded image it was read from: pixel (i, j), channel ch at
+    dst[to + i * row_step + j * c + ch]. f = B dV column by column, then f B^T row by row."""
+    f = numba.carray(stack_array(dv, _TILE_SCRATCH), (36, _LANES))   # f[6 i + q] = (B dV)[i, q]
+    for c0 in range(0, c, _LANES):
+        width = min(_LANES, c - c0)
+        for q in range(6):
+            col = at + q * c + c0
+            for k in range(width):
+                t0, t1, t2, t3, t4, t5 = _f4_b(dv[unsigned(col, k)], dv[unsigned(col + 6 * c, k)],
+                                               dv[unsigned(col + 12 * c, k)], dv[unsigned(col + 18 * c, k)],
+                                               dv[unsigned(col + 24 * c, k)], dv[unsigned(col + 30 * c, k)])
+                f[q, k], f[6 + q, k], f[12 + q, k] = t0, t1, t2
+                f[18 + q, k], f[24 + q, k], f[30 + q, k] = t3, t4, t5
+        for i in range(6):
+            row = to + i * row_step + c0
+            for k in range(width):
+                t0, t1, t2, t3, t4, t5 = _f4_b(f[6 * i, k], f[6 * i + 1, k], f[6 * i + 2, k],
+                                               f[6 * i + 3, k], f[6 * i + 4, k], f[6 * i + 5, k])
+                dst[unsigned(row, k)] += t0
+                dst[unsigned(row + c, k)] += t1
+                dst[unsigned(row + 2 * c, k)] += t2
+                dst[unsigned(row + 3 * c, k)] += t3
+                dst[unsigned(row + 4 * c, k)] += t4
+                dst[unsigned(row + 5 * c, k)] += t5
 
 
-@njit(cache=True)
-def _copy_shifted(src, sb, dst, db, dr, ds):
-    """dst[db, r + dr, s + ds] = src[sb, r, s] for every pixel of image sb of src that lands
-    inside dst; the rest of dst is left as it is."""
-    _, h, w, c = src.shape
-    _, hd, wd, _ = dst.shape
-    for r in range(max(0, -dr), min(h, hd - dr)):
-        for s in range(max(0, -ds), min(w, wd - ds)):
-            for ch in range(c):
-                dst[db, r + dr, s + ds, ch] = src[sb, r, s, ch]
-
-
-@njit(cache=True, fastmath=SUMS)
-def _add_shifted(src, dst, db, dr, ds):
-    """dst[db, r, s] += src[0, r + dr, s + ds] for every pixel of dst's image db: the inside of
-    a padded image added back onto the image (its border, the padding, dropped)."""
-    _, h, w, c = dst.shape
+@njit(inline="always")
+def _copy_image(x, b, padded, wp, top, left):
+    """Image b of x (N, H, W, C) into the inside of ``padded``, a flat zero-padded image of
+    width wp, from pixel (top, left) on (its border left as it is)."""
+    _, h, w, c = x.shape
+    src = flat(x)[0]
+    run = w * c                                         # one row of the image: a contiguous run
     for r in range(h):
-        for s in range(w):
-            for ch in range(c):
-                dst[db, r, s, ch] += src[0, r + dr, s + ds, ch]
+        at, to = (b * h + r) * run, ((r + top) * wp + left) * c
+        for k in range(run):
+            padded[unsigned(to, k)] = src[unsigned(at, k)]
+
+
+@njit(inline="always", fastmath=SUMS)
+def _add_image(padded, wp, top, left, dx, b):
+    """The inside of ``padded`` (flat, width wp; from pixel (top, left) on) added onto image
+    b of dx (N, H, W, C); the border, the padding, dropped."""
+    _, h, w, c = dx.shape
+    dst = flat(dx)[0]
+    run = w * c
+    for r in range(h):
+        at, to = ((r + top) * wp + left) * c, (b * h + r) * run
+        for k in range(run):
+            dst[unsigned(to, k)] += padded[unsigned(at, k)]
 
 
 # The stages for a block of consecutive tiles [t0, t1), on the calling thread without the
-# GIL: the pieces of ``winograd_forward_blocked`` and ``winograd_backward_blocked``.
+# GIL: the pieces of ``winograd_forward_blocked`` and ``winograd_backward_blocked``. With
+# F(4x4, 3x3) (``f4``), a tile's image is zero-padded once into a flat buffer of width
+# wp = 4 tw + 2 (every tile whole inside it), which the tile transforms read or add onto.
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
 def _winograd_input_block(x, bt, v, m, th, tw, top, left, t0, t1, f4):
-    e = np.empty((bt.shape[0], bt.shape[0], x.shape[3]), dtype=v.dtype)
-    padded = np.zeros((1, 4 * th + 2 if f4 else 0, 4 * tw + 2, x.shape[3]), dtype=x.dtype)
-    image = -1                                          # the image in ``padded``
-    for tile in range(t0, t1):
-        row = tile // tw
-        if f4:
+    c = x.shape[3]
+    if f4:
+        wp = 4 * tw + 2
+        padded = np.zeros((4 * th + 2) * wp * c, dtype=x.dtype)
+        v_flat = flat(v)[0]
+        image = -1                                      # the image in ``padded``
+        for tile in range(t0, t1):
+            row = tile // tw
             b = row // th
             if b != image:
-                _copy_shifted(x, b, padded, 0, top, left)
+                _copy_image(x, b, padded, wp, top, left)
                 image = b
-            _input_tile_f4(padded, 0, 4 * (row % th), 4 * (tile % tw), e, v, tile - t0)
-        else:
-            _input_tile(x, bt, e, v, tile - t0, row // th, row % th, tile % tw, m, top, left)
+            r0, s0 = 4 * (row % th), 4 * (tile % tw)
+            _input_tile_f4(padded, (r0 * wp + s0) * c, wp * c, c, v_flat, (tile - t0) * 36 * c)
+        return
+    e = np.empty((bt.shape[0], bt.shape[0], c), dtype=v.dtype)
+    for tile in range(t0, t1):
+        row = tile // tw
+        _input_tile(x, bt, e, v, tile - t0, row // th, row % th, tile % tw, m, top, left)
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
 def _winograd_output_block(mt, at, bias, y, th, tw, t0, t1, relu, f4):
+    if f4:
+        _, h_out, w_out, c = y.shape
+        m_flat, y_flat = flat(mt)[0], flat(y)[0]
+        out = numba.carray(stack_array(y, _OUT_SCRATCH), (16, _LANES))
+        for tile in range(t0, t1):
+            row = tile // tw
+            b, r0, s0 = row // th, 4 * (row % th), 4 * (tile % tw)
+            rows, cols = min(4, h_out - r0), min(4, w_out - s0)     # the tile cropped
+            for c0 in range(0, c, _LANES):
+                width = min(_LANES, c - c0)
+                _output_tile_f4(m_flat, (tile - t0) * 36 * c, c, c0, width, bias, relu, out)
+                for p in range(rows):
+                    for q in range(cols):
+                        to = ((b * h_out + r0 + p) * w_out + s0 + q) * c + c0
+                        for k in range(width):
+                            y_flat[unsigned(to, k)] = out[4 * p + q, k]
+        return
     f = np.empty((at.shape[0], at.shape[1], y.shape[3]), dtype=y.dtype)
-    exact = y.shape[1] == 4 * th and y.shape[2] == 4 * tw     # no tile is cropped
-    one = np.empty((1, 4, 4, y.shape[3]), dtype=y.dtype)
     for tile in range(t0, t1):
         row = tile // tw
-        if f4:
-            b, r0, s0 = row // th, 4 * (row % th), 4 * (tile % tw)
-            if exact:
-                _output_tile_f4(mt, f, bias, y, b, r0, s0, tile - t0, relu)
-            else:
-                _output_tile_f4(mt, f, bias, one, 0, 0, 0, tile - t0, relu)
-                _copy_shifted(one, 0, y, b, r0, s0)
-        else:
-            _output_tile(mt, at, f, bias, y, tile - t0, row // th, row % th, tile % tw, relu)
+        _output_tile(mt, at, f, bias, y, tile - t0, row // th, row % th, tile % tw, relu)
 
 
 @njit(nogil=True, cache=True)
@@ -312,23 +364,36 @@ def _pool_tile(t, y, b, ty, tx):
             for ch in range(c):
                 best = t[0, 2 * pr, 2 * pc, ch]
                 for k in range(1, 4):
-                    v = t[0, 2 * pr + k // 2, 2 * pc + k % 2, ch]
-                    if best == best and (v > best or v != v):
-                        best = v
+                    best = wins(best, t[0, 2 * pr + k // 2, 2 * pc + k % 2, ch])
                 y[b, ty * half + pr, tx * half + pc, ch] = best
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
 def _winograd_output_pooled_block(mt, at, bias, y, th, tw, t0, t1, relu, f4):
+    if f4:
+        _, h_half, w_half, c = y.shape
+        m_flat, y_flat = flat(mt)[0], flat(y)[0]
+        out = numba.carray(stack_array(y, _OUT_SCRATCH), (16, _LANES))
+        for tile in range(t0, t1):
+            row = tile // tw
+            b, r0, s0 = row // th, 2 * (row % th), 2 * (tile % tw)  # the tile's pooled pixels
+            for c0 in range(0, c, _LANES):
+                width = min(_LANES, c - c0)
+                _output_tile_f4(m_flat, (tile - t0) * 36 * c, c, c0, width, bias, relu, out)
+                for pr in range(2):
+                    for pc in range(2):
+                        p = 8 * pr + 2 * pc                  # the window's first pixel, 4 p + q
+                        to = ((b * h_half + r0 + pr) * w_half + s0 + pc) * c + c0
+                        for k in range(width):
+                            best = wins(wins(wins(out[p, k], out[p + 1, k]), out[p + 4, k]), out[p + 5, k])
+                            y_flat[unsigned(to, k)] = best
+        return
     m = at.shape[0]
     f = np.empty((m, at.shape[1], y.shape[3]), dtype=y.dtype)
     t = np.empty((1, m, m, y.shape[3]), dtype=y.dtype)        # one output tile, before pooling
     for tile in range(t0, t1):
         row = tile // tw
-        if f4:
-            _output_tile_f4(mt, f, bias, t, 0, 0, 0, tile - t0, relu)
-        else:
-            _output_tile(mt, at, f, bias, t, tile - t0, 0, 0, 0, relu)
+        _output_tile(mt, at, f, bias, t, tile - t0, 0, 0, 0, relu)
         _pool_tile(t, y, row // th, row % th, tile % tw)
 
 
@@ -337,7 +402,7 @@ def _winograd_output_pooled_block(mt, at, bias, y, th, tw, t0, t1, relu, f4):
 
 @njit(cache=True, fastmath=SUMS)
 def _output_grad_tile(dy, at, g, dm, slot, b, ty, tx):
-    """dM = A dY A^T of tile (b, ty, tx) (dy zero past its edge) into dm[:, slot, :];
+    """dM = A dY A^T of tile (b, ty, tx) (dy zero past its edge) into dm[slot];
     g is (m, alpha, C) scratch."""
     _, h_out, w_out, c = dy.shape
     m, alpha = at.shape
@@ -358,17 +423,17 @@ def _output_grad_tile(dy, at, g, dm, slot, b, ty, tx):
     for i in range(alpha):
         for j in range(alpha):
             k = i * alpha + j
-            dm[k, slot, :] = 0
+            dm[slot, k, :] = 0
             for p in range(m):
                 coef = at[p, i]
                 if coef != 0:
                     for ch in range(c):
-                        dm[k, slot, ch] += coef * g[p, j, ch]
+                        dm[slot, k, ch] += coef * g[p, j, ch]
 
 
 @njit(cache=True, fastmath=SUMS)
 def _input_grad_tile(dv, bt, f, dx, slot, b, ty, tx, m, top, left):
-    """B dV B^T of the tile in dv[:, slot, :], added onto the pixels of dx it read (a
+    """B dV B^T of the tile in dv[slot], added onto the pixels of dx it read (a
     scatter: the caller makes sure no other thread writes them); f is (alpha, alpha, C)."""
     _, h, w, c = dx.shape
     alpha = bt.shape[0]
@@ -379,7 +444,7 @@ def _input_grad_tile(dv, bt, f, dx, slot, b, ty, tx, m, top, left):
             if coef != 0:
                 for q in range(alpha):
                     for ch in range(c):
-                        f[i, q, ch] += coef * dv[p * alpha + q, slot, ch]
+                        f[i, q, ch] += coef * dv[slot, p * alpha + q, ch]
     for i in range(alpha):
         r = m * ty + i - top
         if r < 0 or r >= h:
@@ -397,49 +462,73 @@ def _input_grad_tile(dv, bt, f, dx, slot, b, ty, tx, m, top, left):
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
 def _winograd_output_grad_block(dy, at, dm, th, tw, t0, t1, f4):
+    if f4:
+        _, h_out, w_out, c = dy.shape
+        dy_flat, dm_flat = flat(dy)[0], flat(dm)[0]
+        d = numba.carray(stack_array(dm, _OUT_SCRATCH), (16, _LANES))
+        for tile in range(t0, t1):
+            row = tile // tw
+            b, r0, s0 = row // th, 4 * (row % th), 4 * (tile % tw)
+            rows, cols = min(4, h_out - r0), min(4, w_out - s0)     # dy zero past its edge
+            for c0 in range(0, c, _LANES):
+                width = min(_LANES, c - c0)
+                for p in range(4):
+                    for q in range(4):
+                        if p < rows and q < cols:
+                            at_pixel = ((b * h_out + r0 + p) * w_out + s0 + q) * c + c0
+                            for k in range(width):
+                                d[4 * p + q, k] = dy_flat[unsigned(at_pixel, k)]
+                        else:
+                            for k in range(width):
+                                d[4 * p + q, k] = 0
+                _output_grad_tile_f4(d, width, dm_flat, (tile - t0) * 36 * c, c, c0)
+        return
     g = np.empty((at.shape[0], at.shape[1], dy.shape[3]), dtype=dm.dtype)
-    exact = dy.shape[1] == 4 * th and dy.shape[2] == 4 * tw
-    one = np.zeros((1, 4, 4, dy.shape[3]), dtype=dy.dtype)
     for tile in range(t0, t1):
         row = tile // tw
-        if f4:
-            b, r0, s0 = row // th, 4 * (row % th), 4 * (tile % tw)
-            if exact:
-                _output_grad_tile_f4(dy, b, r0, s0, g, dm, tile - t0)
-            else:                                       # dy's edge tiles, zero past the edge
-                one[:] = 0
-                _copy_shifted(dy, b, one, 0, -r0, -s0)
-                _output_grad_tile_f4(one, 0, 0, 0, g, dm, tile - t0)
-        else:
-            _output_grad_tile(dy, at, g, dm, tile - t0, row // th, row % th, tile % tw)
+        _output_grad_tile(dy, at, g, dm, tile - t0, row // th, row % th, tile % tw)
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
 def _winograd_input_grad_block(dv, bt, dx, m, th, tw, top, left, t0, t1, f4):
-    f = np.empty((bt.shape[0], bt.shape[0], dx.shape[3]), dtype=dx.dtype)
-    padded = np.zeros((1, 4 * th + 2 if f4 else 0, 4 * tw + 2, dx.shape[3]), dtype=dx.dtype)
-    image = -1                                          # the image whose sums are in ``padded``
-    for tile in range(t0, t1):
-        row = tile // tw
-        if f4:
+    c = dx.shape[3]
+    if f4:
+        wp = 4 * tw + 2
+        padded = np.zeros((4 * th + 2) * wp * c, dtype=dx.dtype)
+        dv_flat = flat(dv)[0]
+        image = -1                                      # the image whose sums are in ``padded``
+        for tile in range(t0, t1):
+            row = tile // tw
             b = row // th
             if b != image:
                 if image >= 0:
-                    _add_shifted(padded, dx, image, top, left)
+                    _add_image(padded, wp, top, left, dx, image)
                     padded[:] = 0
                 image = b
-            _input_grad_tile_f4(dv, f, padded, 0, 4 * (row % th), 4 * (tile % tw), tile - t0)
-        else:
-            _input_grad_tile(dv, bt, f, dx, tile - t0, row // th, row % th, tile % tw, m, top, left)
-    if image >= 0:
-        _add_shifted(padded, dx, image, top, left)
+            r0, s0 = 4 * (row % th), 4 * (tile % tw)
+            _input_grad_tile_f4(dv_flat, (tile - t0) * 36 * c, c, padded, (r0 * wp + s0) * c, wp * c)
+        if image >= 0:
+            _add_image(padded, wp, top, left, dx, image)
+        return
+    f = np.empty((bt.shape[0], bt.shape[0], c), dtype=dx.dtype)
+    for tile in range(t0, t1):
+        row = tile // tw
+        _input_grad_tile(dv, bt, f, dx, tile - t0, row // th, row % th, tile % tw, m, top, left)
 
 
-def _block_array(buffer, positions, tiles, channels):
-    """A block's (positions, tiles, channels) array at the start of a flat scratch buffer:
-    C-contiguous however few tiles the block has (a slice [:, :tiles] of a full-size array
-    would not be, and the matrix product reads contiguous rows fastest)."""
-    return buffer[:positions * tiles * channels].reshape(positions, tiles, channels)
+def _block_array(buffer, tiles, positions, channels):
+    """A block's (tiles, positions, channels) array at the start of a flat scratch buffer:
+    C-contiguous however few tiles the block has, each tile's alpha^2 positions together
+    (the order the tile transforms write and read them in; ``_positions_first`` is the view
+    the products take)."""
+    return buffer[:tiles * positions * channels].reshape(tiles, positions, channels)
+
+
+def _positions_first(block):
+    """A (tiles, positions, channels) block as the stack of (tiles, channels) matrices, one
+    per position, that the alpha^2 products multiply: a view, each matrix's rows
+    ``positions * channels`` apart (``gemm.product`` takes rows that lie apart)."""
+    return block.transpose(1, 0, 2)
 
 
 def _matrix(a, dtype):
@@ -498,9 +587,9 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False, 
         mt = np.empty(positions * _BLOCK_TILES * c_out, dtype=x.dtype)
         for t0 in range(lo, hi, _BLOCK_TILES):
             t1 = min(t0 + _BLOCK_TILES, hi)
-            vb, mb = _block_array(v, positions, t1 - t0, c), _block_array(mt, positions, t1 - t0, c_out)
+            vb, mb = _block_array(v, t1 - t0, positions, c), _block_array(mt, t1 - t0, positions, c_out)
             _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1, f4)
-            gemm.product(vb, u, mb)
+            gemm.product(_positions_first(vb), u, _positions_first(mb))
             output_block(mb, at, bias, y, th, tw, t0, t1, relu, f4)
 
     cpu_threads.run_ranges(tiles_from, n * th * tw, positions * n * th * tw * c * c_out)
@@ -538,13 +627,14 @@ def winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad=True):
         du = np.zeros((positions, c_in, c_out), dtype=dy.dtype)
         for t0 in range(lo * per_image, hi * per_image, _BLOCK_TILES_BACKWARD):
             t1 = min(t0 + _BLOCK_TILES_BACKWARD, hi * per_image)
-            vb, dmb = _block_array(v, positions, t1 - t0, c_in), _block_array(dm, positions, t1 - t0, c_out)
+            vb, dmb = _block_array(v, t1 - t0, positions, c_in), _block_array(dm, t1 - t0, positions, c_out)
             _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1, f4)
             _winograd_output_grad_block(dy, at, dmb, th, tw, t0, t1, f4)
-            gemm.product(vb.transpose(0, 2, 1), dmb, du, accumulate=True)    # dU += V^T dM
+            dm_stack = _positions_first(dmb)
+            gemm.product(vb.transpose(1, 2, 0), dm_stack, du, accumulate=True)   # dU += V^T dM
             if input_grad:
-                dvb = _block_array(dv, positions, t1 - t0, c_in)
-                gemm.product(dmb, u_t, dvb)                                   # dV = dM U^T
+                dvb = _block_array(dv, t1 - t0, positions, c_in)
+                gemm.product(dm_stack, u_t, _positions_first(dvb))                # dV = dM U^T
                 _winograd_input_grad_block(dvb, bt, dx, f.m, th, tw, top, left, t0, t1, f4)
         partial_du[lo] = du
 

@@ -61,3 +61,50 @@ def test_other_products_go_to_numpy_with_the_same_result(case):
     assert not _gemm.runs_here(a, b, out)
     _gemm.product(a, b, out, accumulate=True)
     np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+
+
+@given(rows=st.integers(2, 14), inner=st.integers(1, 20), stack=st.integers(2, 4),
+       accumulate=st.booleans(), seed=st.integers(0, 2**16))
+def test_rows_of_b_and_out_may_lie_apart(rows, inner, stack, accumulate, seed):
+    """b and out as views whose rows are contiguous but lie anywhere: the stack running
+    across the rows of a (rows, stack, 64) buffer, as the Winograd kernels lay out their
+    transformed tiles, and b's rows a slice of wider ones."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((stack, rows, inner)).astype(np.float32)
+    b = rng.standard_normal((inner, stack, 128)).astype(np.float32).transpose(1, 0, 2)[..., 32:96]
+    out = rng.standard_normal((rows, stack, 64)).astype(np.float32).transpose(1, 0, 2)
+    before = out.astype(np.float64)
+    assert not b.flags.c_contiguous and not out.flags.c_contiguous
+    assert _gemm.runs_here(a, b, out)
+    _gemm.product(a, b, out, accumulate=accumulate)
+    scale = np.sqrt(inner) + (np.abs(before).max() if accumulate else 0)
+    np.testing.assert_allclose(out, _expected(a, b, before, accumulate), rtol=0, atol=1e-5 * scale)
+
+
+def test_one_b_serves_a_whole_stack():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((3, 7, 5)).astype(np.float32)
+    b = rng.standard_normal((1, 5, 64)).astype(np.float32)
+    out = np.empty((3, 7, 64), np.float32)
+    _gemm.product(a, b, out)
+    np.testing.assert_allclose(out, _expected(a, b, None, False), rtol=0, atol=1e-5 * np.sqrt(5))
+
+
+@pytest.mark.parametrize("case", ["overlapping out", "strided out columns"])
+def test_outputs_it_cannot_write_row_by_row_go_to_numpy(case):
+    a = np.ones((4, 3), np.float32)
+    b = np.ones((3, 64), np.float32)
+    if case == "overlapping out":     # every row the same memory: only NumPy's rules apply
+        out = np.lib.stride_tricks.as_strided(np.zeros(64, np.float32), (4, 64), (0, 4))
+    else:
+        out = np.zeros((4, 128), np.float32)[:, ::2]
+    assert not _gemm.runs_here(a, b, out)
+
+
+def test_empty_products():
+    a = np.ones((0, 3), np.float32)
+    b = np.ones((3, 64), np.float32)
+    out = np.empty((0, 64), np.float32)
+    assert _gemm.product(a, b, out).shape == (0, 64)
+    stacked = np.empty((0, 4, 64), np.float32)
+    assert _gemm.product(np.ones((0, 4, 3), np.float32), np.ones((0, 3, 64), np.float32), stacked).shape == (0, 4, 64)
