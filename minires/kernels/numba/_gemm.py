@@ -81,15 +81,19 @@ def _stacked_product(a, b, out, accumulate):
                             a_value = a[s, i0 + r, p, k]
                             for j in range(_COLUMNS):
                                 acc[r, j] += a_value * b_flat[unsigned(row, j)]
+                # The stores run over ``columns`` (always _COLUMNS): a loop whose length the
+                # compiler cannot see stays a loop, which it turns into vector stores; one of
+                # known length it unrolls first, into one store per number.
+                columns = min(_COLUMNS, n - j0)
                 for r in range(_ROWS):
                     if i0 + r < new:
                         continue
                     row = s * os + (i0 + r) * oi + j0
                     if accumulate:
-                        for j in range(_COLUMNS):
+                        for j in range(columns):
                             out_flat[unsigned(row, j)] += acc[r, j]
                     else:
-                        for j in range(_COLUMNS):
+                        for j in range(columns):
                             out_flat[unsigned(row, j)] = acc[r, j]
             for i in range(m if blocks == 0 else 0):      # fewer than _ROWS rows: one at a time
                 acc = numba.carray(stack_array(a, _COLUMNS), (_COLUMNS,))
@@ -102,11 +106,12 @@ def _stacked_product(a, b, out, accumulate):
                         for j in range(_COLUMNS):
                             acc[j] += a_value * b_flat[unsigned(row, j)]
                 row = s * os + i * oi + j0
+                columns = min(_COLUMNS, n - j0)
                 if accumulate:
-                    for j in range(_COLUMNS):
+                    for j in range(columns):
                         out_flat[unsigned(row, j)] += acc[j]
                 else:
-                    for j in range(_COLUMNS):
+                    for j in range(columns):
                         out_flat[unsigned(row, j)] = acc[j]
 
 
