@@ -14,7 +14,7 @@ from numba import njit, prange
 
 from .. import cpu_threads
 from . import _gemm as gemm
-from ._inline import relu_kept_nan, wins
+from ._inline import flat, relu_kept_nan, unsigned, wins
 from ._launch import contiguous, launch
 from .activation import _bias_activation_rows, _mask_and_sum_rows
 
@@ -183,28 +183,36 @@ def _finish_images(z, wp, w_out, bias, relu, pool, out):
     """From each image's grid z[t] (h_out * wp, C_out): its output pixels (the dropped
     columns left out) + bias, ReLU'd with ``relu`` (NaN kept), into out[t] (h_out * w_out,
     C_out); with ``pool``, their 2x2 max-pool instead (out[t] (h_out * w_out / 4, C_out)),
-    each window's four pixels taken in row-major order and out written once, so that the
-    channel loop runs on vectors."""
+    each window's four pixels taken in row-major order. z and out are read through flat
+    buffers (``_inline``), so that the channel loops are vector code."""
     images, grid, c = z.shape
+    per_image = out.shape[1]
     h_out = grid // wp
     half = w_out // 2
+    z_flat, out_flat = flat(z)[0], flat(out)[0]
     for t in range(images):
         if not pool:
             for oh in range(h_out):
                 for ow in range(w_out):
+                    at, to = (t * grid + oh * wp + ow) * c, (t * per_image + oh * w_out + ow) * c
                     for ch in range(c):
-                        out[t, oh * w_out + ow, ch] = _finished(z[t, oh * wp + ow, ch], bias[ch], relu)
+                        out_flat[unsigned(to, ch)] = _finished(z_flat[unsigned(at, ch)], bias[ch], relu)
             continue
         for ph in range(h_out // 2):
             for pw in range(half):
-                p = 2 * ph * wp + 2 * pw
-                q = ph * half + pw
+                at = (t * grid + 2 * ph * wp + 2 * pw) * c          # the window's first pixel
+                to = (t * per_image + ph * half + pw) * c
+                below = at + wp * c
                 for ch in range(c):
                     b = bias[ch]
-                    best = _finished(z[t, p, ch], b, relu)
-                    best = wins(best, _finished(z[t, p + 1, ch], b, relu))
-                    best = wins(best, _finished(z[t, p + wp, ch], b, relu))
-                    out[t, q, ch] = wins(best, _finished(z[t, p + wp + 1, ch], b, relu))
+                    # The winner of each row, then of the two: the first maximum (or NaN) in
+                    # row-major order, as one comparison after another would find it, in two
+                    # chains that run side by side.
+                    upper = wins(_finished(z_flat[unsigned(at, ch)], b, relu),
+                                 _finished(z_flat[unsigned(at + c, ch)], b, relu))
+                    lower = wins(_finished(z_flat[unsigned(below, ch)], b, relu),
+                                 _finished(z_flat[unsigned(below + c, ch)], b, relu))
+                    out_flat[unsigned(to, ch)] = wins(upper, lower)
 
 
 def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
