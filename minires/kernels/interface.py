@@ -49,7 +49,14 @@ KERNELS: dict[str, str] = {
         with relu, y = max(that, 0) with NaN kept; padding ((top, bottom), (left, right)),
         tiles (th, tw), f an ops.winograd.WinogradTransform. With pool (inference; f.m even
         and out_hw == (th * f.m, tw * f.m)), y is the 2x2, stride-2 max-pool of that
-        (ops.maxpool2d_forward's values), (N, h_out / 2, w_out / 2, C_out).""",
+        (ops.maxpool2d_forward's values), (N, h_out / 2, w_out / 2, C_out). None when x
+        holds a NaN or an inf (which the transforms would spread over whole tiles): the
+        caller then convolves another way.""",
+    "winograd_kernel_transform": """winograd_kernel_transform(mat, a) -> out
+        mat a mat^T over the first two axes of a (p, p, C_in, C_out), mat (q, p): out (q, q,
+        C_in, C_out), as ops.winograd.both_axes computes it: the kernel's transform
+        U = G w G^T (ops.winograd.transform_kernel) and its adjoint dw = G^T dU G
+        (transform_kernel_grad).""",
     "winograd_backward_blocked": """winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad) -> (dx, du)
         The gradients of winograd_forward_blocked from dy and the forward's x and u, V made
         again from x: du (alpha^2, C_in, C_out) = V^T dM with dM = transform_output_grad(dy),

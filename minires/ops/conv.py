@@ -128,6 +128,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
         if algorithm in _WINOGRAD:
             y, saved = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache,
                                         relu=fused)
+            if y is None:                 # the kernel found a NaN or inf in x (see _prepare)
+                return conv2d_forward(x, w, b, stride, padding, "im2col", activation, keep_cache)
             if fused:
                 relu = BiasReluCache(y > 0, x.dtype, b is not None) if keep_cache else None
         else:
@@ -170,10 +172,12 @@ def _prepare(x, w, b, stride, padding, algorithm, activation):
     window = plan_windows(_OP, x.shape[1:3], (kh, kw), strides, padding,
                           allowed=("same", "valid", "explicit"))
     algorithm = _resolve_algorithm(algorithm, window, c_in, c_out, x.dtype)
-    if algorithm in _WINOGRAD and _non_finite_on_host(x):
+    if algorithm in _WINOGRAD and not winograd.finds_non_finite(x) and _non_finite_on_host(x):
         # Winograd's input transform mixes every pixel of an input tile into the whole
         # transformed tile, so one NaN or inf would reach whole output tiles (up to 64 outputs
-        # per channel for F(4x4, 3x3)); im2col keeps it inside its receptive field.
+        # per channel for F(4x4, 3x3)); im2col keeps it inside its receptive field. Where the
+        # Winograd kernel looks for them itself as it reads x, it returns None instead, and
+        # the convolution runs again with im2col.
         algorithm = "im2col"
     return x, w, b, window, algorithm
 
@@ -202,6 +206,8 @@ def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="au
         elif winograd.fuses_pool(x, window, _WINOGRAD[algorithm]):
             y, _ = winograd.forward(x, w, b, window, _WINOGRAD[algorithm], keep_cache=False,
                                     relu=relu, pool=True)
+            if y is None:                 # the kernel found a NaN or inf in x (see _prepare)
+                return conv2d_maxpool_forward(x, w, b, stride, padding, "im2col", activation)
             return y, None
     y, _ = conv2d_forward(x, w, b, stride, padding, algorithm, activation, keep_cache=False)
     return maxpool2d_forward(y, pool_size=2, strides=2, padding="valid", keep_cache=False)

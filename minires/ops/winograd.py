@@ -127,14 +127,22 @@ def _extended_padding(x_hw, padding, tiles, f: WinogradTransform):
 
 # --- the transforms and their transposes ------------------------------------------------------
 
+def _kernel_both_axes(mat, a):
+    """``both_axes`` for a kernel or its gradient (p, p, C_in, C_out): the backend's kernel
+    where it has one (numba: one pass per coefficient over rows of C_in * C_out numbers,
+    where NumPy makes two matrix products of inner dimension 3 or 6 on tiny arrays)."""
+    k = kernel("winograd_kernel_transform", a)
+    return k(mat, a) if k else both_axes(mat, a)
+
+
 def transform_kernel(w, f: WinogradTransform = F2X2_3X3):
     """U = G w G^T: (3, 3, C_in, C_out) -> (alpha^2, C_in, C_out)."""
-    return both_axes(f.G, w).reshape(f.alpha ** 2, *w.shape[2:])
+    return _kernel_both_axes(f.G, w).reshape(f.alpha ** 2, *w.shape[2:])
 
 
 def transform_kernel_grad(du, f: WinogradTransform = F2X2_3X3):
     """dw = G^T dU G: (alpha^2, C_in, C_out) -> (3, 3, C_in, C_out)."""
-    return both_axes(f.G.T, du.reshape(f.alpha, f.alpha, *du.shape[1:]))
+    return _kernel_both_axes(f.G.T, du.reshape(f.alpha, f.alpha, *du.shape[1:]))
 
 
 def transform_input(x, padding, tiles, f: WinogradTransform = F2X2_3X3):
@@ -217,6 +225,12 @@ class Saved(NamedTuple):
     x: object                    # (N, H, W, C_in)         the input, when v is None
 
 
+def finds_non_finite(x) -> bool:
+    """Whether ``forward`` looks for a NaN or inf in x itself, as its kernel reads x, and
+    returns (None, None) when it finds one (numba); elsewhere the caller looks first."""
+    return bool(kernel("winograd_forward_blocked", x))
+
+
 def fuses_relu(x) -> bool:
     """Whether ``forward(..., relu=True)`` applies the ReLU itself for x's backend (the numba
     kernel does, as it writes each output pixel); where not, the caller applies it."""
@@ -234,7 +248,8 @@ def fuses_pool(x, window: Window, f: WinogradTransform) -> bool:
 def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3, keep_cache: bool = True,
             relu: bool = False, pool: bool = False):
     """(y, saved) of a 3x3 stride-1 convolution; ``saved`` (a ``Saved``) is what the backward
-    pass needs, None with keep_cache=False (inference). ``relu`` (only where ``fuses_relu``):
+    pass needs, None with keep_cache=False (inference); (None, None) where ``finds_non_finite``
+    and x holds a NaN or inf. ``relu`` (only where ``fuses_relu``):
     y = max(conv + b, 0) with NaN kept, applied by the kernel as it writes y. ``pool`` (only
     where ``fuses_pool``, without keep_cache): y is the 2x2, stride-2 max-pool of that."""
     k = kernel("winograd_forward_blocked", x)
@@ -245,6 +260,8 @@ def forward(x, w, b, window: Window, f: WinogradTransform = F2X2_3X3, keep_cache
     u = transform_kernel(w, f)
     if k:
         y = k(x, u, b, window.padding, tiles, window.out_hw, f, relu, pool)
+        if y is None:                                   # a NaN or inf in x (finds_non_finite)
+            return None, None
         return y, (Saved(u, None, x) if keep_cache else None)
     if relu:
         raise ValueError("winograd.forward: relu=True needs a backend whose kernel applies it "

@@ -213,6 +213,29 @@ def test_a_non_finite_input_pixel_stays_in_its_receptive_field(on_backend, algor
     assert_close(np.where(reached, 0, y), np.where(reached, 0, expected), 1e-4, algorithm)
 
 
+@pytest.mark.parametrize("value", [np.nan, -np.inf])
+def test_a_non_finite_pixel_stays_in_its_windows_through_relu_and_pool(on_backend, value):
+    """The same through the inference step that pools as it convolves, ReLU included, and
+    through a training forward, whose cache then records the im2col convolution."""
+    rng = np.random.default_rng(1)
+    x = normal(rng, (2, 16, 16, 16), np.float32)
+    w = normal(rng, (3, 3, 16, 16), np.float32)
+    b = normal(rng, (16,), np.float32)
+    x[0, 4, 0, 5] = value
+    put, get = on_backend.put, on_backend.get
+    z, _ = ops.conv2d_forward(x, w, b, padding="same", algorithm="im2col", activation="relu")
+    expected, _ = ops.maxpool2d_forward(z, keep_cache=False)
+    pooled, _ = ops.conv2d_maxpool_forward(put(x), put(w), put(b), padding="same", activation="relu")
+    pooled = get(pooled)
+    reached = ~np.isfinite(pooled)
+    np.testing.assert_array_equal(reached, ~np.isfinite(expected))
+    assert not reached[1].any() and (reached.any() or value < 0)    # -inf: the ReLU may clear it
+    assert_close(np.where(reached, 0, pooled), np.where(reached, 0, expected), 1e-4, "pooled")
+    y, cache = ops.conv2d_forward(put(x), put(w), put(b), padding="same", activation="relu")
+    np.testing.assert_array_equal(~np.isfinite(get(y)), ~np.isfinite(z))
+    assert cache.algorithm == "im2col"
+
+
 def test_forward_refuses_relu_where_no_kernel_applies_it():
     from minires import backend
     from minires.windows import plan_windows

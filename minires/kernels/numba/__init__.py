@@ -61,7 +61,7 @@ from .conv import col2im, im2col_conv_backward, im2col_conv_forward, im2col_conv
 from .loss import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .pool import maxpool2d_backward, maxpool2d_forward, maxpool2d_forward_value
 from .update import adam_update, adam_update_many
-from .winograd import winograd_backward_blocked, winograd_forward_blocked
+from .winograd import winograd_backward_blocked, winograd_forward_blocked, winograd_kernel_transform
 
 __all__ = [
     "adam_update", "adam_update_many",
@@ -70,5 +70,5 @@ __all__ = [
     "maxpool2d_backward", "maxpool2d_forward", "maxpool2d_forward_value",
     "relu_backward", "relu_forward",
     "softmax_cross_entropy_backward", "softmax_cross_entropy_forward",
-    "winograd_backward_blocked", "winograd_forward_blocked",
+    "winograd_backward_blocked", "winograd_forward_blocked", "winograd_kernel_transform",
 ]

@@ -268,18 +268,20 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
 @njit(nogil=True, cache=True)
 def _maxpool_row_pairs(z, y, w_out):
     """y[q] = the 2x2 max-pool of z, whose rows are the pixels of whole pairs of output rows
-    (2 * w_out each), windows in row-major order: (0, 0), (0, 1), (1, 0), (1, 1)."""
+    (2 * w_out each), windows in row-major order: (0, 0), (0, 1), (1, 0), (1, 1); each
+    row's winner, then theirs (as ``_finish_images``), through flat buffers."""
     rows, c = z.shape
     half = w_out // 2
+    z_flat, y_flat = flat(z)[0], flat(y)[0]
     for u in range(rows // (2 * w_out)):
         for o in range(half):
-            p = u * 2 * w_out + 2 * o
-            q = u * half + o
+            at = (u * 2 * w_out + 2 * o) * c
+            below = at + w_out * c
+            to = (u * half + o) * c
             for ch in range(c):
-                best = z[p, ch]
-                best = wins(best, z[p + 1, ch])
-                best = wins(best, z[p + w_out, ch])
-                y[q, ch] = wins(best, z[p + w_out + 1, ch])
+                upper = wins(z_flat[unsigned(at, ch)], z_flat[unsigned(at + c, ch)])
+                lower = wins(z_flat[unsigned(below, ch)], z_flat[unsigned(below + c, ch)])
+                y_flat[unsigned(to, ch)] = wins(upper, lower)
 
 
 def im2col_conv_maxpool_forward(x, w2d, bias, window, relu):
@@ -314,8 +316,11 @@ def im2col_conv_maxpool_forward(x, w2d, bias, window, relu):
                 _im2col_rows(x_rows, block, c, h_out, w_out, sh, sw, top, left, p0, p1)
             zb = z[:p1 - p0]
             gemm.product(block.reshape(p1 - p0, k_values), w2d, zb)
-            _bias_activation_rows(zb, bias, no_mask, relu, False)
-            _maxpool_row_pairs(zb, y[u0 * half:u1 * half], w_out)
+            # Pooled first, then the bias and the ReLU on a quarter of the numbers: both are
+            # non-decreasing (rounding included), so the window's winner stays the winner.
+            pooled = y[u0 * half:u1 * half]
+            _maxpool_row_pairs(zb, pooled, w_out)
+            _bias_activation_rows(pooled, bias, no_mask, relu, False)
 
     cpu_threads.run_ranges(units_from, units, n * h_out * w_out * k_values * c_out)
     return y.reshape(n, h_out // 2, half, c_out)

@@ -277,14 +277,21 @@ def _input_grad_tile_f4(dv, at, c, dst, to, row_step):
 @njit(inline="always")
 def _copy_image(x, b, padded, wp, top, left):
     """Image b of x (N, H, W, C) into the inside of ``padded``, a flat zero-padded image of
-    width wp, from pixel (top, left) on (its border left as it is)."""
+    width wp, from pixel (top, left) on (its border left as it is); returns whether the
+    image holds a NaN or inf (v - v is 0 for every finite v, NaN for the others), found as
+    it is copied, without a pass of its own. A comparison, not a sum of the v - v: the
+    fastmath flags of the sums let LLVM cancel v - v inside a sum."""
     _, h, w, c = x.shape
     src = flat(x)[0]
     run = w * c                                         # one row of the image: a contiguous run
+    not_finite = False
     for r in range(h):
         at, to = (b * h + r) * run, ((r + top) * wp + left) * c
         for k in range(run):
-            padded[unsigned(to, k)] = src[unsigned(at, k)]
+            v = src[unsigned(at, k)]
+            padded[unsigned(to, k)] = v
+            not_finite |= (v - v) != 0
+    return not_finite
 
 
 @njit(inline="always", fastmath=SUMS)
@@ -307,7 +314,10 @@ def _add_image(padded, wp, top, left, dx, b):
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
 def _winograd_input_block(x, bt, v, m, th, tw, top, left, t0, t1, f4):
+    """V of the block's tiles [t0, t1) into v; returns whether an image it read (every
+    pixel of it, with f4; else the images of its tiles) holds a NaN or inf."""
     c = x.shape[3]
+    not_finite = False
     if f4:
         wp = 4 * tw + 2
         padded = np.zeros((4 * th + 2) * wp * c, dtype=x.dtype)
@@ -317,15 +327,17 @@ def _winograd_input_block(x, bt, v, m, th, tw, top, left, t0, t1, f4):
             row = tile // tw
             b = row // th
             if b != image:
-                _copy_image(x, b, padded, wp, top, left)
+                not_finite |= _copy_image(x, b, padded, wp, top, left)
                 image = b
             r0, s0 = 4 * (row % th), 4 * (tile % tw)
             _input_tile_f4(padded, (r0 * wp + s0) * c, wp * c, c, v_flat, (tile - t0) * 36 * c)
-        return
+        return not_finite
     e = np.empty((bt.shape[0], bt.shape[0], c), dtype=v.dtype)
     for tile in range(t0, t1):
         row = tile // tw
         _input_tile(x, bt, e, v, tile - t0, row // th, row % th, tile % tw, m, top, left)
+    first, last = t0 // (th * tw), (t1 - 1) // (th * tw)
+    return t1 > t0 and not np.isfinite(x[first:last + 1]).all()
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
@@ -516,6 +528,61 @@ def _winograd_input_grad_block(dv, bt, dx, m, th, tw, top, left, t0, t1, f4):
         _input_grad_tile(dv, bt, f, dx, tile - t0, row // th, row % th, tile % tw, m, top, left)
 
 
+@njit(inline="always")
+def _row_sum(coefs, i, src, at, step, count, e):
+    """sum over l < count of coefs[i, l] src[at + l * step + e], written out for the
+    transforms' 3, 4 and 6 terms: a loop over l in the loop over e would keep it from
+    becoming vector code."""
+    total = coefs[i, 0] * src[unsigned(at, e)] + coefs[i, 1] * src[unsigned(at + step, e)]
+    total += coefs[i, 2] * src[unsigned(at + 2 * step, e)]
+    if count == 3:
+        return total
+    total += coefs[i, 3] * src[unsigned(at + 3 * step, e)]
+    if count == 4:
+        return total
+    total += coefs[i, 4] * src[unsigned(at + 4 * step, e)] + coefs[i, 5] * src[unsigned(at + 5 * step, e)]
+    return total
+
+
+@njit(nogil=True, cache=True, fastmath=SUMS)
+def _both_axes(mat, a, out):
+    """out = mat a mat^T over the first two axes: a (p, p, R), out (q, q, R), C-contiguous,
+    mat (q, p) of a's dtype, p in (3, 4, 6), p * q <= 36. As ops.winograd.both_axes, the second axis first
+    (t[k, j] = sum over l of mat[j, l] a[k, l]), then the first; every coefficient
+    multiplies, zeros included, as in a matrix product (an inf times 0 is NaN). A chunk of
+    _LANES numbers of every row at a time, t in a stack scratch: a and out pass through the
+    cache once."""
+    q, p = mat.shape
+    r = a.shape[2]
+    a_flat, out_flat = flat(a)[0], flat(out)[0]
+    t_chunk = numba.carray(stack_array(out, _TILE_SCRATCH), (36 * _LANES,))   # t[k * q + j]
+    for e0 in range(0, r, _LANES):
+        width = min(_LANES, r - e0)
+        for k in range(p):
+            for j in range(q):
+                at, to = k * p * r + e0, (k * q + j) * _LANES
+                for e in range(width):
+                    t_chunk[unsigned(to, e)] = _row_sum(mat, j, a_flat, at, r, p, e)
+        for i in range(q):
+            for j in range(q):
+                to = (i * q + j) * r + e0
+                for e in range(width):
+                    out_flat[unsigned(to, e)] = _row_sum(mat, i, t_chunk, j * _LANES, q * _LANES, p, e)
+
+
+def winograd_kernel_transform(mat, a):
+    """mat a mat^T over the first two axes of a (p, p, C_in, C_out): (q, q, C_in, C_out), on
+    the calling thread (a kernel has a few thousand numbers per position)."""
+    q, p = mat.shape
+    if p not in (3, 4, 6) or p * q > 36:      # no transform of ops.winograd has such a shape
+        from_numpy = np.asarray(mat, dtype=a.dtype)
+        return np.einsum("ik,kl...,jl->ij...", from_numpy, a, from_numpy)
+    a = contiguous(a)
+    out = np.empty((q, q, *a.shape[2:]), dtype=a.dtype)
+    _both_axes(_matrix(mat, a.dtype), a.reshape(p, p, -1), out.reshape(q, q, -1))
+    return out
+
+
 def _block_array(buffer, tiles, positions, channels):
     """A block's (tiles, positions, channels) array at the start of a flat scratch buffer:
     C-contiguous however few tiles the block has, each tile's alpha^2 positions together
@@ -564,9 +631,14 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False, 
     The array code writes all of V, multiplies, and writes all of M before the output
     transform reads it back: four passes over arrays of 9 MB at the seed's 16x16 layers.
     Here each thread takes its share of the tiles in blocks of ``_BLOCK_TILES``, and
-    transforms, multiplies (BLAS, one thread) and transforms back one block at a time, so V
-    and M never leave the cache. The backward pass recomputes V from x the same way
-    (``winograd_backward_blocked``).
+    transforms, multiplies (``_gemm.product``, on the calling thread) and transforms back one
+    block at a time, so V and M never leave the cache. The backward pass recomputes V from x
+    the same way (``winograd_backward_blocked``).
+
+    Returns None, having stopped at the first block that saw one, when x holds a NaN or an
+    inf: the input transform spreads it over whole tiles, so the caller convolves another
+    way (ops.conv). The input transform finds it as it copies the images, so x is not read
+    an extra time for it.
     """
     n, c, c_out = x.shape[0], x.shape[3], u.shape[2]
     (th, tw), ((top, _), (left, _)) = tiles, padding
@@ -582,18 +654,22 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False, 
         output_block = _winograd_output_block
     positions = f.alpha ** 2
 
+    not_finite = []
+
     def tiles_from(lo, hi):
         v = np.empty(positions * _BLOCK_TILES * c, dtype=x.dtype)
         mt = np.empty(positions * _BLOCK_TILES * c_out, dtype=x.dtype)
         for t0 in range(lo, hi, _BLOCK_TILES):
             t1 = min(t0 + _BLOCK_TILES, hi)
             vb, mb = _block_array(v, t1 - t0, positions, c), _block_array(mt, t1 - t0, positions, c_out)
-            _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1, f4)
+            if _winograd_input_block(x, bt, vb, f.m, th, tw, top, left, t0, t1, f4):
+                not_finite.append(t0)
+                return
             gemm.product(_positions_first(vb), u, _positions_first(mb))
             output_block(mb, at, bias, y, th, tw, t0, t1, relu, f4)
 
     cpu_threads.run_ranges(tiles_from, n * th * tw, positions * n * th * tw * c * c_out)
-    return y
+    return None if not_finite else y
 
 
 def winograd_backward_blocked(dy, x, u, padding, tiles, f, input_grad=True):

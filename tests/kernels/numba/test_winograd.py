@@ -104,3 +104,45 @@ def test_the_written_out_f4x4_transforms_are_the_matrices_of_ops_winograd():
                              (blocked._f4_at, f.AT), (blocked._f4_a, f.AT.T)]:
         columns = [function.py_func(*unit) for unit in np.eye(matrix.shape[1])]
         np.testing.assert_array_equal(np.array(columns).T, matrix)
+
+
+@given(seed=seeds, dtype=float_dtypes, c_in=st.integers(1, 9), c_out=st.integers(1, 70),
+       mat=st.sampled_from(["G", "G^T", "odd"]), f=st.sampled_from([winograd.F2X2_3X3, winograd.F4X4_3X3]))
+def test_kernel_transform_matches_the_array_code(seed, dtype, c_in, c_out, mat, f):
+    """U = G w G^T and dw = G^T dU G (rows of C_in * C_out numbers, in chunks, the last one
+    short) as ops.winograd.both_axes computes them; a shape no transform has goes to NumPy."""
+    rng = np.random.default_rng(seed)
+    m = {"G": f.G, "G^T": f.G.T, "odd": rng.standard_normal((5, 2))}[mat]
+    a = normal(rng, (m.shape[1], m.shape[1], c_in, c_out), dtype)
+    out = k.winograd_kernel_transform(m, a)
+    assert out.dtype == dtype and out.shape == (m.shape[0], m.shape[0], c_in, c_out)
+    magnitude = winograd.both_axes(np.abs(m), np.abs(a)).max()
+    assert_close(out, winograd.both_axes(m, a), 1e-12 if dtype == np.float64 else 1e-5, "out", floor=magnitude)
+
+
+def test_kernel_transform_keeps_an_inf_times_zero_a_nan():
+    """Every coefficient multiplies, zeros included, as in the matrix products of the array
+    code: an inf in the kernel makes NaN where a zero of G meets it."""
+    f = winograd.F4X4_3X3
+    w = np.ones((3, 3, 1, 1), np.float32)
+    w[2, 2] = np.inf
+    with np.errstate(invalid="ignore"):
+        expected = winograd.both_axes(f.G, w)
+    np.testing.assert_array_equal(np.isnan(k.winograd_kernel_transform(f.G, w)), np.isnan(expected))
+
+
+@given(case=winograd_cases(max_hw=11, max_batch=3), seed=seeds, dtype=float_dtypes,
+       f=st.sampled_from([winograd.F2X2_3X3, winograd.F4X4_3X3]), block=st.integers(1, 7),
+       value=st.sampled_from([np.nan, np.inf, -np.inf]), data=st.data())
+def test_forward_returns_none_for_a_non_finite_input(case, seed, dtype, f, block, value, data):
+    """A NaN or inf at any pixel of any image, whichever block and thread reads it: None
+    (the caller convolves with im2col instead); finite, the convolution."""
+    rng = np.random.default_rng(seed)
+    x = normal(rng, case["x_shape"], dtype)
+    u = normal(rng, (f.alpha ** 2, case["x_shape"][3], case["w_shape"][3]), dtype)
+    window = conv_window(case)
+    tiles = winograd.tile_counts(window.out_hw, f.m)
+    with small_blocks(blocked, _BLOCK_TILES=block):
+        assert k.winograd_forward_blocked(x, u, None, window.padding, tiles, window.out_hw, f) is not None
+        x[tuple(data.draw(st.integers(0, n - 1)) for n in x.shape)] = value
+        assert k.winograd_forward_blocked(x, u, None, window.padding, tiles, window.out_hw, f) is None
