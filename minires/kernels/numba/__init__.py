@@ -25,7 +25,13 @@ The rules every kernel follows, so that the code reads the way it does:
    pixel it covers; it scatters, each thread over whole images of its own
    (``winograd_backward_blocked``).
 3. **The innermost loop runs over channels**, which NHWC stores contiguously, so LLVM turns
-   it into SIMD code; the spatial bounds checks sit outside it.
+   it into SIMD code; the spatial bounds checks sit outside it. Where a loop reads or writes
+   several rows at once (a tile transform reads six and writes six), it indexes flat
+   buffers with unsigned indices and passes its intermediates through a stack scratch
+   (``_inline``): LLVM otherwise guards such a loop with runtime checks that its arrays do
+   not overlap, and where they fail the loop runs one number at a time. A loop of known
+   short length is unrolled before it can be vectorized, so the product's stores run over
+   a length the compiler cannot see (docs/kernels.md).
 4. **Kernels take C-contiguous arrays**; the Python wrappers make them so. Each kernel then
    compiles once per dtype (float32, float64), not once per memory layout.
 5. **No writes but to the owned part of the output**; scratch space (the Winograd kernels'
@@ -34,7 +40,11 @@ The rules every kernel follows, so that the code reads the way it does:
    ``NUMBA_CACHE_DIR``) and reloaded by later processes, so the compile cost is paid once
    per machine, not once per run. Numba notices a change to a kernel's own file only, so a
    jitted function calls jitted functions of its own file alone; a kernel of another file
-   is called from Python (as ``conv`` calls ``activation``'s row loops).
+   is called from Python (as ``conv`` calls ``activation``'s row loops). The one exception
+   is ``_inline``, the helpers that make loops vector code (flat buffers, unsigned indices,
+   stack scratch) and max-pool's rule: each file that compiles them in records that file's
+   digest (``INLINE_DIGEST``), and a test fails while a record is stale, so a change there
+   comes with a change to every file whose cached kernels it touches.
 7. **fastmath only where results stay within float32's 1e-4 tolerance and NaN/inf keep their
    meaning**: the flags ``reassoc``, ``contract`` and ``nsz`` (reorder and fuse sums,
    ignore the sign of zero), on sums only. Never ``nnan``/``ninf``, and never on max-pool or
