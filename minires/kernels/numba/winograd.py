@@ -275,6 +275,15 @@ def _input_grad_tile_f4(dv, at, c, dst, to, row_step):
 
 
 @njit(inline="always")
+def _output_tile_place(tile, th, tw, h_out, w_out):
+    """(image, first row, first column, rows, columns) of F(4x4) output tile ``tile`` (in
+    (n, ty, tx) order) of an (h_out, w_out) output: 4 x 4, cropped at the edges."""
+    row = tile // tw
+    r0, s0 = 4 * (row % th), 4 * (tile % tw)
+    return row // th, r0, s0, min(4, h_out - r0), min(4, w_out - s0)
+
+
+@njit(inline="always")
 def _copy_image(x, b, padded, wp, top, left):
     """Image b of x (N, H, W, C) into the inside of ``padded``, a flat zero-padded image of
     width wp, from pixel (top, left) on (its border left as it is); returns whether the
@@ -347,9 +356,7 @@ def _winograd_output_block(mt, at, bias, y, th, tw, t0, t1, relu, f4):
         m_flat, y_flat = flat(mt)[0], flat(y)[0]
         out = numba.carray(stack_array(y, _OUT_SCRATCH), (16, _LANES))
         for tile in range(t0, t1):
-            row = tile // tw
-            b, r0, s0 = row // th, 4 * (row % th), 4 * (tile % tw)
-            rows, cols = min(4, h_out - r0), min(4, w_out - s0)     # the tile cropped
+            b, r0, s0, rows, cols = _output_tile_place(tile, th, tw, h_out, w_out)
             for c0 in range(0, c, _LANES):
                 width = min(_LANES, c - c0)
                 _output_tile_f4(m_flat, (tile - t0) * 36 * c, c, c0, width, bias, relu, out)
@@ -479,9 +486,7 @@ def _winograd_output_grad_block(dy, at, dm, th, tw, t0, t1, f4):
         dy_flat, dm_flat = flat(dy)[0], flat(dm)[0]
         d = numba.carray(stack_array(dm, _OUT_SCRATCH), (16, _LANES))
         for tile in range(t0, t1):
-            row = tile // tw
-            b, r0, s0 = row // th, 4 * (row % th), 4 * (tile % tw)
-            rows, cols = min(4, h_out - r0), min(4, w_out - s0)     # dy zero past its edge
+            b, r0, s0, rows, cols = _output_tile_place(tile, th, tw, h_out, w_out)  # dy zero past them
             for c0 in range(0, c, _LANES):
                 width = min(_LANES, c - c0)
                 for p in range(4):
