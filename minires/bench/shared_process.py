@@ -23,6 +23,8 @@ import minires
 minires.tune_process()
 from minires.bench import train_step
 backends, repeats, batch = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3])
+for name in backends:           # untimed: a new process runs its first steps slower (see measure)
+    train_step.minires_step_seconds(name, batch, repeats)
 result = {name: train_step.minires_step_seconds(name, batch, repeats) for name in backends}
 result["torch"] = train_step.torch_step_seconds(batch, repeats)
 print(json.dumps(result))
@@ -31,7 +33,13 @@ print(json.dumps(result))
 
 def measure(backends: list[str], repeats: int, batch_size: int = 64) -> dict:
     """{framework: {"train_seconds", "inference_seconds"}} for minires' ``backends`` and
-    PyTorch, timed in turns in one fresh process that imported torch first."""
+    PyTorch, timed in turns in one fresh process that imported torch first.
+
+    minires' own-process figures come from the benchmark's process, which has run every
+    earlier round; a new process runs its first steps slower (the numba train step about
+    10 % slower over its first ten steps than after twenty, torch or no torch), so each
+    backend here first runs one untimed pass of the same measurement. PyTorch's
+    own-process figure comes from a new process each round, as its figure here does."""
     done = subprocess.run([sys.executable, "-c", _CHILD, ",".join(backends), str(repeats), str(batch_size)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
