@@ -349,29 +349,6 @@ def _winograd_input_block(x, bt, v, m, th, tw, top, left, t0, t1, f4):
     return t1 > t0 and not np.isfinite(x[first:last + 1]).all()
 
 
-@njit(nogil=True, cache=True, fastmath=SUMS)
-def _winograd_output_block(mt, at, bias, y, th, tw, t0, t1, relu, f4):
-    if f4:
-        _, h_out, w_out, c = y.shape
-        m_flat, y_flat = flat(mt)[0], flat(y)[0]
-        out = numba.carray(stack_array(y, _OUT_SCRATCH), (16, _LANES))
-        for tile in range(t0, t1):
-            b, r0, s0, rows, cols = _output_tile_place(tile, th, tw, h_out, w_out)
-            for c0 in range(0, c, _LANES):
-                width = min(_LANES, c - c0)
-                _output_tile_f4(m_flat, (tile - t0) * 36 * c, c, c0, width, bias, relu, out)
-                for p in range(rows):
-                    for q in range(cols):
-                        to = ((b * h_out + r0 + p) * w_out + s0 + q) * c + c0
-                        for k in range(width):
-                            y_flat[unsigned(to, k)] = out[4 * p + q, k]
-        return
-    f = np.empty((at.shape[0], at.shape[1], y.shape[3]), dtype=y.dtype)
-    for tile in range(t0, t1):
-        row = tile // tw
-        _output_tile(mt, at, f, bias, y, tile - t0, row // th, row % th, tile % tw, relu)
-
-
 @njit(nogil=True, cache=True)
 def _pool_tile(t, y, b, ty, tx):
     """The 2x2, stride-2 max-pool of the m x m output tile t[0] into its pixels of y, windows
@@ -388,32 +365,44 @@ def _pool_tile(t, y, b, ty, tx):
 
 
 @njit(nogil=True, cache=True, fastmath=SUMS)
-def _winograd_output_pooled_block(mt, at, bias, y, th, tw, t0, t1, relu, f4):
+def _winograd_output_block(mt, at, bias, y, th, tw, t0, t1, relu, pool, f4):
+    """Y = A^T M A + bias (ReLU'd with ``relu``) of the block's tiles [t0, t1) into y; with
+    ``pool``, each tile's 2x2, stride-2 max-pool instead (y the pooled output)."""
     if f4:
-        _, h_half, w_half, c = y.shape
+        _, h_y, w_y, c = y.shape
+        h_out, w_out = (2 * h_y, 2 * w_y) if pool else (h_y, w_y)
         m_flat, y_flat = flat(mt)[0], flat(y)[0]
         out = numba.carray(stack_array(y, _OUT_SCRATCH), (16, _LANES))
         for tile in range(t0, t1):
-            row = tile // tw
-            b, r0, s0 = row // th, 2 * (row % th), 2 * (tile % tw)  # the tile's pooled pixels
+            b, r0, s0, rows, cols = _output_tile_place(tile, th, tw, h_out, w_out)
             for c0 in range(0, c, _LANES):
                 width = min(_LANES, c - c0)
                 _output_tile_f4(m_flat, (tile - t0) * 36 * c, c, c0, width, bias, relu, out)
-                for pr in range(2):
-                    for pc in range(2):
-                        p = 8 * pr + 2 * pc                  # the window's first pixel, 4 p + q
-                        to = ((b * h_half + r0 + pr) * w_half + s0 + pc) * c + c0
+                if pool:                                    # whole tiles: 2 x 2 pooled pixels
+                    for pr in range(2):
+                        for pc in range(2):
+                            p = 8 * pr + 2 * pc              # the window's first pixel, 4 p + q
+                            to = ((b * h_y + r0 // 2 + pr) * w_y + s0 // 2 + pc) * c + c0
+                            for k in range(width):
+                                best = wins(wins(wins(out[p, k], out[p + 1, k]), out[p + 4, k]), out[p + 5, k])
+                                y_flat[unsigned(to, k)] = best
+                    continue
+                for p in range(rows):
+                    for q in range(cols):
+                        to = ((b * h_y + r0 + p) * w_y + s0 + q) * c + c0
                         for k in range(width):
-                            best = wins(wins(wins(out[p, k], out[p + 1, k]), out[p + 4, k]), out[p + 5, k])
-                            y_flat[unsigned(to, k)] = best
+                            y_flat[unsigned(to, k)] = out[4 * p + q, k]
         return
     m = at.shape[0]
     f = np.empty((m, at.shape[1], y.shape[3]), dtype=y.dtype)
     t = np.empty((1, m, m, y.shape[3]), dtype=y.dtype)        # one output tile, before pooling
     for tile in range(t0, t1):
         row = tile // tw
-        _output_tile(mt, at, f, bias, t, tile - t0, 0, 0, 0, relu)
-        _pool_tile(t, y, row // th, row % th, tile % tw)
+        if pool:
+            _output_tile(mt, at, f, bias, t, tile - t0, 0, 0, 0, relu)
+            _pool_tile(t, y, row // th, row % th, tile % tw)
+        else:
+            _output_tile(mt, at, f, bias, y, tile - t0, row // th, row % th, tile % tw, relu)
 
 
 # The backward stages, per tile and for a block of consecutive tiles, for
@@ -651,12 +640,8 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False, 
     bt, at = _matrix(f.BT, x.dtype), _matrix(f.AT, x.dtype)
     f4 = _is_f4x4(f)
     bias = np.zeros(c_out, dtype=x.dtype) if bias is None else contiguous(bias)
-    if pool:
-        y = np.empty((n, out_hw[0] // 2, out_hw[1] // 2, c_out), dtype=x.dtype)
-        output_block = _winograd_output_pooled_block
-    else:
-        y = np.empty((n, *out_hw, c_out), dtype=x.dtype)
-        output_block = _winograd_output_block
+    y_hw = (out_hw[0] // 2, out_hw[1] // 2) if pool else tuple(out_hw)
+    y = np.empty((n, *y_hw, c_out), dtype=x.dtype)
     positions = f.alpha ** 2
 
     not_finite = []
@@ -671,7 +656,7 @@ def winograd_forward_blocked(x, u, bias, padding, tiles, out_hw, f, relu=False, 
                 not_finite.append(t0)
                 return
             gemm.product(_positions_first(vb), u, _positions_first(mb))
-            output_block(mb, at, bias, y, th, tw, t0, t1, relu, f4)
+            _winograd_output_block(mb, at, bias, y, th, tw, t0, t1, relu, pool, f4)
 
     cpu_threads.run_ranges(tiles_from, n * th * tw, positions * n * th * tw * c * c_out)
     return None if not_finite else y
