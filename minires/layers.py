@@ -402,21 +402,29 @@ class Conv2D(Layer):
         y, act_cache = activation_forward(act, z)
         return y, (conv_cache, act, act_cache)
 
-    def fuses_with(self, pool) -> bool:
+    def fuses_with(self, pool, training: bool = False) -> bool:
         """Whether ``forward_pooled`` can run this layer and ``pool`` (a layer reading this
-        one's output, and nothing else reading it) as one inference step: a 2x2, stride-2,
-        'valid' MaxPooling2D after a linear or ReLU convolution."""
+        one's output, and nothing else reading it) as one step: a 2x2, stride-2, 'valid'
+        MaxPooling2D after a linear or ReLU convolution; in training, after a ReLU one only
+        (where the pair gains: ``ops.conv2d_maxpool_forward`` may apply the ReLU after the
+        pool, on a quarter of the values; a linear pair would run the same two ops)."""
         return (isinstance(pool, MaxPooling2D) and pool.pool_size == (2, 2) and pool.strides == (2, 2)
-                and pool.padding == "valid" and self.activation in ("linear", "relu") and self.built)
+                and pool.padding == "valid" and self.built
+                and self.activation in (("relu",) if training else ("linear", "relu")))
 
-    def forward_pooled(self, x, node: int = 0):
-        """Inference: this layer's output max-pooled 2x2 at stride 2 (``fuses_with``), by
+    def forward_pooled(self, x, node: int = 0, training: bool = False):
+        """This layer's output max-pooled 2x2 at stride 2 (``fuses_with``), by
         ``ops.conv2d_maxpool_forward``, which never writes the full-size output where the
-        backend fuses the two. No cache is kept."""
-        self._caches.pop(node, None)
-        y, _ = ops.conv2d_maxpool_forward(x, self.params["kernel"], self.params.get("bias"),
-                                          stride=self.strides, padding=self.padding,
-                                          activation="relu" if self.activation == "relu" else None)
+        backend fuses the two. In training, the pair's cache is kept as this layer's, and
+        ``backward`` then takes the gradient of the pooled output."""
+        y, cache = ops.conv2d_maxpool_forward(x, self.params["kernel"], self.params.get("bias"),
+                                              stride=self.strides, padding=self.padding,
+                                              activation="relu" if self.activation == "relu" else None,
+                                              keep_cache=training)
+        if training:
+            self._caches[node] = cache
+        else:
+            self._caches.pop(node, None)
         return y
 
     def _backward(self, dy, cache):
@@ -426,9 +434,12 @@ class Conv2D(Layer):
         self._gradients(dy, cache, input_grad=False)
 
     def _gradients(self, dy, cache, input_grad):
-        conv_cache, act, act_cache = cache
-        dz = activation_backward(act, dy, act_cache)
-        dx, dw, db = ops.conv2d_backward(dz, conv_cache, input_grad=input_grad)
+        if isinstance(cache, ops.ConvMaxPoolCache):          # forward_pooled: dy is the pool's
+            dx, dw, db = ops.conv2d_maxpool_backward(dy, cache, input_grad=input_grad)
+        else:
+            conv_cache, act, act_cache = cache
+            dz = activation_backward(act, dy, act_cache)
+            dx, dw, db = ops.conv2d_backward(dz, conv_cache, input_grad=input_grad)
         self.grads = {"kernel": dw} if db is None else {"kernel": dw, "bias": db}
         return dx
 

@@ -75,6 +75,7 @@ class Model(Training):
         self.loss = None
         self.metrics_names_: list[str] = []
         self._fused = False
+        self._pooled_in_training: dict = {}   # {id(pool node): conv node} of the last training forward
         self.stop_training = False
         self.history: History | None = None
 
@@ -134,13 +135,18 @@ class Model(Training):
         """The output for a backend array ``x`` (a list of them, one per input, for several
         inputs); ``return_logits`` stops before a final softmax or sigmoid.
 
-        Outside training, a convolution whose output only a 2x2 max-pool reads runs with that
-        pool as one step (``Conv2D.forward_pooled``): the values are the two layers' to
-        rounding, and the full-size output is never made where the backend fuses them.
+        A convolution whose output only a 2x2 max-pool reads runs with that pool as one step
+        (``Conv2D.forward_pooled``): the values are the two layers' to rounding. Outside
+        training, the full-size output is never made where the backend fuses them; in
+        training (ReLU convolutions only), the ReLU may run after the pool, on a quarter of
+        the values, and ``backward`` hands the pool's gradient to the convolution.
         """
         given = list(x) if len(self._inputs) > 1 else [x]
         values = {id(t): value for t, value in zip(self._inputs, given)}
-        pooled = {} if training else self._conv_pool_pairs()
+        pooled = self._conv_pool_pairs(training)
+        if training:
+            self._pooled_in_training = {id(pool): conv for conv in self._nodes
+                                        for pool in [pooled.get(id(conv))] if pool is not None}
         for node in self._nodes:
             if id(node) in values:
                 continue
@@ -148,7 +154,7 @@ class Model(Training):
             args = [values[id(t)] for t in node.inbound]
             pool = pooled.get(id(node))
             if pool is not None:
-                values[id(pool)] = layer.forward_pooled(args[0], node=node.node_index)
+                values[id(pool)] = layer.forward_pooled(args[0], node=node.node_index, training=training)
                 pool.layer._caches.pop(pool.node_index, None)
                 continue
             logits = return_logits and node is self.output
@@ -156,7 +162,7 @@ class Model(Training):
                                              return_logits=logits, node=node.node_index)
         return values[id(self.output)]
 
-    def _conv_pool_pairs(self) -> dict:
+    def _conv_pool_pairs(self, training: bool = False) -> dict:
         """{id(conv node): its pool node} for each convolution whose only reader is a 2x2
         max-pool it fuses with (``Conv2D.fuses_with``), the convolution not being the output."""
         readers: dict[int, list] = {}
@@ -168,7 +174,7 @@ class Model(Training):
             after = readers.get(id(node), [])
             fuses = getattr(node.layer, "fuses_with", None)
             if (fuses is not None and node is not self.output and not node.list_call
-                    and len(after) == 1 and not after[0].list_call and fuses(after[0].layer)):
+                    and len(after) == 1 and not after[0].list_call and fuses(after[0].layer, training)):
                 pairs[id(node)] = after[0]
         return pairs
 
@@ -189,6 +195,12 @@ class Model(Training):
             if g is None or id(node) in inputs:
                 continue
             del grads[id(node)]
+            conv = self._pooled_in_training.get(id(node))
+            if conv is not None:
+                # A max-pool run with its convolution (forward): the pair's backward is the
+                # convolution's, from the pool's output gradient. Only the pool reads the conv.
+                grads[id(conv)] = g
+                continue
             layer = node.layer
             accumulate = layer in differentiated
             differentiated.add(layer)

@@ -19,7 +19,8 @@ from .activation import (bias_relu_backward, bias_relu_forward, relu_backward, r
                          sigmoid_backward, sigmoid_forward)
 from .add import add_backward, add_forward, subtract_backward, subtract_forward
 from .concat import concat_backward, concat_forward
-from .conv import conv2d_backward, conv2d_forward, conv2d_maxpool_forward
+from .conv import (ConvMaxPoolCache, conv2d_backward, conv2d_forward, conv2d_maxpool_backward,
+                   conv2d_maxpool_forward)
 from .dense import dense_backward, dense_forward
 from .difference import abs_diff_backward, abs_diff_forward
 from .flatten import flatten_backward, flatten_forward
@@ -43,7 +44,8 @@ __all__ = [
     "add_backward", "add_forward",
     "bias_relu_backward", "bias_relu_forward",
     "concat_backward", "concat_forward",
-    "conv2d_backward", "conv2d_forward", "conv2d_maxpool_forward",
+    "ConvMaxPoolCache", "conv2d_backward", "conv2d_forward", "conv2d_maxpool_backward",
+    "conv2d_maxpool_forward",
     "dense_backward", "dense_forward",
     "flatten_backward", "flatten_forward",
     "instance_norm_backward", "instance_norm_forward",

@@ -55,7 +55,7 @@ from .activation import BiasReluCache, bias_relu_backward, bias_relu_forward
 from .bias import bias_gradient
 from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape
 from .im2col import col2im, im2col, pad_nhwc, unpad_nhwc
-from .pool import maxpool2d_forward
+from .pool import MaxPool2dCache, maxpool2d_backward, maxpool2d_forward
 
 _OP = "conv2d"
 ALGORITHMS = ("auto", "im2col", "winograd", "winograd4x4")
@@ -182,18 +182,39 @@ def _prepare(x, w, b, stride, padding, algorithm, activation):
     return x, w, b, window, algorithm
 
 
-def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", activation=None):
-    """For inference: ``maxpool2d_forward(conv2d_forward(x, w, b, ...))`` with a 2x2 pool at
-    stride 2 and 'valid' padding, the pooled output alone: (N, h_out // 2, w_out // 2, C_out).
-    Returns (y, None): there is no backward pass (training runs the two ops, whose caches it
-    needs).
+class ConvMaxPoolCache(NamedTuple):
+    """What ``conv2d_maxpool_backward`` needs from a training ``conv2d_maxpool_forward``."""
 
-    Where the backend has a fused kernel (numba: the blocked im2col convolution, and Winograd
-    when its output tiles are whole and m is even) and h_out and w_out are even, each block of
-    the convolution is pooled while it is in the cache, and the full-size output is never
-    written; elsewhere the two ops run in turn. The values are the two ops' to rounding (the
-    pool selects; it computes nothing).
+    conv: Conv2dCache            # the convolution's (without its bias where relu is not None)
+    pool: MaxPool2dCache         # the max-pool's, over the convolution's output
+    relu: object                 # the pooled output's ReLU cache, where the ReLU came after the pool
+    has_bias: bool
+
+
+def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", activation=None,
+                           keep_cache=False):
+    """``maxpool2d_forward(conv2d_forward(x, w, b, ...))`` with a 2x2 pool at stride 2 and
+    'valid' padding: the pooled output alone, (N, h_out // 2, w_out // 2, C_out).
+    Returns (y, cache); the cache is None without keep_cache (inference).
+
+    Inference: where the backend has a fused kernel (numba: the blocked im2col convolution,
+    and Winograd when its output tiles are whole and m is even) and h_out and w_out are even,
+    each block of the convolution is pooled while it is in the cache, and the full-size output
+    is never written; elsewhere the two ops run in turn. The values are the two ops' to
+    rounding (the pool selects; it computes nothing).
+
+    Training (keep_cache=True; ``conv2d_maxpool_backward`` takes the cache): with the ReLU,
+    where the backend would apply it as a pass of its own over the full-size output (the array
+    code), the pool runs first, on z = conv + b, and the ReLU after it on
+    a quarter of the values. ReLU does not decrease, so max_i relu(z_i) = relu(max_i z_i);
+    and where a window's maximum is positive, its first maximum is the same in z and in
+    relu(z) (ReLU keeps positive numbers apart), while where it is not, both orders pass the
+    window no gradient. So the values and the gradients are the two ops' (a zero's sign aside).
+    Elsewhere (a backend whose convolution applies the ReLU as it writes the output) the two
+    ops run in turn.
     """
+    if keep_cache:
+        return _conv2d_maxpool_training(x, w, b, stride, padding, algorithm, activation)
     x, w, b, window, algorithm = _prepare(x, w, b, stride, padding, algorithm, activation)
     c_out = w.shape[3]
     relu = activation == "relu"
@@ -211,6 +232,42 @@ def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="au
             return y, None
     y, _ = conv2d_forward(x, w, b, stride, padding, algorithm, activation, keep_cache=False)
     return maxpool2d_forward(y, pool_size=2, strides=2, padding="valid", keep_cache=False)
+
+
+def _relu_after_pool(x, w, algorithm) -> bool:
+    """Whether a training conv + ReLU + pool applies the ReLU after the pool: where the
+    convolution's own ReLU would be a pass of array code over the full-size output (no bias +
+    ReLU kernel, no convolution kernel that applies it as it writes the output)."""
+    if kernel("bias_relu", x) or (algorithm == "im2col" and kernel("im2col_conv_forward", x, w)):
+        return False
+    return not (algorithm in _WINOGRAD and winograd.fuses_relu(x))
+
+
+def _conv2d_maxpool_training(x, w, b, stride, padding, algorithm, activation):
+    x, w, b, _, algorithm = _prepare(x, w, b, stride, padding, algorithm, activation)
+    if activation == "relu" and _relu_after_pool(x, w, algorithm):
+        z, conv = conv2d_forward(x, w, b, stride, padding, algorithm)
+        q, pool = maxpool2d_forward(z, pool_size=2, strides=2, padding="valid")
+        # The pooled z is this op's own array: its ReLU is applied in place.
+        y, relu = bias_relu_forward(q, None, overwrite_x=True)
+        # The bias' gradient is summed over the pooled gradient (a quarter of the numbers, the
+        # same sum: the pool's backward only places them), so the convolution's is not asked for.
+        return y, ConvMaxPoolCache(conv._replace(has_bias=False), pool, relu, b is not None)
+    y, conv = conv2d_forward(x, w, b, stride, padding, algorithm, activation)
+    q, pool = maxpool2d_forward(y, pool_size=2, strides=2, padding="valid")
+    return q, ConvMaxPoolCache(conv, pool, None, b is not None)
+
+
+def conv2d_maxpool_backward(dy, cache: ConvMaxPoolCache, input_grad: bool = True):
+    """Gradients (dx, dw, db) of a training ``conv2d_maxpool_forward`` from dy = dL/d(pooled
+    output); db is None when the forward had no bias, dx without ``input_grad``."""
+    conv, pool, relu, has_bias = cache
+    if relu is None:
+        return conv2d_backward(maxpool2d_backward(dy, pool), conv, input_grad)
+    dq, _ = bias_relu_backward(dy, relu)
+    db = bias_gradient(dq) if has_bias else None
+    dx, dw, _ = conv2d_backward(maxpool2d_backward(dq, pool), conv, input_grad)
+    return dx, dw, db
 
 
 def _non_finite_on_host(x) -> bool:

@@ -198,6 +198,39 @@ def test_seed_size_model_directional_gradients():
         assert abs(numeric - analytic) <= 1e-6 * max(np.linalg.norm(grad), 1e-12), name
 
 
+def test_training_runs_each_relu_conv_and_its_max_pool_as_one_step(on_backend, monkeypatch):
+    """In training, a ReLU conv read only by a 2x2 max-pool (the seed's stem) runs with it as
+    one step, whose backward the pool's gradient reaches: the gradients are those of the two
+    layers run one after the other."""
+    from minires import ops
+
+    model = build_resnet(seed=0)
+    assert list(model._conv_pool_pairs(training=True)) == [
+        id(n) for n in model._nodes if n.layer.name == "stem_conv"]
+    rng = np.random.default_rng(0)
+    x = on_backend.put(rng.standard_normal((3, 32, 32, 3)).astype(np.float32))
+    dout = on_backend.put(rng.standard_normal((3, 10)).astype(np.float32))
+
+    def gradients():
+        out = on_backend.get(model.forward(x, training=True, return_logits=True))
+        model.backward(dout, input_grad=False)
+        return out, {f"{layer.name}/{k}": on_backend.get(g) for layer in model.layers
+                     for k, g in (getattr(layer, "grads", None) or {}).items()}
+
+    calls = []
+    fused = ops.conv2d_maxpool_backward
+    monkeypatch.setattr(ops, "conv2d_maxpool_backward", lambda *a, **k: calls.append(1) or fused(*a, **k))
+    out, paired = gradients()
+    assert calls == [1]
+    monkeypatch.setattr(Model, "_conv_pool_pairs", lambda self, training=False: {})
+    out_apart, apart = gradients()
+    np.testing.assert_allclose(out, out_apart, rtol=1e-5, atol=1e-6)
+    assert paired.keys() == apart.keys() and "stem_conv/bias" in paired
+    for name in paired:
+        scale = max(float(np.abs(apart[name]).max()), 1e-6)
+        np.testing.assert_allclose(paired[name], apart[name], rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+
+
 def test_inference_runs_each_conv_and_its_max_pool_as_one_step(on_backend, monkeypatch):
     """Outside training, a conv read only by a 2x2 max-pool runs fused with it: the seed's
     model has seven such pairs, and predict gives the training forward's output."""

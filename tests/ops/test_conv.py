@@ -257,13 +257,7 @@ def _geometry(case):
 def test_conv2d_maxpool_is_the_two_ops_in_turn(on_backend, case, seed, data, dtype):
     """Inference's conv + 2x2 max-pool: the max-pool of the conv (to rounding, another path
     may run the convolution), and the loop reference's, for every algorithm and activation."""
-    # An output side below 2 (no pool window) grows by one each time the input grows by a
-    # stride, whatever the padding.
-    stride = (case["stride"],) * 2 if isinstance(case["stride"], int) else tuple(case["stride"])
-    with backend.use_backend("numpy"):
-        side = ops.conv2d_forward(np.zeros(case["x_shape"]), np.zeros(case["w_shape"]), **_geometry(case))[0].shape
-    n, h, w_, c = case["x_shape"]
-    case = dict(case, x_shape=(n, h + stride[0] * max(0, 2 - side[1]), w_ + stride[1] * max(0, 2 - side[2]), c))
+    case = _poolable(case)
     rng, x, w, b = _draw_arrays(case, seed, dtype)
     algorithm = data.draw(st.sampled_from(_algorithms_for(case)), label="algorithm")
     activation = data.draw(st.sampled_from([None, "relu"]), label="activation")
@@ -279,6 +273,92 @@ def test_conv2d_maxpool_is_the_two_ops_in_turn(on_backend, case, seed, data, dty
         conv = reference.conv2d_forward(x, w, b, stride=case["stride"], padding=case["padding"])
         conv = np.maximum(conv, 0) if activation == "relu" else conv
         assert_close(y, reference.maxpool2d_forward(conv, pool_size=2), 1e-12, "y against the reference")
+
+
+def _poolable(case):
+    """The case with its input grown until the convolution's output is at least 2x2."""
+    # An output side below 2 (no pool window) grows by one each time the input grows by a
+    # stride, whatever the padding.
+    stride = (case["stride"],) * 2 if isinstance(case["stride"], int) else tuple(case["stride"])
+    with backend.use_backend("numpy"):
+        side = ops.conv2d_forward(np.zeros(case["x_shape"]), np.zeros(case["w_shape"]), **_geometry(case))[0].shape
+    n, h, w_, c = case["x_shape"]
+    return dict(case, x_shape=(n, h + stride[0] * max(0, 2 - side[1]), w_ + stride[1] * max(0, 2 - side[2]), c))
+
+
+@given(case=conv_cases(max_hw=9, max_channels=3), seed=seeds, data=st.data(), dtype=float_dtypes,
+       input_grad=st.booleans())
+def test_conv2d_maxpool_training_is_the_two_ops_in_turn(on_backend, case, seed, data, dtype, input_grad):
+    """Training's conv + 2x2 max-pool (the ReLU after the pool on the array code): the two
+    ops' output and gradients, the loop reference's in float64; the pooled output's ReLU
+    makes ties and non-positive windows common (a third of the weights are zeroed)."""
+    case = _poolable(case)
+    rng, x, w, b = _draw_arrays(case, seed, dtype)
+    w = w * (rng.random(w.shape) < 0.7)                    # whole windows at 0: ties, and z <= 0
+    algorithm = data.draw(st.sampled_from(_algorithms_for(case)), label="algorithm")
+    activation = data.draw(st.sampled_from([None, "relu"]), label="activation")
+    opts = dict(stride=case["stride"], padding=case["padding"], algorithm=algorithm, activation=activation)
+    put = on_backend.put
+    y, cache = ops.conv2d_maxpool_forward(put(x), put(w), put(b), keep_cache=True, **opts)
+    z, conv_cache = ops.conv2d_forward(put(x), put(w), put(b), **opts)
+    expected, pool_cache = ops.maxpool2d_forward(z, pool_size=2)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert y.dtype == dtype
+    assert_close(y, expected, tol, "y")
+    dy = normal(rng, y.shape, dtype)
+    grads = ops.conv2d_maxpool_backward(put(dy), cache, input_grad=input_grad)
+    two_ops = ops.conv2d_backward(ops.maxpool2d_backward(put(dy), pool_cache), conv_cache, input_grad=input_grad)
+    for name, got, want in zip(("dx", "dw", "db"), grads, two_ops):
+        if want is None:
+            assert got is None, name
+        else:
+            assert got.dtype == dtype, name
+            assert_close(got, want, tol, name)
+    if dtype == np.float64 and algorithm == "im2col":
+        conv = reference.conv2d_forward(x, w, b, stride=case["stride"], padding=case["padding"])
+        relu = activation == "relu"
+        act = reference.relu_forward(conv) if relu else conv
+        assert_close(y, reference.maxpool2d_forward(act, pool_size=2), 1e-12, "y against the reference")
+        dz = reference.maxpool2d_backward(dy, act, pool_size=2)
+        dz = reference.relu_backward(dz, conv) if relu else dz
+        rdx, rdw, rdb = reference.conv2d_backward(dz, x, w, b, stride=case["stride"], padding=case["padding"])
+        assert_close(grads[1], rdw, 1e-12, "dw against the reference")
+        if input_grad:
+            assert_close(grads[0], rdx, 1e-12, "dx against the reference")
+        if b is not None:
+            assert_close(grads[2], rdb, 1e-12, "db against the reference")
+
+
+@given(case=conv_cases(max_hw=6, max_channels=2, max_batch=2, max_kernel=3), seed=seeds)
+def test_conv2d_maxpool_training_gradients_match_central_differences(on_backend, case, seed):
+    case = _poolable(case)
+    rng, x, w, b = _draw_arrays(case, seed)
+    opts = dict(stride=case["stride"], padding=case["padding"], algorithm="im2col", activation="relu")
+    put = on_backend.put
+    y, cache = ops.conv2d_maxpool_forward(put(x), put(w), put(b), keep_cache=True, **opts)
+    dy = normal(rng, y.shape)
+    grads = ops.conv2d_maxpool_backward(put(dy), cache)
+    inputs = [x, w] if b is None else [x, w, b]
+
+    def forward(*values):
+        return ops.conv2d_maxpool_forward(*map(put, values), **opts)[0]
+
+    check_gradients(forward, inputs, grads[: len(inputs)], dy, rng)
+
+
+def test_conv2d_maxpool_training_applies_the_relu_after_the_pool_on_the_array_code(on_backend):
+    """Where the ReLU would be a pass of its own (numpy), it runs on the pooled values; where
+    the backend applies it as it writes the convolution's output (numba), the ops run in turn."""
+    rng = np.random.default_rng(0)
+    x = on_backend.put(rng.standard_normal((2, 8, 8, 3)).astype(np.float32))
+    w = on_backend.put(rng.standard_normal((3, 3, 3, 4)).astype(np.float32))
+    b = on_backend.put(rng.standard_normal(4).astype(np.float32))
+    _, cache = ops.conv2d_maxpool_forward(x, w, b, activation="relu", keep_cache=True)
+    after = on_backend.name == "numpy"
+    assert (cache.relu is not None) == after
+    assert cache.relu is None or cache.relu.positive.shape == (2, 4, 4, 4)
+    _, linear = ops.conv2d_maxpool_forward(x, w, b, keep_cache=True)
+    assert linear.relu is None and linear.conv.has_bias
 
 
 @pytest.mark.parametrize("kernel, c_in, algorithm", [(3, 16, "auto"), (3, 3, "auto"), (1, 16, "auto"),

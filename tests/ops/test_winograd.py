@@ -78,6 +78,28 @@ def test_winograd_gradients_match_central_differences(on_backend, case, seed, al
                     grads[: len(inputs)], dy, rng)
 
 
+@given(case=winograd_cases(), seed=seeds, algorithm=ALGORITHMS, part_bytes=st.integers(1, 20000),
+       input_grad=st.booleans())
+def test_winograd_backward_in_parts_of_the_batch(monkeypatch, case, seed, algorithm, part_bytes, input_grad):
+    """The array code's backward pass on the host, a part of the batch at a time (as at the
+    seed's 16x16 layers): the whole batch's gradients, and the loop reference's."""
+    rng, x, w, b = _arrays(case, seed)
+    y, cache = ops.conv2d_forward(x, w, b, padding=case["padding"], algorithm=algorithm)
+    dy = normal(rng, y.shape)
+    whole = ops.conv2d_backward(dy, cache, input_grad=input_grad)
+    monkeypatch.setattr(winograd, "_HOST_PART_BYTES", part_bytes)
+    parts = ops.conv2d_backward(dy, cache, input_grad=input_grad)
+    monkeypatch.undo()
+    rdx, rdw, _ = reference.conv2d_backward(dy, x, w, b, padding=case["padding"])
+    assert_close(parts[1], whole[1], 1e-12, "dw")
+    assert_close(parts[1], rdw, 1e-10, "dw against the reference")
+    if input_grad:
+        assert np.array_equal(parts[0], whole[0]), "dx"
+        assert_close(parts[0], rdx, 1e-10, "dx against the reference")
+    else:
+        assert parts[0] is None
+
+
 @pytest.mark.torch
 @given(case=winograd_cases(max_channels=6), seed=seeds, algorithm=ALGORITHMS,
        dtype=st.sampled_from([np.float32, np.float64]))
