@@ -37,6 +37,18 @@ KERNELS: dict[str, str] = {
         first maximum of each window in row-major order, a NaN winning) of
         im2col_conv_forward(x, w2d, bias, window, relu, keep_cols=False)'s y, whose height
         and width must be even: y (N, h_out / 2, w_out / 2, C_out).""",
+    "im2col_conv_maxpool_training_forward": """im2col_conv_maxpool_training_forward(x, w2d, bias, window, relu) -> (y, argmax, positive) or None
+        For training: the 2x2, stride-2 max-pool of z = im2col_conv_forward(x, w2d, bias,
+        window, relu=False)'s output, ReLU'd with relu: y, argmax (uint8: the place 0 .. 3,
+        row-major, of each window's first maximum of z, a NaN winning, as
+        ops.maxpool2d_forward gives it) and with relu positive = (pooled z > 0), else None;
+        each (N, h_out / 2, w_out / 2, C_out). None where the kernel does not apply (it says
+        where); the caller then runs the ops in turn.""",
+    "im2col_conv_maxpool_training_backward": """im2col_conv_maxpool_training_backward(dq, argmax, x, w2d, window, input_grad) -> (dx, dw2d)
+        The gradients of im2col_conv_maxpool_training_forward's z from dq, the gradient of
+        the pooled z (N, h_out / 2, w_out / 2, C_out): dz = dq at each window's argmax and 0
+        elsewhere, dw2d (kh*kw*C, C_out) = cols(x)^T dz, dx (x's shape) = col2im(dz @
+        w2d^T); dx is None when input_grad is false.""",
     "im2col_conv_backward": """im2col_conv_backward(dy, cols, positive, w2d, window, x_shape, input_grad) -> (dx, dw2d, db)
         The gradients of im2col_conv_forward from dy (N, h_out, w_out, C_out), its cols and
         its mask positive (None without relu): dz = dy where positive (dy without relu),

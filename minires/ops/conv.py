@@ -183,12 +183,19 @@ def _prepare(x, w, b, stride, padding, algorithm, activation):
 
 
 class ConvMaxPoolCache(NamedTuple):
-    """What ``conv2d_maxpool_backward`` needs from a training ``conv2d_maxpool_forward``."""
+    """What ``conv2d_maxpool_backward`` needs from a training ``conv2d_maxpool_forward``.
 
-    conv: Conv2dCache            # the convolution's (without its bias where relu is not None)
-    pool: MaxPool2dCache         # the max-pool's, over the convolution's output
-    relu: object                 # the pooled output's ReLU cache, where the ReLU came after the pool
+    ``pooled_first``: the pool ran on z = conv + b, and the gradient of the pooled z (after
+    the pooled output's ReLU, ``relu``) gives db here; ``conv`` then holds neither bias nor
+    ReLU, and with ``reads_x`` its ``saved`` is x itself, whose windows the backward kernel
+    builds again (numba). Otherwise the two ops ran in turn and their caches are kept."""
+
+    conv: Conv2dCache
+    pool: MaxPool2dCache
+    relu: object                 # pooled_first with a ReLU: the pooled output's BiasReluCache
     has_bias: bool
+    pooled_first: bool
+    reads_x: bool = False
 
 
 def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", activation=None,
@@ -203,15 +210,17 @@ def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="au
     is never written; elsewhere the two ops run in turn. The values are the two ops' to
     rounding (the pool selects; it computes nothing).
 
-    Training (keep_cache=True; ``conv2d_maxpool_backward`` takes the cache): with the ReLU,
-    where the backend would apply it as a pass of its own over the full-size output (the array
-    code), the pool runs first, on z = conv + b, and the ReLU after it on
-    a quarter of the values. ReLU does not decrease, so max_i relu(z_i) = relu(max_i z_i);
-    and where a window's maximum is positive, its first maximum is the same in z and in
-    relu(z) (ReLU keeps positive numbers apart), while where it is not, both orders pass the
-    window no gradient. So the values and the gradients are the two ops' (a zero's sign aside).
-    Elsewhere (a backend whose convolution applies the ReLU as it writes the output) the two
-    ops run in turn.
+    Training (keep_cache=True; ``conv2d_maxpool_backward`` takes the cache): the pool runs
+    first, on z = conv + b, and the ReLU after it on a quarter of the values, where that
+    saves work: on the numba backend's stride-1 im2col path, whose kernel pools each block of
+    the convolution while it is in the cache and keeps x instead of cols (the backward kernel
+    builds each block's cols again), and on the array code, whose ReLU would otherwise be a
+    pass of its own over the full-size output. ReLU does not decrease, so
+    max_i relu(z_i) = relu(max_i z_i); and where a window's maximum is positive, its first
+    maximum is the same in z and in relu(z) (ReLU keeps positive numbers apart), while where
+    it is not, both orders pass the window no gradient. So the values and the gradients are
+    the two ops' (db summed in another order, a zero's sign aside). Elsewhere (numba's other
+    convolutions, which apply the ReLU as they write their output) the two ops run in turn.
     """
     if keep_cache:
         return _conv2d_maxpool_training(x, w, b, stride, padding, algorithm, activation)
@@ -234,38 +243,62 @@ def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="au
     return maxpool2d_forward(y, pool_size=2, strides=2, padding="valid", keep_cache=False)
 
 
-def _relu_after_pool(x, w, algorithm) -> bool:
-    """Whether a training conv + ReLU + pool applies the ReLU after the pool: where the
-    convolution's own ReLU would be a pass of array code over the full-size output (no bias +
-    ReLU kernel, no convolution kernel that applies it as it writes the output)."""
-    if kernel("bias_relu", x) or (algorithm == "im2col" and kernel("im2col_conv_forward", x, w)):
+def _pools_first(x, w, algorithm, activation) -> bool:
+    """Whether a training conv + pool runs the pool before the ReLU on the array code: with a
+    ReLU that would be a pass of array code over the full-size output (no bias + ReLU
+    kernel, no convolution kernel that applies it as it writes the output)."""
+    if activation != "relu" or kernel("bias_relu", x):
         return False
-    return not (algorithm in _WINOGRAD and winograd.fuses_relu(x))
+    if algorithm == "im2col":
+        return not kernel("im2col_conv_forward", x, w)
+    return not winograd.fuses_relu(x)
 
 
 def _conv2d_maxpool_training(x, w, b, stride, padding, algorithm, activation):
-    x, w, b, _, algorithm = _prepare(x, w, b, stride, padding, algorithm, activation)
-    if activation == "relu" and _relu_after_pool(x, w, algorithm):
+    x, w, b, window, algorithm = _prepare(x, w, b, stride, padding, algorithm, activation)
+    relu = activation == "relu"
+    k = kernel("im2col_conv_maxpool_training_forward", x, w) if algorithm == "im2col" else None
+    out = k(x, w.reshape(-1, w.shape[3]), b, window, relu) if k else None
+    if out is not None:
+        y, argmax, positive = out
+        conv = Conv2dCache(algorithm, x, w, False, tuple(x.shape), window)
+        pool = MaxPool2dCache(argmax, (x.shape[0], *window.out_hw, w.shape[3]), x.dtype,
+                              plan_windows(_OP, window.out_hw, (2, 2), (2, 2), "valid", allowed=("valid",)))
+        relu_cache = BiasReluCache(positive, x.dtype, b is not None) if relu else None
+        return y, ConvMaxPoolCache(conv, pool, relu_cache, b is not None, True, reads_x=True)
+    if _pools_first(x, w, algorithm, activation):
         z, conv = conv2d_forward(x, w, b, stride, padding, algorithm)
         q, pool = maxpool2d_forward(z, pool_size=2, strides=2, padding="valid")
-        # The pooled z is this op's own array: its ReLU is applied in place.
-        y, relu = bias_relu_forward(q, None, overwrite_x=True)
-        # The bias' gradient is summed over the pooled gradient (a quarter of the numbers, the
-        # same sum: the pool's backward only places them), so the convolution's is not asked for.
-        return y, ConvMaxPoolCache(conv._replace(has_bias=False), pool, relu, b is not None)
+        # The pooled z is this op's own array: its ReLU is applied in place. Its cache says
+        # the bias is there, so that its backward gives db from the pooled gradient (the same
+        # numbers as the full-size one, whose other three quarters the pool's backward fills
+        # with zeros), and the convolution's is not asked for.
+        y, relu_cache = bias_relu_forward(q, None, overwrite_x=True)
+        return y, ConvMaxPoolCache(conv._replace(has_bias=False), pool,
+                                   relu_cache._replace(has_bias=b is not None), b is not None, True)
     y, conv = conv2d_forward(x, w, b, stride, padding, algorithm, activation)
     q, pool = maxpool2d_forward(y, pool_size=2, strides=2, padding="valid")
-    return q, ConvMaxPoolCache(conv, pool, None, b is not None)
+    return q, ConvMaxPoolCache(conv, pool, None, b is not None, False)
 
 
 def conv2d_maxpool_backward(dy, cache: ConvMaxPoolCache, input_grad: bool = True):
     """Gradients (dx, dw, db) of a training ``conv2d_maxpool_forward`` from dy = dL/d(pooled
     output); db is None when the forward had no bias, dx without ``input_grad``."""
-    conv, pool, relu, has_bias = cache
-    if relu is None:
+    conv, pool, relu, has_bias, pooled_first, reads_x = cache
+    if not pooled_first:
         return conv2d_backward(maxpool2d_backward(dy, pool), conv, input_grad)
-    dq, _ = bias_relu_backward(dy, relu)
-    db = bias_gradient(dq) if has_bias else None
+    if relu is not None:
+        dq, db = bias_relu_backward(dy, relu)
+    else:
+        dq, db = dy, (bias_gradient(dy) if has_bias else None)
+    if reads_x:
+        k = kernel("im2col_conv_maxpool_training_backward", dq)
+        c_out = conv.w.shape[3]
+        if k:
+            dx, dw = k(dq, pool.argmax, conv.saved, conv.w.reshape(-1, c_out), conv.window, input_grad)
+            return dx, dw.reshape(conv.w.shape), db
+        # The backend changed since the forward pass: the windows are built here.
+        conv = conv._replace(saved=_im2col(conv.saved, conv.window))
     dx, dw, _ = conv2d_backward(maxpool2d_backward(dq, pool), conv, input_grad)
     return dx, dw, db
 

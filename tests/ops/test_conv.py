@@ -41,18 +41,26 @@ def test_conv2d_matches_reference(on_backend, case, seed, x_layout, w_layout):
         assert_close(db, rdb, 1e-12, "db")
 
 
-@given(case=conv_cases(max_hw=5, max_channels=3, max_batch=2, max_kernel=3), seed=seeds)
-def test_conv2d_gradients_match_central_differences(on_backend, case, seed):
+@given(case=conv_cases(max_hw=5, max_channels=3, max_batch=2, max_kernel=3), seed=seeds, pooled=st.booleans())
+def test_conv2d_gradients_match_central_differences(on_backend, case, seed, pooled):
+    """conv2d alone, or with its ReLU and the 2x2 max-pool after it as training runs them
+    (``conv2d_maxpool_forward(..., keep_cache=True)``)."""
+    if pooled:
+        case = _poolable(case)
     rng, x, w, b = _draw_arrays(case, seed)
     opts = dict(stride=case["stride"], padding=case["padding"], algorithm="im2col")
+    if pooled:
+        opts["activation"] = "relu"
+    forward_op, backward_op = ((ops.conv2d_maxpool_forward, ops.conv2d_maxpool_backward) if pooled
+                               else (ops.conv2d_forward, ops.conv2d_backward))
     put = on_backend.put
-    y, cache = ops.conv2d_forward(put(x), put(w), put(b), **opts)
+    y, cache = forward_op(put(x), put(w), put(b), **opts, **(dict(keep_cache=True) if pooled else {}))
     dy = normal(rng, y.shape)
-    grads = ops.conv2d_backward(put(dy), cache)
+    grads = backward_op(put(dy), cache)
     inputs = [x, w] if b is None else [x, w, b]
 
     def forward(*values):
-        return ops.conv2d_forward(*map(put, values), **opts)[0]
+        return forward_op(*map(put, values), **opts)[0]
 
     check_gradients(forward, inputs, grads[: len(inputs)], dy, rng)
 
@@ -327,23 +335,6 @@ def test_conv2d_maxpool_training_is_the_two_ops_in_turn(on_backend, case, seed, 
             assert_close(grads[0], rdx, 1e-12, "dx against the reference")
         if b is not None:
             assert_close(grads[2], rdb, 1e-12, "db against the reference")
-
-
-@given(case=conv_cases(max_hw=6, max_channels=2, max_batch=2, max_kernel=3), seed=seeds)
-def test_conv2d_maxpool_training_gradients_match_central_differences(on_backend, case, seed):
-    case = _poolable(case)
-    rng, x, w, b = _draw_arrays(case, seed)
-    opts = dict(stride=case["stride"], padding=case["padding"], algorithm="im2col", activation="relu")
-    put = on_backend.put
-    y, cache = ops.conv2d_maxpool_forward(put(x), put(w), put(b), keep_cache=True, **opts)
-    dy = normal(rng, y.shape)
-    grads = ops.conv2d_maxpool_backward(put(dy), cache)
-    inputs = [x, w] if b is None else [x, w, b]
-
-    def forward(*values):
-        return ops.conv2d_maxpool_forward(*map(put, values), **opts)[0]
-
-    check_gradients(forward, inputs, grads[: len(inputs)], dy, rng)
 
 
 def test_conv2d_maxpool_training_applies_the_relu_after_the_pool_on_the_array_code(on_backend):

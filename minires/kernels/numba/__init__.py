@@ -67,7 +67,8 @@ The rules every kernel follows, so that the code reads the way it does:
 """
 
 from .activation import bias_relu, bias_relu_backward, relu_backward, relu_forward
-from .conv import col2im, im2col_conv_backward, im2col_conv_forward, im2col_conv_maxpool_forward
+from .conv import (col2im, im2col_conv_backward, im2col_conv_forward, im2col_conv_maxpool_forward,
+                   im2col_conv_maxpool_training_backward, im2col_conv_maxpool_training_forward)
 from .loss import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .pool import maxpool2d_backward, maxpool2d_forward, maxpool2d_forward_value
 from .update import adam_update, adam_update_many
@@ -77,6 +78,7 @@ __all__ = [
     "adam_update", "adam_update_many",
     "bias_relu", "bias_relu_backward",
     "col2im", "im2col_conv_backward", "im2col_conv_forward", "im2col_conv_maxpool_forward",
+    "im2col_conv_maxpool_training_backward", "im2col_conv_maxpool_training_forward",
     "maxpool2d_backward", "maxpool2d_forward", "maxpool2d_forward_value",
     "relu_backward", "relu_forward",
     "softmax_cross_entropy_backward", "softmax_cross_entropy_forward",

@@ -73,7 +73,7 @@ _BLOCK_VALUES = 1 << 17    # cols values per block (512 KB in float32): block ro
 def _im2col_rows(x, cols, c, h_out, w_out, sh, sw, top, left, p0, p1):
     """cols[p - p0] = the window of output pixel p (flat over n, oh, ow), p0 <= p < p1.
 
-    x is (N, H, W*C) and cols (rows, kh, kw*C): a window row that lies inside the image is
+    x is (N, H, W*C) and cols (rows, kh, kw*C), both C-contiguous: a window row that lies inside the image is
     one contiguous run of kw*C values in both (at stride 1 along W), copied in one go; the
     seed's first layer has C = 3, where a loop per channel would copy 3 values at a time.
     """
@@ -81,6 +81,10 @@ def _im2col_rows(x, cols, c, h_out, w_out, sh, sw, top, left, p0, p1):
     w = wc // c
     _, kh, kwc = cols.shape
     kw = kwc // c
+    # The runs are copied through flat buffers with unsigned indices (``_inline``): with
+    # three indices each, a run of 9 numbers (C = 3) paid for its index checks several times
+    # over.
+    x_flat, cols_flat = flat(x)[0], flat(cols)[0]
     for p in range(p0, p1):
         b, rest = p // (h_out * w_out), p % (h_out * w_out)
         oh, ow = rest // w_out, rest % w_out
@@ -88,13 +92,14 @@ def _im2col_rows(x, cols, c, h_out, w_out, sh, sw, top, left, p0, p1):
         slot = p - p0
         for i in range(kh):
             r = oh * sh + i - top
+            to = (slot * kh + i) * kwc
             if r < 0 or r >= h:
                 for t in range(kwc):
-                    cols[slot, i, t] = 0
+                    cols_flat[unsigned(to, t)] = 0
             elif s0 >= 0 and s0 + kw <= w:
-                start = s0 * c
+                at = (b * h + r) * wc + s0 * c
                 for t in range(kwc):
-                    cols[slot, i, t] = x[b, r, start + t]
+                    cols_flat[unsigned(to, t)] = x_flat[unsigned(at, t)]
             else:
                 for j in range(kw):
                     s = s0 + j
@@ -150,26 +155,44 @@ def _convolve_images(flat, b0, b1, w_parts, z, window, wp):
     gemm.window_product(windows, w_parts, z[:b1 - b0])
 
 
-def _convolve_in_place(x, w2d, bias, window, relu, pool, y):
-    """Inference at stride 1 (``_runs_direct``): y, (N * P, C_out), gets each image's P
-    output pixels + bias (ReLU'd with ``relu``), or with ``pool`` their 2x2 max-pool, each
-    thread taking whole images, ``_IMAGES_PER_PRODUCT`` to a product call."""
+def _convolve_in_place(x, w2d, window, finish):
+    """Stride 1 (``_runs_direct``): each image's convolution over its whole padded grid, each
+    thread taking whole images, ``_IMAGES_PER_PRODUCT`` to a product call, handed to
+    ``finish(z, b0, b1, wp)`` with z[:b1 - b0] ((h_out * wp, C_out) each) the grids of images
+    b0 .. b1 - 1 (no bias), while they are in the cache."""
     (kh, kw), _, _, (h_out, w_out) = window
     n, c = x.shape[0], x.shape[3]
     k_values, c_out = w2d.shape
-    flat, wp = _padded_images(x, window)
+    flat_x, wp = _padded_images(x, window)
     w_parts = w2d.reshape(kh, kw * c, c_out)
-    per_image = y.shape[0] // n
 
     def images_from(lo, hi):
         z = np.empty((_IMAGES_PER_PRODUCT, h_out * wp, c_out), dtype=x.dtype)
         for b0 in range(lo, hi, _IMAGES_PER_PRODUCT):
             b1 = min(b0 + _IMAGES_PER_PRODUCT, hi)
-            _convolve_images(flat, b0, b1, w_parts, z, window, wp)
-            _finish_images(z[:b1 - b0], wp, w_out, bias, relu, pool,
-                           y[b0 * per_image:b1 * per_image].reshape(b1 - b0, per_image, c_out))
+            _convolve_images(flat_x, b0, b1, w_parts, z, window, wp)
+            finish(z[:b1 - b0], b0, b1, wp)
 
     cpu_threads.run_ranges(images_from, n, n * h_out * wp * k_values * c_out)
+
+
+def _finish_in_place(x, w2d, bias, window, relu, pool, y):
+    """Inference at stride 1: y, (N * P, C_out), gets each image's P output pixels + bias
+    (ReLU'd with ``relu``, ``_finish_images``), or with ``pool`` their 2x2 max-pool
+    (``_pool_images``)."""
+    w_out, c_out = window.out_hw[1], w2d.shape[1]
+    per_image = y.shape[0] // x.shape[0]
+
+    nothing = np.empty((1, 0, c_out), dtype=np.uint8)
+
+    def finish(z, b0, b1, wp):
+        out = y[b0 * per_image:b1 * per_image].reshape(b1 - b0, per_image, c_out)
+        if pool:
+            _pool_images(z, wp, w_out, bias, relu, out, nothing, nothing.view(np.bool_), False)
+        else:
+            _finish_images(z, wp, w_out, bias, relu, out)
+
+    _convolve_in_place(x, w2d, window, finish)
 
 
 @njit(inline="always")
@@ -179,25 +202,49 @@ def _finished(z, b, relu):
 
 
 @njit(nogil=True, cache=True)
-def _finish_images(z, wp, w_out, bias, relu, pool, out):
+def _finish_images(z, wp, w_out, bias, relu, out):
     """From each image's grid z[t] (h_out * wp, C_out): its output pixels (the dropped
     columns left out) + bias, ReLU'd with ``relu`` (NaN kept), into out[t] (h_out * w_out,
-    C_out); with ``pool``, their 2x2 max-pool instead (out[t] (h_out * w_out / 4, C_out)),
-    each window's four pixels taken in row-major order. z and out are read through flat
-    buffers (``_inline``), so that the channel loops are vector code."""
+    C_out). z and out are read through flat buffers (``_inline``), so that the channel loops
+    are vector code."""
+    images, grid, c = z.shape
+    per_image = out.shape[1]
+    h_out = grid // wp
+    z_flat, out_flat = flat(z)[0], flat(out)[0]
+    for t in range(images):
+        for oh in range(h_out):
+            for ow in range(w_out):
+                at, to = (t * grid + oh * wp + ow) * c, (t * per_image + oh * w_out + ow) * c
+                for ch in range(c):
+                    out_flat[unsigned(to, ch)] = _finished(z_flat[unsigned(at, ch)], bias[ch], relu)
+
+
+@njit(inline="always")
+def _first_max(v0, v1, v2, v3):
+    """(value, place) of the first maximum of a 2x2 window in row-major order, a NaN winning
+    (``wins``): each row's winner, then theirs, in two chains that run side by side."""
+    upper, at_upper = (v1, 1) if (v0 == v0 and (v1 > v0 or v1 != v1)) else (v0, 0)
+    lower, at_lower = (v3, 3) if (v2 == v2 and (v3 > v2 or v3 != v3)) else (v2, 2)
+    if upper == upper and (lower > upper or lower != lower):
+        return lower, at_lower
+    return upper, at_upper
+
+
+@njit(nogil=True, cache=True)
+def _pool_images(z, wp, w_out, bias, relu, out, argmax, positive, keep_places):
+    """From each image's grid z[t] (h_out * wp, C_out): the 2x2 max-pool of z + bias into
+    out[t] (h_out * w_out / 4, C_out), ReLU'd with ``relu`` (NaN kept); with ``keep_places``
+    (training) also the winner's place in its window (0 .. 3, row-major) into argmax[t],
+    and with ``relu`` whether it is positive into positive[t]. The bias is added before the
+    comparisons, so the places are those of the max-pool of conv + bias (and of its ReLU
+    where the winner is positive); the ReLU after them, as it does not decrease."""
     images, grid, c = z.shape
     per_image = out.shape[1]
     h_out = grid // wp
     half = w_out // 2
     z_flat, out_flat = flat(z)[0], flat(out)[0]
+    places, kept = flat(argmax)[0], flat(positive)[0]
     for t in range(images):
-        if not pool:
-            for oh in range(h_out):
-                for ow in range(w_out):
-                    at, to = (t * grid + oh * wp + ow) * c, (t * per_image + oh * w_out + ow) * c
-                    for ch in range(c):
-                        out_flat[unsigned(to, ch)] = _finished(z_flat[unsigned(at, ch)], bias[ch], relu)
-            continue
         for ph in range(h_out // 2):
             for pw in range(half):
                 at = (t * grid + 2 * ph * wp + 2 * pw) * c          # the window's first pixel
@@ -205,14 +252,14 @@ def _finish_images(z, wp, w_out, bias, relu, pool, out):
                 below = at + wp * c
                 for ch in range(c):
                     b = bias[ch]
-                    # The winner of each row, then of the two: the first maximum (or NaN) in
-                    # row-major order, as one comparison after another would find it, in two
-                    # chains that run side by side.
-                    upper = wins(_finished(z_flat[unsigned(at, ch)], b, relu),
-                                 _finished(z_flat[unsigned(at + c, ch)], b, relu))
-                    lower = wins(_finished(z_flat[unsigned(below, ch)], b, relu),
-                                 _finished(z_flat[unsigned(below + c, ch)], b, relu))
-                    out_flat[unsigned(to, ch)] = wins(upper, lower)
+                    value, place = _first_max(z_flat[unsigned(at, ch)] + b, z_flat[unsigned(at + c, ch)] + b,
+                                              z_flat[unsigned(below, ch)] + b,
+                                              z_flat[unsigned(below + c, ch)] + b)
+                    out_flat[unsigned(to, ch)] = relu_kept_nan(value) if relu else value
+                    if keep_places:
+                        places[unsigned(to, ch)] = place
+                        if relu:
+                            kept[unsigned(to, ch)] = value > 0
 
 
 def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
@@ -234,7 +281,7 @@ def im2col_conv_forward(x, w2d, bias, window, relu, keep_cols):
     keep_mask = relu and keep_cols
     positive = np.empty((pixels if keep_mask else 0, c_out), dtype=np.bool_)
     if not keep_cols and _runs_direct(window, c_out, x.dtype):
-        _convolve_in_place(x, w2d, bias, window, relu, False, y)
+        _finish_in_place(x, w2d, bias, window, relu, False, y)
         return y.reshape(n, h_out, w_out, c_out), None, None
     rows = _block_rows(k_values)
     kept = np.empty((pixels, kh, kw * c), dtype=x.dtype) if keep_cols and not pointwise else None
@@ -300,7 +347,7 @@ def im2col_conv_maxpool_forward(x, w2d, bias, window, relu):
     per_block = max(1, _block_rows(max(k_values, c_out)) // unit)
     no_mask = np.empty((0, c_out), dtype=np.bool_)
     if _runs_direct(window, c_out, x.dtype):
-        _convolve_in_place(x, w2d, bias, window, relu, True, y)
+        _finish_in_place(x, w2d, bias, window, relu, True, y)
         return y.reshape(n, h_out // 2, half, c_out)
 
     def units_from(lo, hi):
@@ -324,6 +371,110 @@ def im2col_conv_maxpool_forward(x, w2d, bias, window, relu):
 
     cpu_threads.run_ranges(units_from, units, n * h_out * w_out * k_values * c_out)
     return y.reshape(n, h_out // 2, half, c_out)
+
+
+# --- training: a stride-1 convolution and the 2x2 max-pool after it, cols never kept ----------
+# The forward pass pools each image's grid while it is in the cache, as inference does, and
+# keeps the winners' places (argmax) and the input; the backward pass builds each block's
+# cols again from the input (a few kilobytes of it per block), places the pooled gradient at
+# the winners, and multiplies, so that neither cols nor the full-size output nor its
+# gradient is ever written out whole.
+
+def im2col_conv_maxpool_training_forward(x, w2d, bias, window, relu):
+    """(y, argmax, positive): the 2x2, stride-2 max-pool of the convolution + bias, ReLU'd
+    with ``relu``, each window's winner's place (ops.maxpool2d_forward's argmax of conv +
+    bias), and with ``relu`` the mask y > 0 (None without); each (N, h_out / 2, w_out / 2,
+    C_out). For training; the backward pass reads x again
+    (``im2col_conv_maxpool_training_backward``). None where it does not apply: a stride
+    other than 1, a 1x1 window, a dtype or width the product does not take, an odd output."""
+    h_out, w_out = window.out_hw
+    if not _runs_direct(window, w2d.shape[1], x.dtype) or h_out % 2 or w_out % 2:
+        return None
+    n, c_out = x.shape[0], w2d.shape[1]
+    x, w2d = contiguous(x), contiguous(w2d)
+    bias = np.zeros(c_out, dtype=x.dtype) if bias is None else contiguous(bias)
+    shape = (n, h_out // 2, w_out // 2, c_out)
+    y = np.empty(shape, dtype=x.dtype)
+    argmax = np.empty(shape, dtype=np.uint8)
+    positive = np.empty(shape if relu else (n, 0, 0, c_out), dtype=np.bool_)
+
+    def finish(z, b0, b1, wp):
+        def part(a):
+            return a[b0:b1].reshape(b1 - b0, -1, c_out)
+        _pool_images(z, wp, w_out, bias, relu, part(y), part(argmax), part(positive), True)
+
+    _convolve_in_place(x, w2d, window, finish)
+    return y, argmax, (positive if relu else None)
+
+
+@njit(nogil=True, cache=True)
+def _unpool_row_pairs(dq, argmax, dz, w_out):
+    """dz (rows of whole pairs of output rows, 2 * w_out pixels each, C_out) from the pooled
+    gradient dq and its argmax (w_out / 2 pixels per pair of rows): each window's winner
+    gets dq, its other three pixels 0 (the adjoint of the pool, as a gather)."""
+    rows, c = dz.shape
+    half = w_out // 2
+    dq_flat, places, dz_flat = flat(dq)[0], flat(argmax)[0], flat(dz)[0]
+    for u in range(rows // (2 * w_out)):
+        for o in range(half):
+            at = (u * half + o) * c
+            for place in range(4):
+                to = (u * 2 * w_out + (place // 2) * w_out + 2 * o + place % 2) * c
+                for ch in range(c):
+                    g = dq_flat[unsigned(at, ch)]
+                    dz_flat[unsigned(to, ch)] = g if places[unsigned(at, ch)] == place else 0
+
+
+def im2col_conv_maxpool_training_backward(dq, argmax, x, w2d, window, input_grad):
+    """(dx, dw2d) of the convolution under ``im2col_conv_maxpool_training_forward`` from dq,
+    the gradient of the pooled conv + bias (the pooled ReLU's mask already applied): dz has
+    dq at each window's winner and 0 elsewhere, dw2d = cols(x)^T dz, dx = col2im(dz w2d^T)
+    (None without ``input_grad``). Block by block of whole pairs of output rows, each
+    block's cols built again from x, dw2d summed per thread and then over threads in a fixed
+    order."""
+    (kh, kw), (sh, sw), ((top, _), (left, _)), (h_out, w_out) = window
+    n, c = x.shape[0], x.shape[3]
+    k_values, c_out = w2d.shape
+    x, dq, argmax = contiguous(x), contiguous(dq), contiguous(argmax)
+    x_rows = x.reshape(n, x.shape[1], x.shape[2] * c)
+    unit, half = 2 * w_out, w_out // 2
+    units = n * (h_out // 2)
+    dq_rows, places = dq.reshape(units * half, c_out), argmax.reshape(units * half, c_out)
+    per_block = max(1, _block_rows(max(k_values, c_out)) // unit)
+    dz_kept = np.empty((units * unit, c_out), dtype=dq.dtype) if input_grad else None
+    partial = {}
+
+    def units_from(lo, hi):
+        cols = np.empty((per_block * unit, kh, kw * c), dtype=x.dtype)
+        scratch = np.empty((per_block * unit, c_out), dtype=dq.dtype)
+        dw = np.zeros((k_values, c_out), dtype=dq.dtype)
+        for u0 in range(lo, hi, per_block):
+            u1 = min(u0 + per_block, hi)
+            p0, p1 = u0 * unit, u1 * unit
+            dz = dz_kept[p0:p1] if dz_kept is not None else scratch[:p1 - p0]
+            _unpool_row_pairs(dq_rows[u0 * half:u1 * half], places[u0 * half:u1 * half], dz, w_out)
+            block = cols[:p1 - p0]
+            _im2col_rows(x_rows, block, c, h_out, w_out, sh, sw, top, left, p0, p1)
+            gemm.product(block.reshape(p1 - p0, k_values).T, dz, dw, accumulate=True)   # dW += cols^T dz
+        partial[lo] = dw
+
+    cpu_threads.run_ranges(units_from, units, (2 if input_grad else 1) * units * unit * k_values * c_out)
+    dw = _sum_in_order([partial[lo] for lo in sorted(partial)], (k_values, c_out), dq.dtype)
+    if dz_kept is None:
+        return None, dw
+    dcols = cpu_threads.matmul(dz_kept, w2d.T)                     # dcols = dz W^T
+    return col2im(dcols.reshape(n, h_out, w_out, kh, kw, c), x.shape, window), dw
+
+
+def _sum_in_order(parts, shape, dtype):
+    """The threads' partial sums added in a fixed order (reproducible sums); zeros for none
+    (an empty batch)."""
+    if not parts:
+        return np.zeros(shape, dtype=dtype)
+    total = parts[0]
+    for more in parts[1:]:
+        total += more
+    return total
 
 
 def im2col_conv_backward(dy, cols, positive, w2d, window, x_shape, input_grad):
@@ -362,13 +513,9 @@ def im2col_conv_backward(dy, cols, positive, w2d, window, x_shape, input_grad):
         partial[lo] = (dw, db)
 
     cpu_threads.run_ranges(pixels_from, pixels, (2 if input_grad else 1) * pixels * k_values * c_out)
-    parts = [partial[lo] for lo in sorted(partial)]          # a fixed order: reproducible sums
-    if not parts:                                            # an empty batch
-        parts = [(np.zeros((k_values, c_out), dtype=dy.dtype), np.zeros(c_out, dtype=dy.dtype))]
-    dw, db = parts[0]
-    for more_dw, more_db in parts[1:]:
-        dw += more_dw
-        db += more_db
+    parts = [partial[lo] for lo in sorted(partial)]
+    dw = _sum_in_order([dw for dw, _ in parts], (k_values, c_out), dy.dtype)
+    db = _sum_in_order([db for _, db in parts], (c_out,), dy.dtype)
     if dx_rows is not None:
         dx = dx_rows.reshape(n, h_out, w_out, k_values)
     elif dz_kept is not None:

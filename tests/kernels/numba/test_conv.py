@@ -212,3 +212,93 @@ def test_inference_in_place_keeps_non_finite_numbers_in_their_windows():
         expected = (cols.astype(np.float64) @ w2d).reshape(2, 5, 6, 64)
     np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
     np.testing.assert_array_equal(np.isinf(y), np.isinf(expected))
+
+
+def _unpooled(dq, argmax):
+    """The max-pool's adjoint in NumPy: dq at each 2x2 window's place (0 .. 3), 0 elsewhere."""
+    n, h2, w2, c = dq.shape
+    dz = np.zeros((n, 2 * h2, 2 * w2, c), dq.dtype)
+    for place in range(4):
+        dz[:, place // 2::2, place % 2::2] = np.where(argmax == place, dq, 0)
+    return dz
+
+
+@given(case=conv_cases(max_hw=9, max_kernel=5), seed=seeds, layout=layouts, relu=st.booleans(),
+       with_bias=st.booleans(), c_out=st.sampled_from([64, 128]), input_grad=st.booleans())
+def test_training_convolution_and_maxpool_match_the_ops(case, seed, layout, relu, with_bias, c_out,
+                                                         input_grad):
+    """float32, stride 1, an even output: training's conv + 2x2 max-pool kernels. The pooled
+    values are the max-pool of conv + bias (ReLU'd); each place holds its window's first
+    maximum (whole output channels of equal numbers, from zeroed kernels: place 0); the
+    mask is y > 0; and the gradients are cols^T dz and col2im(dz W^T) for dz the pooled
+    gradient put back at those places."""
+    case = dict(case, stride=1, w_shape=(*case["w_shape"][:3], c_out))
+    n, h, width, c = case["x_shape"]
+    window = conv_window(case)
+    case = dict(case, x_shape=(n, h + window.out_hw[0] % 2, width + window.out_hw[1] % 2, c))
+    window = conv_window(case)
+    n, h, width, c = case["x_shape"]
+    if window.pointwise or min(window.out_hw) < 2:
+        assert window.pointwise or k.im2col_conv_maxpool_training_forward(
+            np.zeros(case["x_shape"], np.float32), np.zeros((int(np.prod(case["w_shape"][:3])), c_out),
+                                                            np.float32), None, window, relu) is None
+        return
+    rng = np.random.default_rng(seed)
+    x = as_layout(normal(rng, case["x_shape"], np.float32), layout)
+    w = normal(rng, case["w_shape"], np.float32)
+    w[..., ::7] = 0                                      # channels of ties: z = b everywhere
+    bias = normal(rng, (c_out,), np.float32) if with_bias else None
+    k_values = int(np.prod(case["w_shape"][:3]))
+    w2d = w.reshape(k_values, c_out)
+    y, argmax, positive = k.im2col_conv_maxpool_training_forward(x, w2d, bias, window, relu)
+    cols = im2col(pad_nhwc(x, window.padding), window).reshape(-1, k_values).astype(np.float64)
+    z = (cols @ w2d + (0 if bias is None else bias)).reshape(x.shape[0], *window.out_hw, c_out)
+    magnitude = (np.abs(cols) @ np.abs(w2d)).max() + 1
+    pooled = z.reshape(n, window.out_hw[0] // 2, 2, window.out_hw[1] // 2, 2, c_out).max(axis=(2, 4))
+    assert y.dtype == np.float32 and argmax.dtype == np.uint8 and y.shape == pooled.shape
+    assert_close(y, np.maximum(pooled, 0) if relu else pooled, 1e-5, "y", floor=magnitude)
+    windows = z.reshape(n, window.out_hw[0] // 2, 2, window.out_hw[1] // 2, 2, c_out)
+    at_place = np.stack([windows[:, :, p // 2, :, p % 2] for p in range(4)], axis=-1)
+    at_place = np.take_along_axis(at_place, argmax[..., None].astype(np.intp), axis=-1)[..., 0]
+    assert_close(at_place, pooled, 1e-5, "z at the places", floor=magnitude)
+    np.testing.assert_array_equal(argmax[..., ::7], 0)
+    if relu:
+        np.testing.assert_array_equal(positive, y > 0)
+    else:
+        assert positive is None
+    dq = normal(rng, y.shape, np.float32)
+    dx, dw2d = k.im2col_conv_maxpool_training_backward(dq, argmax, x, w2d, window, input_grad)
+    dz = _unpooled(dq.astype(np.float64), argmax).reshape(-1, c_out)
+    floor = (np.abs(cols).T @ np.abs(dz)).max() + 1
+    assert dw2d.dtype == np.float32
+    assert_close(dw2d, cols.T @ dz, 1e-5, "dw2d", floor=floor)
+    if not input_grad:
+        assert dx is None
+        return
+    dcols = (dz @ w2d.T.astype(np.float64)).reshape(x.shape[0], *window.out_hw, *case["w_shape"][:3])
+    expected = unpad_nhwc(col2im(dcols, (n, h + sum(window.padding[0]), width + sum(window.padding[1]), c),
+                                 window), window.padding, x.shape[1:3])
+    assert dx.shape == x.shape
+    assert_close(dx, expected, 1e-5, "dx", floor=(np.abs(dz) @ np.abs(w2d.T)).max() + 1)
+
+
+def test_training_maxpool_places_the_first_nan_of_a_window():
+    """A NaN or inf in the image: the pooled windows whose convolution holds a NaN are NaN,
+    their place that of the window's first NaN (ops.maxpool2d_forward's rule), their mask
+    False, and the ReLU keeps the NaN."""
+    x = np.ones((2, 6, 6, 3), np.float32)
+    x[0, 2, 3, 1] = np.nan
+    x[1, 4, 0, 2] = np.inf
+    w = np.ones((3, 3, 3, 64), np.float32)
+    w[0, 0, 2] = -1                     # inf - inf: NaN where the window's corner reads the inf
+    window = plan_windows("conv2d", (6, 6), (3, 3), (1, 1), "same", ("same",))
+    y, argmax, positive = k.im2col_conv_maxpool_training_forward(x, w.reshape(27, 64), None, window, True)
+    cols = im2col(pad_nhwc(x, window.padding), window).reshape(-1, 27)
+    with np.errstate(invalid="ignore"):
+        z = (cols.astype(np.float64) @ w.reshape(27, 64)).astype(np.float32).reshape(2, 6, 6, 64)
+    pooling = plan_windows("maxpool2d", (6, 6), (2, 2), (2, 2), "valid", ("valid",))
+    expected, places = k.maxpool2d_forward(z, pooling)
+    assert np.isnan(expected).any()
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    np.testing.assert_array_equal(argmax[np.isnan(expected)], places[np.isnan(expected)])
+    assert not positive[np.isnan(y)].any()
