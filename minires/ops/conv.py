@@ -123,8 +123,10 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
         # With the ReLU, the bias is added by bias_relu, in the same pass; or, where the
         # Winograd kernel applies both as it writes y (numba), by the kernel, and the mask,
         # which only the backward pass reads, is y > 0 (the same as z + b > 0, NaN included).
+        # Winograd's array code adds it in the pass that assembles y from the output tiles,
+        # which leaves bias_relu the ReLU alone.
         fused = activation == "relu" and algorithm in _WINOGRAD and winograd.fuses_relu(x)
-        bias_now = b if activation is None or fused else None
+        bias_now = b if activation is None or algorithm in _WINOGRAD else None
         if algorithm in _WINOGRAD:
             y, saved = winograd.forward(x, w, bias_now, window, _WINOGRAD[algorithm], keep_cache,
                                         relu=fused)
@@ -140,7 +142,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", act
             y = y.reshape(x.shape[0], *window.out_hw, c_out)
             saved = cols
         if activation == "relu" and not fused:
-            y, relu = bias_relu_forward(y, b, overwrite_x=True)
+            y, relu = bias_relu_forward(y, None if bias_now is not None else b, overwrite_x=True)
+            relu = relu._replace(has_bias=b is not None)           # db from the ReLU's gradient
     if not keep_cache:
         return y, None
     return y, Conv2dCache(algorithm, saved, w, b is not None, tuple(x.shape), window, relu)
