@@ -31,6 +31,7 @@ class Case:
     make_minires: Callable
     make_torch: Callable
     directions: tuple = ("forward", "backward")
+    flops_backward: float | None = None     # None: twice the forward's (dx and dw)
 
 
 def _rng():
@@ -102,6 +103,43 @@ def _inference_case(h: int, c_in: int, c_out: int, k: int, relu: bool, pool: boo
         return (infer,)
 
     return Case(label, "conv2d", flops, make_minires, make_torch, ("inference",))
+
+
+def _training_pair_case(h: int, c_in: int, c_out: int, k: int) -> Case:
+    """A ReLU conv layer and the 2x2 max-pool that alone reads it, as training runs the
+    seed's first layer (``Model.forward(training=True)``: one op, ``conv2d_maxpool_*``), its
+    backward without dx (the input is data); PyTorch's the same layers under autograd."""
+    flops = 2.0 * BATCH * h * h * k * k * c_in * c_out
+
+    def make_minires():
+        rng = _rng()
+        x = rng.standard_normal((BATCH, h, h, c_in), dtype=numpy.float32)
+        w = rng.standard_normal((k, k, c_in, c_out), dtype=numpy.float32)
+        b = rng.standard_normal(c_out, dtype=numpy.float32)
+        y, cache = ops.conv2d_maxpool_forward(x, w, b, activation="relu", keep_cache=True)
+        dy = rng.standard_normal(y.shape, dtype=numpy.float32)
+        return (lambda: ops.conv2d_maxpool_forward(x, w, b, activation="relu", keep_cache=True),
+                lambda: ops.conv2d_maxpool_backward(dy, cache, input_grad=False))
+
+    def make_torch():
+        import torch
+        import torch.nn.functional as F
+
+        rng = _rng()
+        x = torch.from_numpy(rng.standard_normal((BATCH, h, h, c_in), dtype=numpy.float32)).permute(0, 3, 1, 2)
+        w = torch.tensor(rng.standard_normal((c_out, c_in, k, k), dtype=numpy.float32))
+        w = w.contiguous(memory_format=torch.channels_last).requires_grad_()
+        b = torch.tensor(rng.standard_normal(c_out, dtype=numpy.float32), requires_grad=True)
+
+        def forward():
+            return F.max_pool2d(F.relu(F.conv2d(x, w, b, padding=k // 2)), 2)
+
+        y = forward()
+        dy = torch.randn(y.shape).contiguous(memory_format=torch.channels_last)
+        return forward, lambda: torch.autograd.grad(y, (w, b), dy, retain_graph=True)
+
+    return Case(f"conv {k}x{k} {h}x{h}x{c_in}->{c_out} +relu +maxpool (training)", "conv2d", flops,
+                make_minires, make_torch, flops_backward=flops)
 
 
 def _pool_case(h: int, c: int) -> Case:
@@ -234,6 +272,8 @@ def seed_cases() -> list[Case]:
     cases += [_elementwise_case("relu", (BATCH, 32, 32, 64)), _elementwise_case("bias+relu", (BATCH, 32, 32, 64)),
               _elementwise_case("add", (BATCH, 8, 8, 64))]
     cases += [_dense_case(256, 128), _dense_case(128, 10), _loss_case()]
+    # The first layer with its ReLU and pool as training runs them (one op, no dx).
+    cases.append(_training_pair_case(32, 3, 64, 3))
     # The inference graph's conv layers, as Model.forward runs them outside training.
     cases.append(_inference_case(32, 3, 64, 3, relu=True, pool=True))
     for h in (16, 8, 4):
@@ -283,7 +323,9 @@ def run(backends: list[str] | None = None, repeats: int = 7, with_torch: bool = 
     for case in seed_cases():
         timings = per_case[case.name]
         for d, direction in enumerate(case.directions):
-            flops = case.flops_forward * (2 if direction == "backward" else 1)
+            flops = case.flops_forward
+            if direction == "backward":
+                flops = 2 * flops if case.flops_backward is None else case.flops_backward
             torch_time = timings.get("torch", (None,) * len(case.directions))[d]
             for framework, pair in timings.items():
                 seconds = pair[d]
