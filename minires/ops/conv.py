@@ -48,14 +48,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backend import get_backend, kernel
-from ..windows import Window, plan_windows, positive_pair
+from ..backend import array_module, get_backend, kernel
+from ..windows import Window, argmax_dtype, plan_windows, positive_pair
 from . import winograd
 from .activation import BiasReluCache, bias_relu_backward, bias_relu_forward
 from .bias import bias_gradient
 from ._checks import as_float_array, check_dtype, check_same_dtype, check_shape
-from .im2col import col2im, im2col, pad_nhwc, unpad_nhwc
-from .pool import MaxPool2dCache, maxpool2d_backward, maxpool2d_forward
+from .im2col import col2im, im2col, im2col_by_pool_offset, pad_nhwc, unpad_nhwc
+from .pool import MaxPool2dCache, first_maximum, maxpool2d_backward, maxpool2d_forward
 
 _OP = "conv2d"
 ALGORITHMS = ("auto", "im2col", "winograd", "winograd4x4")
@@ -190,15 +190,17 @@ class ConvMaxPoolCache(NamedTuple):
 
     ``pooled_first``: the pool ran on z = conv + b, and the gradient of the pooled z (after
     the pooled output's ReLU, ``relu``) gives db here; ``conv`` then holds neither bias nor
-    ReLU, and with ``reads_x`` its ``saved`` is x itself, whose windows the backward kernel
-    builds again (numba). Otherwise the two ops ran in turn and their caches are kept."""
+    ReLU, and its ``saved`` is what ``saved`` says: "conv" (the convolution's own),
+    "x" (x itself, whose windows the backward kernel builds again: numba) or "pool groups"
+    (``im2col_by_pool_offset``'s cols: the array code). Otherwise the two ops ran in turn
+    and their caches are kept."""
 
     conv: Conv2dCache
     pool: MaxPool2dCache
     relu: object                 # pooled_first with a ReLU: the pooled output's BiasReluCache
     has_bias: bool
     pooled_first: bool
-    reads_x: bool = False
+    saved: str = "conv"
 
 
 def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="auto", activation=None,
@@ -210,15 +212,20 @@ def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="au
     Inference: where the backend has a fused kernel (numba: the blocked im2col convolution,
     and Winograd when its output tiles are whole and m is even) and h_out and w_out are even,
     each block of the convolution is pooled while it is in the cache, and the full-size output
-    is never written; elsewhere the two ops run in turn. The values are the two ops' to
-    rounding (the pool selects; it computes nothing).
+    is never written; the array code's im2col path groups the windows by their place in the
+    pool windows (``im2col_by_pool_offset``), so that the product gives each pool window's
+    four pixels as four arrays of rows and the maximum takes contiguous passes; elsewhere the
+    two ops run in turn. The values are the two ops' to rounding (the pool selects; it
+    computes nothing).
 
     Training (keep_cache=True; ``conv2d_maxpool_backward`` takes the cache): the pool runs
     first, on z = conv + b, and the ReLU after it on a quarter of the values, where that
     saves work: on the numba backend's stride-1 im2col path, whose kernel pools each block of
     the convolution while it is in the cache and keeps x instead of cols (the backward kernel
     builds each block's cols again), and on the array code, whose ReLU would otherwise be a
-    pass of its own over the full-size output. ReLU does not decrease, so
+    pass of its own over the full-size output (its im2col path groups the windows as above,
+    and its backward pass makes each group's gradient by a masked product instead of the
+    pool's strided scatter). ReLU does not decrease, so
     max_i relu(z_i) = relu(max_i z_i); and where a window's maximum is positive, its first
     maximum is the same in z and in relu(z) (ReLU keeps positive numbers apart), while where
     it is not, both orders pass the window no gradient. So the values and the gradients are
@@ -236,6 +243,12 @@ def conv2d_maxpool_forward(x, w, b=None, stride=1, padding="same", algorithm="au
             k = kernel("im2col_conv_maxpool_forward", x, w)
             if k:
                 return k(x, w.reshape(-1, c_out), b, window, relu), None
+            if not kernel("im2col_conv_forward", x, w):
+                # The array code: pooled from the windows grouped by their place in the pool
+                # windows (contiguous passes), the ReLU after the pool on a quarter of the
+                # numbers (it does not decrease).
+                q, _, _ = _pooled_by_groups(x, w, b, window, keep_index=False)
+                return (bias_relu_forward(q, None, overwrite_x=True)[0] if relu else q), None
         elif winograd.fuses_pool(x, window, _WINOGRAD[algorithm]):
             y, _ = winograd.forward(x, w, b, window, _WINOGRAD[algorithm], keep_cache=False,
                                     relu=relu, pool=True)
@@ -265,36 +278,71 @@ def _conv2d_maxpool_training(x, w, b, stride, padding, algorithm, activation):
     if out is not None:
         y, argmax, positive = out
         conv = Conv2dCache(algorithm, x, w, False, tuple(x.shape), window)
-        pool = MaxPool2dCache(argmax, (x.shape[0], *window.out_hw, w.shape[3]), x.dtype,
-                              plan_windows(_OP, window.out_hw, (2, 2), (2, 2), "valid", allowed=("valid",)))
+        pool = MaxPool2dCache(argmax, (x.shape[0], *window.out_hw, w.shape[3]), x.dtype, _pool_window(window))
         relu_cache = BiasReluCache(positive, x.dtype, b is not None) if relu else None
-        return y, ConvMaxPoolCache(conv, pool, relu_cache, b is not None, True, reads_x=True)
-    if _pools_first(x, w, algorithm, activation):
-        z, conv = conv2d_forward(x, w, b, stride, padding, algorithm)
-        q, pool = maxpool2d_forward(z, pool_size=2, strides=2, padding="valid")
-        # The pooled z is this op's own array: its ReLU is applied in place. Its cache says
-        # the bias is there, so that its backward gives db from the pooled gradient (the same
-        # numbers as the full-size one, whose other three quarters the pool's backward fills
-        # with zeros), and the convolution's is not asked for.
+        return y, ConvMaxPoolCache(conv, pool, relu_cache, b is not None, True, saved="x")
+    if not _pools_first(x, w, algorithm, activation):
+        y, conv = conv2d_forward(x, w, b, stride, padding, algorithm, activation)
+        q, pool = maxpool2d_forward(y, pool_size=2, strides=2, padding="valid")
+        return q, ConvMaxPoolCache(conv, pool, None, b is not None, False)
+    h_out, w_out = window.out_hw
+    if algorithm == "im2col" and h_out % 2 == 0 and w_out % 2 == 0:
+        # The windows grouped by their place in the pool windows: the product gives each
+        # pool window's four pixels in four arrays of rows, whose maximum and first-maximum
+        # index take contiguous passes, and whose gradient the backward pass makes by four
+        # masked products instead of the pool's strided scatter.
+        q, argmax, cols = _pooled_by_groups(x, w, b, window, keep_index=True)
         y, relu_cache = bias_relu_forward(q, None, overwrite_x=True)
-        return y, ConvMaxPoolCache(conv._replace(has_bias=False), pool,
-                                   relu_cache._replace(has_bias=b is not None), b is not None, True)
-    y, conv = conv2d_forward(x, w, b, stride, padding, algorithm, activation)
-    q, pool = maxpool2d_forward(y, pool_size=2, strides=2, padding="valid")
-    return q, ConvMaxPoolCache(conv, pool, None, b is not None, False)
+        conv = Conv2dCache(algorithm, cols, w, False, tuple(x.shape), window)
+        pool = MaxPool2dCache(argmax, (x.shape[0], h_out, w_out, w.shape[3]), x.dtype, _pool_window(window))
+        return y, ConvMaxPoolCache(conv, pool, relu_cache._replace(has_bias=b is not None),
+                                   b is not None, True, saved="pool groups")
+    z, conv = conv2d_forward(x, w, b, stride, padding, algorithm)
+    q, pool = maxpool2d_forward(z, pool_size=2, strides=2, padding="valid")
+    # The pooled z is this op's own array: its ReLU is applied in place. Its cache says the
+    # bias is there, so that its backward gives db from the pooled gradient (the same numbers
+    # as the full-size one, whose other three quarters the pool's backward fills with
+    # zeros), and the convolution's is not asked for.
+    y, relu_cache = bias_relu_forward(q, None, overwrite_x=True)
+    return y, ConvMaxPoolCache(conv._replace(has_bias=False), pool,
+                               relu_cache._replace(has_bias=b is not None), b is not None, True)
+
+
+def _pooled_by_groups(x, w, b, window: Window, keep_index: bool):
+    """(q, index, cols): the 2x2 max-pool q of conv(x) + b from the windows grouped by their
+    place in the pool windows (``im2col_by_pool_offset``, cols), the product giving each
+    pool window's four pixels as four arrays of rows; index the first maximum's place
+    (None without keep_index). h_out and w_out even."""
+    kh, kw, c_in, c_out = w.shape
+    h_out, w_out = window.out_hw
+    cols = im2col_by_pool_offset(pad_nhwc(x, window.padding), window)
+    z = cols.reshape(-1, kh * kw * c_in) @ w.reshape(-1, c_out)
+    if b is not None:
+        z += b
+    z = z.reshape(4, x.shape[0], h_out // 2, w_out // 2, c_out)
+    index_dtype = argmax_dtype(_pool_window(window)) if keep_index else None
+    q, index = first_maximum([z[group] for group in range(4)], index_dtype)
+    return q, index, cols
+
+
+def _pool_window(window: Window) -> Window:
+    """The 2x2, stride-2 'valid' max-pool over a convolution's output."""
+    return plan_windows("maxpool2d", window.out_hw, (2, 2), (2, 2), "valid", allowed=("valid",))
 
 
 def conv2d_maxpool_backward(dy, cache: ConvMaxPoolCache, input_grad: bool = True):
     """Gradients (dx, dw, db) of a training ``conv2d_maxpool_forward`` from dy = dL/d(pooled
     output); db is None when the forward had no bias, dx without ``input_grad``."""
-    conv, pool, relu, has_bias, pooled_first, reads_x = cache
+    conv, pool, relu, has_bias, pooled_first, saved = cache
     if not pooled_first:
         return conv2d_backward(maxpool2d_backward(dy, pool), conv, input_grad)
     if relu is not None:
         dq, db = bias_relu_backward(dy, relu)
     else:
         dq, db = dy, (bias_gradient(dy) if has_bias else None)
-    if reads_x:
+    if saved == "pool groups":
+        return (*_grouped_gradients(dq, conv, pool.argmax, input_grad), db)
+    if saved == "x":
         k = kernel("im2col_conv_maxpool_training_backward", dq)
         c_out = conv.w.shape[3]
         if k:
@@ -304,6 +352,36 @@ def conv2d_maxpool_backward(dy, cache: ConvMaxPoolCache, input_grad: bool = True
         conv = conv._replace(saved=_im2col(conv.saved, conv.window))
     dx, dw, _ = conv2d_backward(maxpool2d_backward(dq, pool), conv, input_grad)
     return dx, dw, db
+
+
+def _grouped_gradients(dq, conv: Conv2dCache, argmax, input_grad):
+    """(dx, dw) from the pooled z's gradient dq, with the windows grouped by their place in
+    the pool windows (``im2col_by_pool_offset``): group g's gradient is dq where the pool
+    window's first maximum is its pixel g, else 0."""
+    xp = array_module(dq)
+    cols, w, window = conv.saved, conv.w, conv.window
+    kh, kw, c_in, c_out = w.shape
+    dz = xp.empty((4, *dq.shape), dtype=dq.dtype)
+    for group in range(4):
+        xp.multiply(dq, argmax == group, out=dz[group])
+    dz2d, cols2d = dz.reshape(-1, c_out), cols.reshape(-1, kh * kw * c_in)
+    dw = _weight_gradient(cols2d, dz2d).reshape(w.shape)
+    if not input_grad:
+        return None, dw
+    n, h_half, w_half = dq.shape[:3]
+    # Each group's window gradients back to their output pixels (2i + a, 2j + b), for col2im.
+    dcols = (dz2d @ w.reshape(-1, c_out).T).reshape(2, 2, n, h_half, w_half, kh, kw, c_in)
+    dcols = dcols.transpose(2, 3, 0, 4, 1, 5, 6, 7).reshape(n, 2 * h_half, 2 * w_half, kh, kw, c_in)
+    return _col2im(dcols, conv.x_shape, window), dw
+
+
+def _weight_gradient(cols2d, dy2d):
+    """dW = cols^T dy, (K, C_out). BLAS splits a product's work over its rows, and a first
+    layer's dW has few of them (27 for 3x3x3) against 64 columns: then the transposed
+    product dy^T cols, which has 64 rows to split, transposed back."""
+    if cols2d.shape[1] < dy2d.shape[1]:
+        return (dy2d.T @ cols2d).T
+    return cols2d.T @ dy2d
 
 
 def _non_finite_on_host(x) -> bool:
@@ -374,13 +452,7 @@ def conv2d_backward(dy, cache: Conv2dCache, input_grad: bool = True):
     cols = saved
     dy2d = dy.reshape(-1, c_out)
     cols2d = cols.reshape(-1, kh * kw * c_in)
-    if cols2d.shape[1] < c_out:
-        # dW^T = dy^T cols, transposed back: BLAS splits a product's work over its rows, and
-        # the first layer's dW has 27 (3x3x3) of them against 64 columns: the transposed
-        # product has 64 rows to split.
-        dw = (dy2d.T @ cols2d).T.reshape(w.shape)
-    else:
-        dw = (cols2d.T @ dy2d).reshape(w.shape)
+    dw = _weight_gradient(cols2d, dy2d).reshape(w.shape)
     if not input_grad:
         return None, dw, db
     dcols = (dy2d @ w.reshape(-1, c_out).T).reshape(cols.shape)

@@ -54,21 +54,48 @@ def im2col(xpad, window: Window):
     (kh, kw), (sh, sw), _, (h_out, w_out) = window
     n, hp, wp, c = xpad.shape
     cols = xp.empty((n, h_out, w_out, kh, kw, c), dtype=xpad.dtype)
-    if sw == 1 and xpad.flags.c_contiguous:
-        # At stride 1 along W, a window's row i is one run of kw*C numbers of the padded
-        # image's row: kh copies of runs that long, not kh*kw copies of runs of C (three
-        # numbers at the seed's first layer, where the copies cost more than the product).
-        rows = xpad.reshape(n, hp, wp * c)
-        item = xpad.itemsize
+    if xpad.flags.c_contiguous:
+        # A window's row i is one run of kw*C numbers of the padded image's row: kh copies
+        # of runs that long, not kh*kw copies of runs of C (three numbers at the seed's first
+        # layer, where the copies cost more than the product).
         for i in range(kh):
-            runs = xp.lib.stride_tricks.as_strided(
-                rows[:, i:], shape=(n, h_out, w_out, kw * c),
-                strides=(rows.strides[0], rows.strides[1] * sh, c * item, item))
-            cols[:, :, :, i] = runs.reshape(n, h_out, w_out, kw, c)
+            cols[:, :, :, i] = _window_rows(xpad, i, 0, 0, (sh, sw), (h_out, w_out), kw)
         return cols
     for i in range(kh):
         for j in range(kw):
             cols[:, :, :, i, j, :] = xpad[offset_slice(i, j, window)]
+    return cols
+
+
+def _window_rows(xpad, i, top, left, strides, out_hw, kw):
+    """Row i of every window of a C-contiguous padded input as a strided view (N, h_out,
+    w_out, kw, C), the windows' grid starting at pixel (top, left), at ``strides``."""
+    xp = array_module(xpad)
+    n, hp, wp, c = xpad.shape
+    rows = xpad.reshape(n, hp, wp * c)
+    item = xpad.itemsize
+    runs = xp.lib.stride_tricks.as_strided(
+        rows[:, top + i:, left * c:], shape=(n, *out_hw, kw * c),
+        strides=(rows.strides[0], rows.strides[1] * strides[0], strides[1] * c * item, item))
+    return runs.reshape(n, *out_hw, kw, c)
+
+
+def im2col_by_pool_offset(xpad, window: Window):
+    """im2col's windows grouped by where their output pixel lies in a 2x2, stride-2 pool
+    window: (4, N, h_out / 2, w_out / 2, kh, kw, C), group 2 * a + b holding the windows of
+    output pixels (2 * i + a, 2 * j + b); h_out and w_out even. A product
+    with the kernel then gives each pool window's four pixels as four separate arrays of
+    rows, whose maximum takes contiguous passes."""
+    xp = array_module(xpad)
+    (kh, kw), (sh, sw), _, (h_out, w_out) = window
+    xpad = xp.ascontiguousarray(xpad)
+    n, c = xpad.shape[0], xpad.shape[3]
+    half = (h_out // 2, w_out // 2)
+    cols = xp.empty((4, n, *half, kh, kw, c), dtype=xpad.dtype)
+    for group in range(4):
+        a, b = divmod(group, 2)
+        for i in range(kh):
+            cols[group, :, :, :, i] = _window_rows(xpad, i, a * sh, b * sw, (2 * sh, 2 * sw), half, kw)
     return cols
 
 

@@ -64,26 +64,37 @@ def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid", keep_cache=
     xpad = pad_nhwc(x, window.padding, value=-xp.inf)
     ph, pw = size
     views = [xpad[offset_slice(i, j, window)] for i in range(ph) for j in range(pw)]
+    y, argmax = first_maximum(views, argmax_dtype(window) if keep_cache else None)
+    if not keep_cache:
+        return y, None
+    return y, MaxPool2dCache(argmax, tuple(x.shape), x.dtype, window)
+
+
+def first_maximum(views, index_dtype=None):
+    """(y, index): the element-wise maximum of arrays of one shape (a window's offsets, in
+    order; NaN propagates) and, with ``index_dtype``, the position in ``views`` of the first
+    that holds it (a NaN's first, where y is NaN); index None without."""
+    xp = array_module(views[0])
     # The maximum as a chain of element-wise maxima (fast, contiguous passes; NaN propagates).
     y = views[0].copy()
     for view in views[1:]:
         xp.maximum(y, view, out=y)
-    if not keep_cache:
+    if index_dtype is None:
         return y, None
-    # The first maximum in row-major (i, j) order: the first offset k whose value equals y,
-    # in Horner form, innermost offset first:  argmax = [v0 != y] * (1 + [v1 != y] * (1 + ...))
-    # which is 0 where v0 matches, 1 where v0 does not and v1 does, and so on; the last
-    # offset needs no comparison (if no other matched, it did). Where y is NaN, the first NaN
-    # wins, as with NumPy's argmax and the numba kernel.
+    # The first maximum in order: the first view k whose value equals y, in Horner form,
+    # innermost first:  index = [v0 != y] * (1 + [v1 != y] * (1 + ...))
+    # which is 0 where v0 matches, 1 where v0 does not and v1 does, and so on; the last view
+    # needs no comparison (if no other matched, it did). Where y is NaN, the first NaN wins,
+    # as with NumPy's argmax and the numba kernel.
     has_nan = bool(xp.isnan(y).any())
-    argmax = xp.zeros(y.shape, dtype=argmax_dtype(window))
+    index = xp.zeros(y.shape, dtype=index_dtype)
     for view in reversed(views[:-1]):
         differs = view != y
         if has_nan:
             differs &= view == view               # a NaN offset counts as a match
-        argmax += 1
-        argmax *= differs
-    return y, MaxPool2dCache(argmax, tuple(x.shape), x.dtype, window)
+        index += 1
+        index *= differs
+    return y, index
 
 
 def maxpool2d_backward(dy, cache: MaxPool2dCache):

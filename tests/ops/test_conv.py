@@ -295,13 +295,15 @@ def _poolable(case):
 
 
 @given(case=conv_cases(max_hw=9, max_channels=3), seed=seeds, data=st.data(), dtype=float_dtypes,
-       input_grad=st.booleans())
-def test_conv2d_maxpool_training_is_the_two_ops_in_turn(on_backend, case, seed, data, dtype, input_grad):
+       input_grad=st.booleans(), x_layout=layouts)
+def test_conv2d_maxpool_training_is_the_two_ops_in_turn(on_backend, case, seed, data, dtype, input_grad,
+                                                         x_layout):
     """Training's conv + 2x2 max-pool (the ReLU after the pool on the array code): the two
     ops' output and gradients, the loop reference's in float64; the pooled output's ReLU
     makes ties and non-positive windows common (a third of the weights are zeroed)."""
     case = _poolable(case)
     rng, x, w, b = _draw_arrays(case, seed, dtype)
+    x = as_layout(x, x_layout)
     w = w * (rng.random(w.shape) < 0.7)                    # whole windows at 0: ties, and z <= 0
     algorithm = data.draw(st.sampled_from(_algorithms_for(case)), label="algorithm")
     activation = data.draw(st.sampled_from([None, "relu"]), label="activation")
