@@ -146,7 +146,7 @@ class Model(Training):
         pooled = self._conv_pool_pairs(training)
         if training:
             self._pooled_in_training = {id(pool): conv for conv in self._nodes
-                                        for pool in [pooled.get(id(conv))] if pool is not None}
+                                        if (pool := pooled.get(id(conv))) is not None}
         for node in self._nodes:
             if id(node) in values:
                 continue

@@ -280,29 +280,24 @@ def backward(dy, saved: Saved, x_shape, window: Window, f: WinogradTransform = F
         return dx, transform_kernel_grad(du, f)
     # The backend may have changed since the forward pass: V is made here if it was not kept.
     v = saved.v if saved.v is not None else transform_input(saved.x, window.padding, tiles, f)
+    # On the host, a part of the batch at a time (``_images_per_part``): each part's dM and
+    # dV are read back while they are still in the cache; dU sums the parts' products.
+    xp = array_module(dy)
     n, per_image = x_shape[0], tiles[0] * tiles[1]
     step = _images_per_part(dy, per_image, f.alpha ** 2 * max(x_shape[3], dy.shape[3]))
-    if step >= n:
-        dmt = transform_output_grad(dy, tiles, f)
-        dw = transform_kernel_grad(v.transpose(0, 2, 1) @ dmt, f)     # dU = V^T dM
-        if not input_grad:
-            return None, dw
-        dv = dmt @ saved.u.transpose(0, 2, 1)                         # dV = dM U^T
-        return transform_input_grad(dv, x_shape, window.padding, tiles, f), dw
-    # The same, a part of the batch at a time: each part's dM and dV are read back while
-    # they are still in the cache.
-    xp = array_module(dy)
-    du = None
-    dx = xp.empty(x_shape, dtype=dy.dtype) if input_grad else None
-    for first in range(0, n, step):
+    du, dx_parts = None, []
+    for first in range(0, max(n, 1), step):
         last = min(first + step, n)
         dmt = transform_output_grad(dy[first:last], tiles, f)
-        part = v[:, first * per_image:last * per_image].transpose(0, 2, 1) @ dmt
+        part = v[:, first * per_image:last * per_image].transpose(0, 2, 1) @ dmt    # dU = V^T dM
         du = part if du is None else xp.add(du, part, out=du)
         if input_grad:
-            dv = dmt @ saved.u.transpose(0, 2, 1)
-            dx[first:last] = transform_input_grad(dv, (last - first, *x_shape[1:]), window.padding, tiles, f)
-    return dx, transform_kernel_grad(du, f)
+            dv = dmt @ saved.u.transpose(0, 2, 1)                                  # dV = dM U^T
+            dx_parts.append(transform_input_grad(dv, (last - first, *x_shape[1:]), window.padding, tiles, f))
+    dw = transform_kernel_grad(du, f)
+    if not input_grad:
+        return None, dw
+    return (dx_parts[0] if len(dx_parts) == 1 else xp.concatenate(dx_parts)), dw
 
 
 #: What the backward pass' array code keeps per part of the batch on the host: dM, dV and V's
