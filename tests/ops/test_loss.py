@@ -354,6 +354,19 @@ def test_sigmoid_binary_cross_entropy_matches_pytorch(on_backend, shape, seed, k
     assert_close(dz, tdz, tol, "dlogits", floor=abs(dloss) / z.size)
 
 
+def test_sigmoid_binary_cross_entropy_of_a_huge_logit_on_its_target_cancels_nothing(on_backend):
+    """A logit of 1e4 with target 1 adds 0 to the loss, in float32 too: the loss of the pair
+    below is the other element's alone, to float32 rounding (a form with p t z subtracted
+    from p softplus(z) left 1e4 - 1e4, rounded apart, parts in ten thousand of the mean)."""
+    z = np.array([[1e4], [-0.40171793]], dtype=np.float32)
+    t = np.ones((2, 1), dtype=np.float32)
+    weight = np.array([0.3269215], dtype=np.float32)
+    loss, _ = ops.sigmoid_binary_cross_entropy_forward(on_backend.put(z), on_backend.put(t), weight)
+    expected = reference.sigmoid_binary_cross_entropy_forward(z.astype(np.float64), t.astype(np.float64),
+                                                              weight.astype(np.float64))
+    assert_close(loss, expected, 1e-6, "loss")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_binary_cross_entropy_is_finite_for_huge_logits(on_backend, dtype):
     """l(1e4, 0) = 1e4, l(-1e4, 1) = p * 1e4, l(1e4, 1) = l(-1e4, 0) = 0 (exp(-1e4) underflows)."""
