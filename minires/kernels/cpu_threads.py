@@ -4,9 +4,17 @@ matrix products (``matmul``) and, with ``run_ranges``, any work on ranges of an 
 On the ``numba`` backend BLAS is held to one thread (``minires.backend.blas_threads_for``:
 OpenBLAS' own threads spin after each product and starve Numba's kernels). A large product
 would then use one core of several, so ``matmul`` cuts it into one piece per thread and runs
-each piece on single-threaded BLAS in a small pool of Python threads. NumPy releases the GIL
-inside BLAS, so the pieces run at the same time, and a waiting Python thread sleeps rather
-than spins, so the pool leaves the cores to Numba between products.
+each piece on single-threaded BLAS on a small team of helper threads. NumPy releases the
+GIL inside BLAS (and the blocked kernels release it too), so the pieces run at the same time.
+
+How work is handed to a helper: a helper that has finished its task waits for the next by
+spinning on a flag for ``_SPIN_SECONDS`` (``spin_wait``: compiled code, no GIL held) before
+it sleeps, and the caller waits for a helper's result the same way. A train step hands work
+over dozens of times, mostly a millisecond or less apart, so both threads stay awake through
+it and a hand-over costs a flag's write. With sleeping threads (a ``ThreadPoolExecutor``,
+as before) each hand-over paid two wake-ups by the OS, the helper's and then the caller's,
+tens of microseconds each on a virtual machine, where an idle core is halted. Between steps
+(longer than ``_SPIN_SECONDS``) the helpers sleep and leave the cores alone.
 
 How a product is cut, so that no two threads write one element:
 
@@ -18,37 +26,28 @@ How a product is cut, so that no two threads write one element:
   The sum's order differs from BLAS' own, so such a result may differ from ``a @ b`` in the
   last bits, as BLAS results on different thread counts do.
 
-Products below ``_SPLIT_MACS`` multiply-adds stay whole: handing work to a thread costs
-tens of microseconds, more than a small product gains from a second core.
+Products below ``_SPLIT_MACS`` multiply-adds stay whole: a piece of work must outweigh
+the hand-over, and the Python work each thread does around its kernels, during which the
+other thread may wait for the GIL (a thread waiting for the GIL sleeps).
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..threads import get_num_threads
+from . import spin_wait
 
 _SPLIT_MACS = 1 << 25     # multiply-adds below which a product runs whole on the calling thread
 
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-_pool_lock = threading.Lock()
+_SPIN_SECONDS = 0.002    # how long a thread waits by spinning (spin_wait) before it sleeps
 
-
-def _executor(threads: int) -> ThreadPoolExecutor:
-    """The shared pool of ``threads`` helper threads (the caller makes one more), made anew
-    when the thread setting changed since the last product."""
-    global _pool, _pool_size
-    with _pool_lock:
-        if _pool is None or _pool_size != threads:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=max(threads, 1), thread_name_prefix="minires-matmul")
-            _pool_size = threads
-        return _pool
+_team: "_Team | None" = None
+_team_lock = threading.Lock()
+_fork_hook = False
 
 
 def _bounds(length: int, parts: int) -> list[tuple[int, int]]:
@@ -62,19 +61,139 @@ def _in_errstate(errors: dict, function, *args):
         return function(*args)
 
 
+class _Helper:
+    """One helper thread, handed one task at a time.
+
+    ``flags[_POSTED]`` counts the tasks handed over and ``flags[_DONE]`` those finished. The
+    helper waits for the next task by spinning on ``_POSTED`` (``spin_wait``, no GIL held)
+    for ``_SPIN_SECONDS``, then sleeps on ``wake``; the caller waits for the result the same
+    way on ``_DONE``, then on ``finished``. Each event is cleared before its flag is read
+    and set after its flag is written, so a sleeper cannot miss its flag's change. Between
+    the kernels of a train step both threads stay awake, and a hand-over costs a flag's
+    write instead of two wake-ups by the OS.
+    """
+
+    _POSTED, _DONE = 0, 1
+
+    def __init__(self, spins: int):
+        self.flags = spin_wait.new_flags(2)
+        self.spins = spins
+        self.task = None
+        self.result = None
+        self.wake = threading.Event()
+        self.finished = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="minires-cpu", daemon=True)
+        self.thread.start()
+
+    def post(self, task) -> None:
+        self.task = task
+        self.finished.clear()
+        self.flags[self._POSTED] += 1
+        self.wake.set()
+
+    def outcome(self) -> tuple:
+        """(True, the task's result) or (False, the exception it raised), once it finished."""
+        posted = int(self.flags[self._POSTED])
+        while int(self.flags[self._DONE]) != posted:
+            if spin_wait.wait_while(self.flags, self._DONE, posted - 1, self.spins) == posted - 1:
+                self.finished.wait()
+        outcome, self.result = self.result, None
+        return outcome
+
+    def stop(self) -> None:
+        self.post(None)
+
+    def _serve(self) -> None:
+        seen = 0
+        while True:
+            self.wake.clear()
+            if spin_wait.wait_while(self.flags, self._POSTED, seen, self.spins) == seen:
+                self.wake.wait()
+                continue
+            seen += 1
+            task, self.task = self.task, None
+            if task is None:
+                return
+            try:
+                self.result = (True, task[0](*task[1:]))
+            except BaseException as error:      # handed to the caller, raised there
+                self.result = (False, error)
+            self.flags[self._DONE] = seen
+            self.finished.set()
+
+
+class _Team:
+    """``size`` helpers; ``busy`` is held while a call of ``_run`` uses them."""
+
+    def __init__(self, size: int):
+        spins = max(1, int(_SPIN_SECONDS * spin_wait.spins_per_second()))
+        self.helpers = [_Helper(spins) for _ in range(size)]
+        self.busy = threading.Lock()
+
+    def stop(self) -> None:
+        for helper in self.helpers:
+            helper.stop()
+
+
+def _forget_team() -> None:
+    """In a forked child: the parent's helper threads do not exist there."""
+    global _team, _team_lock
+    _team, _team_lock = None, threading.Lock()
+
+
+def _forget_team_in_forked_children() -> None:
+    global _fork_hook
+    if not _fork_hook and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_forget_team)
+        _fork_hook = True
+
+
+def _team_of(size: int) -> _Team | None:
+    """The shared team of ``size`` helper threads (the caller makes one more), made anew when
+    the thread setting changed since the last call; None while a team of another size is
+    busy (the caller then runs its tasks itself)."""
+    global _team
+    with _team_lock:
+        if _team is None or len(_team.helpers) != size:
+            if _team is not None:
+                if not _team.busy.acquire(blocking=False):
+                    return None
+                _team.stop()
+                _team.busy.release()
+            _forget_team_in_forked_children()
+            _team = _Team(size)
+        return _team
+
+
 def _run(tasks, threads: int) -> list:
     """Run (function, *args) tasks, the first on the calling thread; return their results.
 
     The helper threads run under the caller's floating-point error settings (``np.errstate``
     is per thread): a product split over threads warns, or stays quiet, as the caller's whole
-    product would (training silences overflow while it checks for non-finite losses)."""
-    if len(tasks) == 1:                     # nothing to hand over: no pool at all
+    product would (training silences overflow while it checks for non-finite losses). A call
+    made while the team is busy (from another thread, or from inside a task) runs its tasks
+    one after the other on the calling thread: the same results, without waiting. An
+    exception in any task is raised once every task has finished."""
+    if len(tasks) == 1:                     # nothing to hand over: no helper at all
         return [tasks[0][0](*tasks[0][1:])]
-    pool = _executor(threads - 1)
-    errors = np.geterr()
-    futures = [pool.submit(_in_errstate, errors, *task) for task in tasks[1:]]
-    first = tasks[0][0](*tasks[0][1:])
-    return [first, *(f.result() for f in futures)]
+    team = _team_of(threads - 1)
+    if team is None or not team.busy.acquire(blocking=False):
+        return [task[0](*task[1:]) for task in tasks]
+    try:
+        errors = np.geterr()
+        helpers = team.helpers[:len(tasks) - 1]
+        for helper, task in zip(helpers, tasks[1:]):
+            helper.post((_in_errstate, errors, *task))
+        try:
+            first = tasks[0][0](*tasks[0][1:])
+        finally:
+            rest = [helper.outcome() for helper in helpers]
+        for ok, value in rest:
+            if not ok:
+                raise value
+        return [first, *(value for _, value in rest)]
+    finally:
+        team.busy.release()
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

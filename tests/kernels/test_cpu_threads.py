@@ -100,3 +100,116 @@ def test_helper_threads_keep_the_callers_floating_point_error_settings(monkeypat
     with np.errstate(over="raise"):
         with pytest.raises(FloatingPointError):
             cpu_threads.matmul(big, big)
+
+
+# --- the team of helper threads -----------------------------------------------------------------
+
+@pytest.fixture
+def two_helpers(monkeypatch):
+    """Work split over 3 threads: the calling one and two helpers."""
+    monkeypatch.setattr(threads, "_requested", 3)
+    yield
+
+
+def _ranges(length=3):
+    seen = []
+    lock = __import__("threading").Lock()
+
+    def work(lo, hi):
+        with lock:
+            seen.append((lo, hi))
+        return lo
+
+    return seen, work
+
+
+def test_a_helpers_exception_reaches_the_caller_and_the_team_carries_on(two_helpers):
+    def work(lo, hi):
+        if lo > 0:
+            raise KeyError(f"range {lo}")
+        return lo
+
+    for _ in range(3):
+        with pytest.raises(KeyError, match="range"):
+            cpu_threads._run([(work, 0, 1), (work, 1, 2), (work, 2, 3)], 3)
+    assert cpu_threads._run([(max, 0, 1), (max, 5, 2), (max, 7, 9)], 3) == [1, 5, 9]
+
+
+def test_work_split_from_inside_a_task_runs_on_its_own_thread(two_helpers):
+    """A nested split finds the team busy and runs its tasks itself: no deadlock."""
+    inner = []
+
+    def outer(lo, hi):
+        seen, work = _ranges()
+        cpu_threads.run_ranges(work, 4, macs=10**9)
+        inner.append(sorted(seen))
+
+    cpu_threads.run_ranges(outer, 3, macs=10**9)
+    assert inner == [[(0, 1), (1, 2), (2, 4)]] * 3
+
+
+def test_two_callers_at_once_each_get_their_own_results(two_helpers):
+    import threading
+
+    results = {}
+
+    def caller(name):
+        for k in range(50):
+            got = cpu_threads._run([(pow, 2, k), (pow, 3, k), (pow, 5, k)], 3)
+            assert got == [2 ** k, 3 ** k, 5 ** k]
+        results[name] = True
+
+    callers = [threading.Thread(target=caller, args=(n,)) for n in range(3)]
+    for c in callers:
+        c.start()
+    for c in callers:
+        c.join(timeout=60)
+    assert results == {0: True, 1: True, 2: True}
+
+
+def test_helpers_that_went_to_sleep_are_woken(monkeypatch):
+    """With no time to spin, every hand-over and every result goes through the sleep path."""
+    import threading
+
+    monkeypatch.setattr(cpu_threads, "_SPIN_SECONDS", 0.0)
+    monkeypatch.setattr(threads, "_requested", 4)          # a team of its own size: made anew
+    got = []
+
+    def hand_over():
+        got.extend(cpu_threads._run([(abs, -k), (abs, -1), (abs, -2), (abs, -3)], 4) == [k, 1, 2, 3]
+                   for k in range(200))
+
+    caller = threading.Thread(target=hand_over, daemon=True)
+    caller.start()
+    caller.join(timeout=60)
+    assert not caller.is_alive(), "a sleeping helper was never woken"
+    assert got == [True] * 200
+    cpu_threads._team_of(1)                                # the next tests' team spins again
+
+
+def test_a_team_of_another_size_in_use_is_left_alone(two_helpers):
+    team = cpu_threads._team_of(2)
+    with team.busy:
+        assert cpu_threads._team_of(1) is None             # the caller then works alone
+        assert cpu_threads._run([(abs, -1), (abs, -2)], 2) == [1, 2]
+    assert cpu_threads._team_of(1) is not team
+
+
+def test_a_forked_child_makes_a_team_of_its_own(two_helpers):
+    import multiprocessing
+
+    seen, work = _ranges()
+    cpu_threads.run_ranges(work, 3, macs=10**9)           # the parent's team exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_split_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.exitcode is None:
+        child.kill()
+    assert child.exitcode == 0, "the child hung or failed splitting work over threads"
+    assert queue.get(timeout=5) == [0, 1, 2]
+
+
+def _split_in_child(queue):
+    queue.put(cpu_threads._run([(abs, 0), (abs, -1), (abs, -2)], 3))
