@@ -148,20 +148,23 @@ def _forget_team_in_forked_children() -> None:
         _fork_hook = True
 
 
-def _team_of(size: int) -> _Team | None:
-    """The shared team of ``size`` helper threads (the caller makes one more), made anew when
-    the thread setting changed since the last call; None while a team of another size is
-    busy (the caller then runs its tasks itself)."""
+def _take_team(size: int) -> _Team | None:
+    """The shared team of ``size`` helper threads (the caller makes one more), its ``busy``
+    lock taken for the caller, made anew when the thread setting changed since the last
+    call; None while the team is busy (another caller's, or the caller's own from inside a
+    task): the caller then runs its tasks itself. Taken under ``_team_lock``, so that no
+    caller can stop a team that another has just been given."""
     global _team
     with _team_lock:
+        if _team is not None and not _team.busy.acquire(blocking=False):
+            return None
         if _team is None or len(_team.helpers) != size:
             if _team is not None:
-                if not _team.busy.acquire(blocking=False):
-                    return None
                 _team.stop()
                 _team.busy.release()
             _forget_team_in_forked_children()
             _team = _Team(size)
+            _team.busy.acquire()
         return _team
 
 
@@ -176,8 +179,8 @@ def _run(tasks, threads: int) -> list:
     exception in any task is raised once every task has finished."""
     if len(tasks) == 1:                     # nothing to hand over: no helper at all
         return [tasks[0][0](*tasks[0][1:])]
-    team = _team_of(threads - 1)
-    if team is None or not team.busy.acquire(blocking=False):
+    team = _take_team(threads - 1)
+    if team is None:
         return [task[0](*task[1:]) for task in tasks]
     try:
         errors = np.geterr()

@@ -184,15 +184,25 @@ def test_helpers_that_went_to_sleep_are_woken(monkeypatch):
     caller.join(timeout=60)
     assert not caller.is_alive(), "a sleeping helper was never woken"
     assert got == [True] * 200
-    cpu_threads._team_of(1)                                # the next tests' team spins again
+    cpu_threads._take_team(1).busy.release()               # the next tests' team spins again
 
 
-def test_a_team_of_another_size_in_use_is_left_alone(two_helpers):
-    team = cpu_threads._team_of(2)
-    with team.busy:
-        assert cpu_threads._team_of(1) is None             # the caller then works alone
+def test_a_team_in_use_is_left_alone(two_helpers):
+    """A caller that finds the team busy, whatever size it asks for, works alone: the team is
+    neither stopped nor replaced under its user."""
+    team = cpu_threads._take_team(2)
+    try:
+        for size in (1, 2, 3):
+            assert cpu_threads._take_team(size) is None
         assert cpu_threads._run([(abs, -1), (abs, -2)], 2) == [1, 2]
-    assert cpu_threads._team_of(1) is not team
+        assert all(helper.thread.is_alive() for helper in team.helpers)
+    finally:
+        team.busy.release()
+    other = cpu_threads._take_team(1)
+    other.busy.release()
+    for helper in team.helpers:                            # the old team was stopped
+        helper.thread.join(timeout=10)
+    assert other is not team and not any(helper.thread.is_alive() for helper in team.helpers)
 
 
 def test_a_forked_child_makes_a_team_of_its_own(two_helpers):
